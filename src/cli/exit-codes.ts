@@ -1,0 +1,18 @@
+/** The exit codes image-clone documents in --help and the README. */
+export const ExitCode = {
+  /** Success: everything done, or nothing to do. */
+  ok: 0,
+  /** The run completed, but some items failed or are lost. */
+  failed: 1,
+  /** Usage or configuration error, or an internal error: the run could not start or finish. */
+  usage: 2,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const exitCodeHelp = [
+  'Exit codes:',
+  `  ${ExitCode.ok}  success`,
+  `  ${ExitCode.failed}  some items failed or are lost`,
+  `  ${ExitCode.usage}  usage, configuration or internal error`,
+].join('\n');

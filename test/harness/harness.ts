@@ -1,0 +1,134 @@
+// Starts the test harness: a real Kubernetes control plane (kubeharness) and real OCI registries
+// (regharness), both Go programs built by test/harness/build.sh. `npm run harness`, the
+// integration tests and the demo all start it through startHarness(), so they share one code path.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+const binDir = join(repoRoot, '.harness', 'bin');
+
+export type RegistryAuth = 'none' | 'basic' | 'token';
+
+export interface HarnessRegistry {
+  host: string;
+  auth: RegistryAuth;
+  username?: string;
+  password?: string;
+  /** Token auth: the issuer's endpoint and service name. */
+  realm?: string;
+  service?: string;
+  /** A second identity that may only pull (token auth) */
+  reader?: { username: string; password: string };
+}
+
+/** The contents of env.json. */
+export interface HarnessEnv {
+  /** Absolute path of an admin (system:masters) kubeconfig. */
+  kubeconfig: string;
+  server: string;
+  caFile: string;
+  k8sVersion: string;
+  registries: Record<'source' | 'backup' | 'backup-basic', HarnessRegistry> & Record<string, HarnessRegistry>;
+  tokenServer: string;
+  /** Every request the registries received, one JSON line each. */
+  registryTrace: string;
+  logs: Record<string, string>;
+}
+
+export interface Harness {
+  env: HarnessEnv;
+  envPath: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Log harness output here (default: a log file per program in the harness folder). */
+  stderr?: 'inherit' | 'ignore';
+  /** Keep the working folder after stop, for debugging. */
+  keep?: boolean;
+}
+
+const readyTimeoutMs = 180_000;
+
+/** Starts both programs in parallel and resolves once both are ready and env.json is written. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-clone-harness-'));
+  const stderr = options.stderr ?? 'inherit';
+  const kube = startProgram('kubeharness', ['--dir', join(dir, 'kube')], stderr);
+  const registryTrace = join(dir, 'registry-requests.jsonl');
+  const registry = startProgram('regharness', ['serve', '--dir', join(dir, 'registry'), '--trace-requests', registryTrace], stderr);
+  const programs = [kube, registry];
+  const stop = async () => {
+    await Promise.all(programs.map((p) => stopProgram(p.child)));
+    if (!options.keep) await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const [kubePath, registryPath] = await Promise.all([kube.ready, registry.ready]);
+    const kubeEnv = JSON.parse(await readFile(kubePath, 'utf8'));
+    const registryEnv = JSON.parse(await readFile(registryPath, 'utf8'));
+    const env: HarnessEnv = { ...kubeEnv, ...registryEnv, registryTrace };
+    const envPath = join(dir, 'env.json');
+    await writeFile(`${envPath}.tmp`, `${JSON.stringify(env, null, 2)}\n`, { mode: 0o600 });
+    await rename(`${envPath}.tmp`, envPath);
+    return { env, envPath, dir, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+interface Program {
+  child: ChildProcess;
+  /** Resolves with the path the program printed after READY. */
+  ready: Promise<string>;
+}
+
+function startProgram(name: string, args: string[], stderr: 'inherit' | 'ignore'): Program {
+  // stdin stays open as a pipe: when this process dies, the pipe closes and the program stops.
+  const child = spawn(join(binDir, name), args, { stdio: ['pipe', 'pipe', stderr] });
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} was not ready after ${readyTimeoutMs / 1000}s`)), readyTimeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} could not start (${err.message}); run 'npm run harness:build' first`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited before it was ready (${signal ?? `exit code ${code}`})`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^READY (.+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  ready.catch(() => {}); // observed by startHarness; avoid an unhandled rejection if the other one fails first
+  return { child, ready };
+}
+
+/** Closes stdin and sends SIGTERM, then SIGKILL if the program has not exited after 15 s. */
+async function stopProgram(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Reads env.json in a process started by with-harness.ts (or pointed at a running `npm run harness`). */
+export async function harnessEnv(): Promise<HarnessEnv> {
+  const path = process.env.IMAGE_CLONE_HARNESS_ENV;
+  if (!path) {
+    throw new Error('IMAGE_CLONE_HARNESS_ENV is not set: run integration tests with `npm run test:integration`, ' +
+      'or start `npm run harness` and export IMAGE_CLONE_HARNESS_ENV=<the path it prints>');
+  }
+  return JSON.parse(await readFile(path, 'utf8'));
+}

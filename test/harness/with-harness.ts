@@ -1,0 +1,31 @@
+// Runs a command with the harness up: `node test/harness/with-harness.ts CMD ARGS...`.
+// The command sees IMAGE_CLONE_HARNESS_ENV (the path of env.json) and KUBECONFIG (the admin
+// kubeconfig); the harness stops when the command ends, and its exit code is passed on.
+import { spawn } from 'node:child_process';
+import { startHarness } from './harness.ts';
+
+const [command, ...args] = process.argv.slice(2);
+if (!command) {
+  process.stderr.write('usage: node test/harness/with-harness.ts COMMAND [ARGS...]\n');
+  process.exit(2);
+}
+const started = Date.now();
+const harness = await startHarness();
+process.stderr.write(`with-harness: harness ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${harness.envPath})\n`);
+
+const child = spawn(command, args, {
+  stdio: 'inherit',
+  env: { ...process.env, IMAGE_CLONE_HARNESS_ENV: harness.envPath, KUBECONFIG: harness.env.kubeconfig },
+});
+const forward = (signal: NodeJS.Signals) => child.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+const code = await new Promise<number>((resolve) => {
+  child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
+  child.once('error', (err) => {
+    process.stderr.write(`with-harness: could not run ${command}: ${err.message}\n`);
+    resolve(127);
+  });
+});
+await harness.stop();
+process.exit(code);

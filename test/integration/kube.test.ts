@@ -1,0 +1,136 @@
+// Proves the harness's control plane is real: real controllers create ReplicaSets, real RBAC
+// authorizes a ServiceAccount token obtained through the TokenRequest API.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  type V1Deployment,
+  VersionApi,
+} from '@kubernetes/client-node';
+import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import { waitUntil } from './helpers.ts';
+
+let env: HarnessEnv;
+let kc: KubeConfig;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let namespace: string;
+
+before(async () => {
+  env = await harnessEnv();
+  kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+  const ns = await core.createNamespace({ body: { metadata: { generateName: 'harness-kube-' } } });
+  namespace = ns.metadata!.name!;
+});
+
+after(async () => {
+  if (namespace) await core.deleteNamespace({ name: namespace });
+});
+
+function deployment(name: string, image: string): V1Deployment {
+  return {
+    metadata: { name },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+    },
+  };
+}
+
+async function replicaSetImages(name: string): Promise<string[]> {
+  const list = await apps.listNamespacedReplicaSet({ namespace, labelSelector: `app=${name}` });
+  return list.items.map((rs) => rs.spec!.template!.spec!.containers[0]!.image!).sort();
+}
+
+describe('kube-apiserver and kube-controller-manager', () => {
+  test('the server is the pinned Kubernetes release, 1.35 or newer', async () => {
+    const version = await kc.makeApiClient(VersionApi).getCode();
+    assert.equal(version.gitVersion, env.k8sVersion);
+    assert.match(version.gitVersion, /^v1\.(3[5-9]|[4-9]\d)\.\d+$/);
+  });
+
+  test('a Deployment gets a ReplicaSet, and patching its image makes a second one', async () => {
+    await apps.createNamespacedDeployment({ namespace, body: deployment('web', 'registry.example/web:1') });
+    await waitUntil('the first ReplicaSet', async () => (await replicaSetImages('web')).length === 1);
+    assert.deepEqual(await replicaSetImages('web'), ['registry.example/web:1']);
+
+    await apps.patchNamespacedDeployment(
+      { name: 'web', namespace, body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'registry.example/web:2' }] } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    await waitUntil('the second ReplicaSet', async () => (await replicaSetImages('web')).length === 2);
+    assert.deepEqual(await replicaSetImages('web'), ['registry.example/web:1', 'registry.example/web:2']);
+  });
+
+  test('new namespaces get a default ServiceAccount from the serviceaccount controller', async () => {
+    await waitUntil('ServiceAccount default', async () => {
+      const list = await core.listNamespacedServiceAccount({ namespace });
+      return list.items.some((sa) => sa.metadata?.name === 'default');
+    });
+  });
+});
+
+describe('RBAC with a TokenRequest token', () => {
+  test('a ServiceAccount bound to a list-only Role can list Deployments but not patch them', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'lister' } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: {
+        metadata: { name: 'list-deployments' },
+        rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: 'lister' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'list-deployments' },
+        subjects: [{ kind: 'ServiceAccount', name: 'lister', namespace }],
+      },
+    });
+    const tokenRequest = await core.createNamespacedServiceAccountToken({
+      name: 'lister',
+      namespace,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const token = tokenRequest.status?.token ?? '';
+    assert.ok(token.split('.').length === 3, 'the TokenRequest API returns a JWT');
+
+    const asLister = new KubeConfig();
+    asLister.loadFromOptions({
+      clusters: [{ name: 'harness', server: env.server, caFile: env.caFile }],
+      users: [{ name: 'lister', token }],
+      contexts: [{ name: 'lister', cluster: 'harness', user: 'lister', namespace }],
+      currentContext: 'lister',
+    });
+    const listerApps = asLister.makeApiClient(AppsV1Api);
+    await apps.createNamespacedDeployment({ namespace, body: deployment('api', 'registry.example/api:1') });
+
+    const list = await listerApps.listNamespacedDeployment({ namespace });
+    assert.ok(list.items.some((d) => d.metadata?.name === 'api'));
+
+    const refused = await listerApps
+      .patchNamespacedDeployment(
+        { name: 'api', namespace, body: { metadata: { labels: { touched: 'yes' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      )
+      .then(() => undefined, (err: unknown) => err);
+    assert.ok(refused instanceof ApiException, `expected an ApiException, got ${String(refused)}`);
+    assert.equal(refused.code, 403);
+    assert.match(String(refused.body), /cannot patch resource "deployments"/);
+
+    const unchanged = await apps.readNamespacedDeployment({ name: 'api', namespace });
+    assert.equal(unchanged.metadata?.labels?.touched, undefined);
+  });
+});

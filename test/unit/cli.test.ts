@@ -1,0 +1,53 @@
+// Black-box tests of the built CLI (npm test builds it first).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+
+const bin = new URL('../../bin/image-clone.js', import.meta.url).pathname;
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+
+function run(...args: string[]) {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('--version prints the package version on stdout', () => {
+  const { code, stdout, stderr } = run('--version');
+  assert.equal(code, 0);
+  assert.equal(stdout, `${version}\n`);
+  assert.equal(stderr, '');
+});
+
+test('--help prints usage and the documented exit codes on stdout', () => {
+  const { code, stdout } = run('--help');
+  assert.equal(code, 0);
+  assert.match(stdout, /^image-clone <command> \[options\]/);
+  assert.match(stdout, /Exit codes:\n {2}0 {2}success\n {2}1 {2}some items failed or are lost\n {2}2 {2}usage/);
+});
+
+test('an unknown flag gives one actionable line on stderr, exit 2 and no stack trace', () => {
+  const { code, stdout, stderr } = run('--no-such-flag');
+  assert.equal(code, 2);
+  assert.equal(stdout, '');
+  assert.equal(stderr, "image-clone: unknown option --no-such-flag\nRun 'image-clone --help' for usage.\n");
+});
+
+test('an unknown command is named as typed', () => {
+  const { code, stderr } = run('frobnicate');
+  assert.equal(code, 2);
+  assert.equal(stderr, "image-clone: unknown command 'frobnicate'\nRun 'image-clone --help' for usage.\n");
+});
+
+test('--debug adds the stack trace to a usage error', () => {
+  const { code, stderr } = run('--no-such-flag', '--debug');
+  assert.equal(code, 2);
+  assert.match(stderr, /UsageError: unknown option --no-such-flag\n\s+at /);
+});
+
+test('no command prints help on stderr and exits 2', () => {
+  const { code, stdout, stderr } = run();
+  assert.equal(code, 2);
+  assert.equal(stdout, '');
+  assert.match(stderr, /image-clone <command> \[options\]/);
+});
