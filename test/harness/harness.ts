@@ -1,7 +1,7 @@
 // Starts the test harness: a real Kubernetes control plane (kubeharness) and real OCI registries
 // (regharness), both Go programs built by test/harness/build.sh. `npm run harness`, the
 // integration tests and the demo all start it through startHarness(), so they share one code path.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,11 @@ export interface HarnessOptions {
 }
 
 const readyTimeoutMs = 180_000;
+
+/** Builds the Go programs unless the cache already holds them for these sources (see build.sh). */
+export function ensureBuilt(): void {
+  execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
 
 /** Starts both programs in parallel and resolves once both are ready and env.json is written. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {

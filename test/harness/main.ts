@@ -1,10 +1,8 @@
 // `npm run harness`: builds the harness if needed, starts it in the foreground and prints
 // `READY <path of env.json>`. Stops cleanly on SIGINT, SIGTERM, or when stdin closes.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot, startHarness } from './harness.ts';
+import { ensureBuilt, startHarness } from './harness.ts';
 
-execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+ensureBuilt();
 const harness = await startHarness({ keep: process.argv.includes('--keep') });
 process.stdout.write(`READY ${harness.envPath}\n`);
 

@@ -2,13 +2,14 @@
 // The command sees IMAGE_CLONE_HARNESS_ENV (the path of env.json) and KUBECONFIG (the admin
 // kubeconfig); the harness stops when the command ends, and its exit code is passed on.
 import { spawn } from 'node:child_process';
-import { startHarness } from './harness.ts';
+import { ensureBuilt, startHarness } from './harness.ts';
 
 const [command, ...args] = process.argv.slice(2);
 if (!command) {
   process.stderr.write('usage: node test/harness/with-harness.ts COMMAND [ARGS...]\n');
   process.exit(2);
 }
+ensureBuilt();
 const started = Date.now();
 const harness = await startHarness();
 process.stderr.write(`with-harness: harness ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${harness.envPath})\n`);

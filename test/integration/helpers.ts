@@ -1,4 +1,11 @@
+// Shared by the integration tests: polling, the harness's seeding and checking tool, running the CLI.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 
 /** Polls check() until it returns true; fails with what it was waiting for after timeoutMs. */
 export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -7,4 +14,104 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
     await sleep(250);
   }
+}
+
+
+const execFileAsync = promisify(execFile);
+const regharness = join(repoRoot, '.harness/bin/regharness');
+
+export interface SeedResult {
+  ref: string;
+  digest: string;
+  mediaType: string;
+  children: Array<{ digest: string; platform: string }>;
+  blobs: Array<{ digest: string; size: number }>;
+  bytes: number;
+}
+
+export interface SeedOptions {
+  platforms?: string[];
+  layers?: number;
+  layerSize?: number;
+  seed?: number;
+  format?: 'oci' | 'docker';
+  sharedLayers?: number;
+  sharedSeed?: number;
+}
+
+function credentialArgs(registry: HarnessRegistry, prefix = ''): string[] {
+  return registry.username ? [`--${prefix}username`, registry.username, `--${prefix}password`, registry.password ?? ''] : [];
+}
+
+/** Pushes a random image with the harness's own tool (go-containerregistry), independent of our client. */
+export async function seedImage(registry: HarnessRegistry, repositoryAndTag: string, options: SeedOptions = {}): Promise<SeedResult> {
+  const args = ['seed', '--ref', `${registry.host}/${repositoryAndTag}`, ...credentialArgs(registry)];
+  if (options.platforms) args.push('--platforms', options.platforms.join(','));
+  if (options.layers !== undefined) args.push('--layers', String(options.layers));
+  if (options.layerSize !== undefined) args.push('--layer-size', String(options.layerSize));
+  if (options.seed !== undefined) args.push('--seed', String(options.seed));
+  if (options.format) args.push('--format', options.format);
+  if (options.sharedLayers !== undefined) args.push('--shared-layers', String(options.sharedLayers));
+  if (options.sharedSeed !== undefined) args.push('--shared-seed', String(options.sharedSeed));
+  const { stdout } = await execFileAsync(regharness, args, { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+export interface VerifyResult {
+  identical: boolean;
+  manifests?: number;
+  blobs?: number;
+  differences?: string[];
+}
+
+/** Compares two copies with the harness's own tool: index, every child manifest, every blob in the target repository. */
+export async function verifyCopy(src: { registry: HarnessRegistry; ref: string }, dst: { registry: HarnessRegistry; ref: string }): Promise<VerifyResult> {
+  const args = ['verify', '--src', `${src.registry.host}/${src.ref}`, '--dst', `${dst.registry.host}/${dst.ref}`,
+    ...credentialArgs(src.registry, 'src-'), ...credentialArgs(dst.registry, 'dst-')];
+  const result = await execFileAsync(regharness, args).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+    if (err.code === 1 && err.stdout) return { stdout: err.stdout };
+    throw new Error(`regharness verify failed: ${err.stderr ?? err}`);
+  });
+  return JSON.parse(result.stdout.trim().split('\n').pop()!);
+}
+
+/** A docker config.json holding the harness registries' admin credentials. */
+export async function writeRegistryConfig(env: HarnessEnv, names: string[] = ['backup', 'backup-basic']): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-clone-auth-'));
+  const auths: Record<string, { auth: string }> = {};
+  for (const name of names) {
+    const registry = env.registries[name]!;
+    auths[registry.host] = { auth: Buffer.from(`${registry.username}:${registry.password}`).toString('base64') };
+  }
+  const path = join(dir, 'config.json');
+  await writeFile(path, JSON.stringify({ auths }), { mode: 0o600 });
+  return path;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (npm test builds it first) as a user would. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/image-clone.js'), ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let uniqueCounter = 0;
+/** A repository path no other test uses. */
+export function uniqueRepo(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${uniqueCounter++}`;
 }

@@ -128,7 +128,9 @@ describe('RBAC with a TokenRequest token', () => {
       .then(() => undefined, (err: unknown) => err);
     assert.ok(refused instanceof ApiException, `expected an ApiException, got ${String(refused)}`);
     assert.equal(refused.code, 403);
-    assert.match(String(refused.body), /cannot patch resource "deployments"/);
+    const status = JSON.parse(String(refused.body)) as { reason: string; message: string };
+    assert.equal(status.reason, 'Forbidden');
+    assert.match(status.message, /User "system:serviceaccount:.*:lister" cannot patch resource "deployments" in API group "apps"/);
 
     const unchanged = await apps.readNamespacedDeployment({ name: 'api', namespace });
     assert.equal(unchanged.metadata?.labels?.touched, undefined);

@@ -37,8 +37,8 @@ test('the packed tarball runs through npx from an empty folder', async () => {
   const emptyDir = await mkdtemp(join(workDir, 'empty-'));
   // A private npm cache keeps the test independent of what this machine installed before.
   const env = { ...process.env, npm_config_cache: join(workDir, 'npm-cache'), npm_config_update_notifier: 'false' };
-  const help = execFileSync('npx', ['--yes', tarball, '--help'], { cwd: emptyDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.match(help, /^image-clone <command> \[options\]/);
-  const version = execFileSync('npx', ['--yes', tarball, '--version'], { cwd: emptyDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const npx = (...args: string[]) => execFileSync('npx', ['--yes', `--package=${tarball}`, 'image-clone', ...args], { cwd: emptyDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(npx('--help'), /^image-clone <command> \[options\]/);
+  const version = npx('--version');
   assert.match(version, /^\d+\.\d+\.\d+\n$/);
 });
