@@ -5,3 +5,62 @@
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** Registry credentials configuration that cannot be used: a malformed file or a failing credential helper (exit 2). */
+export class ConfigError extends UsageError {
+  override name = 'ConfigError';
+}
+
+/**
+ * An image reference that does not follow the reference grammar. Not a UsageError: a reference can
+ * come from a cluster as well as from the command line, and the caller decides which it is.
+ */
+export class InvalidReferenceError extends Error {
+  override name = 'InvalidReferenceError';
+  /** The input as given, unchanged. */
+  readonly reference: string;
+  /** What is wrong with it, without the input (for callers that word their own message). */
+  readonly problem: string;
+
+  constructor(reference: string, problem: string) {
+    super(`invalid image reference ${JSON.stringify(reference)}: ${problem}`);
+    this.reference = reference;
+    this.problem = problem;
+  }
+}
+
+/** A registry refused our credentials, or has none for us (a configuration problem, not transient). */
+export class AuthError extends Error {
+  override name = 'AuthError';
+  readonly registry: string;
+  readonly status: number | undefined;
+
+  constructor(registry: string, message: string, status?: number) {
+    super(message);
+    this.registry = registry;
+    this.status = status;
+  }
+}
+
+/** A registry answered with an error, or could not be reached. `transient` errors are worth a retry later. */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  readonly registry: string;
+  readonly status: number | undefined;
+  /** The OCI error code from the response body (MANIFEST_UNKNOWN, BLOB_UPLOAD_INVALID, …). */
+  readonly code: string | undefined;
+  readonly transient: boolean;
+
+  constructor(registry: string, message: string, details: { status?: number; code?: string; transient: boolean; cause?: unknown }) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.registry = registry;
+    this.status = details.status;
+    this.code = details.code;
+    this.transient = details.transient;
+  }
+}
+
+/** Content we will not copy: not a manifest, schema 1, too large, or bytes that do not match their digest. */
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}

@@ -6,6 +6,8 @@ export const ExitCode = {
   failed: 1,
   /** Usage or configuration error, or an internal error: the run could not start or finish. */
   usage: 2,
+  /** Stopped by SIGINT (128 + 2, as shells report it). */
+  interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -14,5 +16,6 @@ export const exitCodeHelp = [
   'Exit codes:',
   `  ${ExitCode.ok}  success`,
   `  ${ExitCode.failed}  some items failed or are lost`,
-  `  ${ExitCode.usage}  usage, configuration or internal error`,
+  `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
+  `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

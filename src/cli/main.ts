@@ -1,21 +1,27 @@
 import { readFileSync } from 'node:fs';
+import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv } from 'yargs';
-import { UsageError } from '../errors.ts';
+import { AuthError, InvalidReferenceError, ManifestError, RegistryError, UsageError } from '../errors.ts';
+import { copyCommand } from './commands/copy.ts';
+import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
 
 // src/cli/main.ts and dist/cli/main.js sit at the same depth below the package root.
 const packageVersion: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
-function parser(args: string[]): Argv<{ debug: boolean | undefined }> {
+function parser(args: string[], context: CliContext): Argv {
   return yargs(args)
     .scriptName('image-clone')
     .usage('$0 <command> [options]\n\nBack up the container images a Kubernetes cluster runs into your own registry.')
+    .command(copyCommand(context))
     .option('debug', { type: 'boolean', describe: 'Show stack traces and debug details on errors' })
+    // chalk reads --color/--no-color from argv itself; declared so that strict parsing accepts them.
+    .option('color', { type: 'boolean', describe: 'Colour output on a terminal (--no-color, or NO_COLOR=1, turns it off)' })
     .version(packageVersion)
     .alias('version', 'V')
     .help()
     .alias('help', 'h')
-    .epilogue(exitCodeHelp)
+    .epilogue(`${exitCodeHelp}\n\nOptions can also be set as IMAGE_CLONE_<OPTION> environment variables, e.g. IMAGE_CLONE_CONCURRENCY=4.`)
     .strict()
     // Parser complaints become UsageErrors; errors thrown by command handlers pass through as they are.
     .fail((message, err) => {
@@ -43,22 +49,52 @@ function readableParserMessage(message: string, args: string[]): string {
 
 /** Runs the CLI and resolves to its exit code; never exits the process itself. */
 export async function main(args: string[]): Promise<number> {
-  const cli = parser(args);
+  // chalk deliberately ignores NO_COLOR (https://no-color.org); we honour it.
+  if (process.env.NO_COLOR && !process.env.FORCE_COLOR) chalk.level = chalkStderr.level = 0;
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => abort.abort(new Error(`interrupted by ${signal}`));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const context: CliContext = {
+    version: packageVersion,
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb' && !process.env.CI,
+    signal: abort.signal,
+    exitCode: ExitCode.ok,
+  };
+  const cli = parser(args, context);
   try {
     const argv = await cli.parseAsync();
-    if (argv.help || argv.version) return ExitCode.ok;
+    if (argv.help || argv.version || argv._.length) return context.exitCode;
     // No command was given: say how to get going rather than doing nothing silently.
     process.stderr.write(`${await cli.getHelp()}\n`);
     return ExitCode.usage;
   } catch (err) {
+    if (abort.signal.aborted) {
+      process.stderr.write(`image-clone: ${String(abort.signal.reason?.message ?? 'interrupted')}; nothing half-done was tagged\n`);
+      return ExitCode.interrupted;
+    }
     return reportError(err, args.includes('--debug'));
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
 }
 
 function reportError(err: unknown, debug: boolean): number {
+  const line = (message: string, stack: string | undefined) => process.stderr.write(`image-clone: ${debug && stack ? stack : message}\n`);
   if (err instanceof UsageError) {
-    process.stderr.write(`image-clone: ${debug ? err.stack : err.message}\nRun 'image-clone --help' for usage.\n`);
+    line(err.message, err.stack);
+    process.stderr.write("Run 'image-clone --help' for usage.\n");
     return ExitCode.usage;
+  }
+  if (err instanceof InvalidReferenceError || err instanceof AuthError) {
+    line(err.message, err.stack);
+    return ExitCode.usage;
+  }
+  if (err instanceof RegistryError || err instanceof ManifestError) {
+    line(err.message, err.stack);
+    return ExitCode.failed;
   }
   // Not an error we anticipated: a bug, so show everything that helps to report it.
   process.stderr.write(`image-clone: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,0 +1,33 @@
+// Progress on stderr: a spinner with live text on a terminal, nothing but log lines elsewhere
+// (CronJob logs and CI get one plain line per event, no spinner frames or escape codes).
+import ora, { type Ora } from 'ora';
+
+export interface Progress {
+  /** Live status; shown only by the spinner. */
+  update(text: string): void;
+  /** A line that stays (warnings, retries, events). */
+  log(line: string): void;
+  stop(): void;
+}
+
+export function createProgress(options: { stream: NodeJS.WriteStream; interactive: boolean; text: string }): Progress {
+  if (!options.interactive) {
+    return {
+      update() {},
+      log: (line) => void options.stream.write(`${line}\n`),
+      stop() {},
+    };
+  }
+  const spinner: Ora = ora({ text: options.text, stream: options.stream, discardStdin: false }).start();
+  return {
+    update: (text) => {
+      spinner.text = text;
+    },
+    log: (line) => {
+      spinner.clear();
+      options.stream.write(`${line}\n`);
+      spinner.render();
+    },
+    stop: () => spinner.stop(),
+  };
+}

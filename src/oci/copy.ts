@@ -1,0 +1,288 @@
+// The copy engine: one image at a time or many in parallel, every platform, every digest kept.
+// It remembers during a run where each blob already lives in the target registry, so a blob
+// shared by many images moves once and is mounted everywhere else.
+import { ManifestError, RegistryError } from '../errors.ts';
+import { uploadBlob } from './blob.ts';
+import { createLimiter, type Limiter } from './limit.ts';
+import {
+  formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
+} from './manifest.ts';
+import { formatReference, registryKey, type ImageReference } from './reference.ts';
+import { repoName, type Manifest, type RegistryClient, type Repository } from './registry.ts';
+
+export interface CopyOptions {
+  /** Copy only these platforms of a multi-platform image (the index is rewritten: its digest changes). */
+  platforms?: Platform[];
+  /** Copy cosign signatures, attestations, SBOMs and OCI referrers along with the image (default true). */
+  signatures?: boolean;
+  /** Blob transfers in flight at once, across all images of the run. */
+  concurrency?: number;
+  /** Always upload in chunks of this size. */
+  chunkSize?: number;
+  onEvent?: (event: CopyEvent) => void;
+  signal?: AbortSignal;
+}
+
+export type CopyEvent =
+  | { kind: 'blob'; action: 'copied' | 'mounted' | 'present'; target: string; digest: string; size: number }
+  | { kind: 'bytes'; bytes: number }
+  | { kind: 'manifest'; target: string; reference: string; digest: string }
+  | { kind: 'warning'; message: string };
+
+export interface CopyCounts {
+  manifestsPushed: number;
+  blobsCopied: number;
+  blobsMounted: number;
+  blobsPresent: number;
+  bytesCopied: number;
+  signatures: number;
+}
+
+export interface ImageCopyResult {
+  source: string;
+  target: string;
+  /** The digest now under the target reference. */
+  digest: string;
+  mediaType: string;
+  /** present: the target already had this digest under the tag, nothing was copied. */
+  status: 'copied' | 'present';
+  platforms: string[];
+  counts: CopyCounts;
+}
+
+const ecrHost = /\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+/** ECR refuses chunks under 5 MiB (but the last). */
+const ecrChunkSize = 5 * 1024 * 1024;
+const blobAttempts = 3;
+
+const emptyCounts = (): CopyCounts => ({ manifestsPushed: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, signatures: 0 });
+
+export class CopyEngine {
+  readonly totals = emptyCounts();
+  readonly #client: RegistryClient;
+  readonly #options: CopyOptions;
+  readonly #transfers: Limiter;
+  /** registry key -> digest -> repositories known to hold the blob (mount sources). */
+  readonly #blobHomes = new Map<string, Map<string, Set<string>>>();
+  /** Blob and manifest work in flight or done, by target repository and digest: each happens once. */
+  readonly #blobWork = new Map<string, Promise<void>>();
+  readonly #manifestWork = new Map<string, Promise<void>>();
+
+  constructor(client: RegistryClient, options: CopyOptions = {}) {
+    this.#client = client;
+    this.#options = options;
+    this.#transfers = createLimiter(options.concurrency ?? 8);
+  }
+
+  /**
+   * Copies `source` to `target` whole: the index, every child, every blob, then the tag. When the
+   * target tag already holds the source digest, nothing is read or written beyond two HEADs.
+   */
+  async copyImage(source: ImageReference, target: ImageReference): Promise<ImageCopyResult> {
+    const src: Repository = { registry: source.registry, repository: source.repository };
+    const dst: Repository = { registry: target.registry, repository: target.repository };
+    const counts = emptyCounts();
+    const result = (digest: string, mediaType: string, status: ImageCopyResult['status'], platforms: string[]): ImageCopyResult =>
+      ({ source: formatReference(source), target: formatReference(target), digest, mediaType, status, platforms, counts });
+
+    const sourceRef = source.digest ?? source.tag ?? 'latest';
+    const head = await this.#client.headManifest(src, sourceRef);
+    if (!head) {
+      throw new RegistryError(source.registry, `${formatReference(source)}: no such image in the source registry`, { status: 404, code: 'MANIFEST_UNKNOWN', transient: false });
+    }
+    const filtering = Boolean(this.#options.platforms?.length);
+    const targetRef = target.tag ?? target.digest ?? head.digest;
+    if (target.digest && !target.tag && target.digest !== head.digest && !filtering) {
+      throw new ManifestError(`${formatReference(target)}: the target digest differs from the source's ${head.digest}`);
+    }
+    if (!filtering) {
+      const existing = await this.#client.headManifest(dst, targetRef, true);
+      if (existing?.digest === head.digest) return result(head.digest, head.mediaType, 'present', []);
+    }
+
+    let manifest = await this.#client.getManifest(src, head.digest);
+    if (filtering) manifest = this.#filterPlatforms(manifest, formatReference(source));
+    const platforms = await this.#copyTree(src, dst, manifest, [], counts);
+    await this.#client.putManifest(dst, targetRef, manifest);
+    this.#count(counts, 'manifestsPushed', 1);
+    this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: targetRef, digest: manifest.digest });
+
+    // Verify before anyone relies on the copy: the target must answer with the exact digest.
+    const stored = await this.#client.headManifest(dst, targetRef, true);
+    if (stored?.digest !== manifest.digest) {
+      throw new ManifestError(`${formatReference(target)}: after the copy the target answers ${stored?.digest ?? 'nothing'} instead of ${manifest.digest}`);
+    }
+    if (this.#options.signatures ?? true) await this.#copySignatures(src, dst, head.digest, counts);
+    return result(manifest.digest, manifest.mediaType, 'copied', platforms);
+  }
+
+  /** Copies what a manifest references (children first, then blobs); returns the platforms seen. */
+  async #copyTree(src: Repository, dst: Repository, manifest: Manifest, ancestors: string[], counts: CopyCounts): Promise<string[]> {
+    const where = `${repoName(src)}@${manifest.digest}`;
+    const parsed = parseManifest(manifest.bytes, manifest.mediaType, where);
+    if (parsed.kind === 'index') {
+      const children = uniqueByDigest(parsed.manifests);
+      await Promise.all(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
+      return children.map((child) => formatPlatform(child.platform));
+    }
+    const blobs = uniqueByDigest([...(parsed.config ? [parsed.config] : []), ...parsed.layers]);
+    await Promise.all(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
+    return [];
+  }
+
+  /** A child manifest by digest: skipped when the target has it, else copied whole, once per run. */
+  async #copyChild(src: Repository, dst: Repository, digest: string, ancestors: string[], counts: CopyCounts): Promise<void> {
+    if (ancestors.includes(digest)) {
+      throw new ManifestError(`${repoName(src)}@${digest}: the index refers to itself`);
+    }
+    const key = `${registryKey(dst.registry)}/${dst.repository}@${digest}`;
+    let work = this.#manifestWork.get(key);
+    if (!work) {
+      work = (async () => {
+        if (await this.#client.headManifest(dst, digest, true)) return;
+        const child = await this.#client.getManifest(src, digest);
+        await this.#copyTree(src, dst, child, ancestors, counts);
+        await this.#client.putManifest(dst, digest, child);
+        this.#count(counts, 'manifestsPushed', 1);
+        this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: digest, digest });
+      })();
+      this.#manifestWork.set(key, work);
+      work.catch(() => this.#manifestWork.delete(key));
+    }
+    return work;
+  }
+
+  async #copyBlob(src: Repository, dst: Repository, blob: Descriptor, counts: CopyCounts): Promise<void> {
+    if (blob.urls?.length && /foreign|nondistributable/.test(blob.mediaType)) {
+      this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: layer ${blob.digest} is non-distributable (served from ${blob.urls[0]}); not copied` });
+      return;
+    }
+    const key = `${registryKey(dst.registry)}/${dst.repository}@${blob.digest}`;
+    let work = this.#blobWork.get(key);
+    if (!work) {
+      work = this.#transferBlob(src, dst, blob, counts);
+      this.#blobWork.set(key, work);
+      work.catch(() => this.#blobWork.delete(key));
+    }
+    return work;
+  }
+
+  async #transferBlob(src: Repository, dst: Repository, blob: Descriptor, counts: CopyCounts): Promise<void> {
+    const report = (action: 'copied' | 'mounted' | 'present') => {
+      this.#remember(dst, blob.digest);
+      this.#count(counts, action === 'copied' ? 'blobsCopied' : action === 'mounted' ? 'blobsMounted' : 'blobsPresent', 1);
+      this.#options.onEvent?.({ kind: 'blob', action, target: repoName(dst), digest: blob.digest, size: blob.size });
+    };
+    if (await this.#client.headBlob(dst, blob.digest) !== undefined) return report('present');
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#transfers(async () => {
+          const start = await this.#client.startUpload(dst, blob.digest, this.#mountSource(src, dst, blob.digest));
+          if (start.mounted) return report('mounted');
+          const chunkSize = this.#options.chunkSize ?? start.chunkMinLength ?? (ecrHost.test(dst.registry) ? ecrChunkSize : undefined);
+          let moved = 0;
+          try {
+            await uploadBlob(this.#client, src, dst, blob, start.location, {
+              ...(chunkSize ? { chunkSize } : {}),
+              ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+              onBytes: (bytes) => {
+                moved += bytes;
+                this.#options.onEvent?.({ kind: 'bytes', bytes });
+              },
+            });
+          } catch (err) {
+            await this.#client.cancelUpload(dst, start.location);
+            throw err;
+          }
+          this.#count(counts, 'bytesCopied', moved);
+          report('copied');
+        });
+      } catch (err) {
+        const transient = err instanceof RegistryError ? err.transient : !(err instanceof ManifestError) && isNetworkError(err);
+        if (!transient || attempt >= blobAttempts || this.#options.signal?.aborted) throw err;
+      }
+    }
+  }
+
+  /** A repository of the target registry known to hold the blob, else the source when it is the same registry. */
+  #mountSource(src: Repository, dst: Repository, digest: string): Repository | undefined {
+    const homes = this.#blobHomes.get(registryKey(dst.registry))?.get(digest);
+    const other = homes && [...homes].find((repository) => repository !== dst.repository);
+    if (other) return { registry: dst.registry, repository: other };
+    return registryKey(src.registry) === registryKey(dst.registry) ? src : undefined;
+  }
+
+  #remember(repo: Repository, digest: string): void {
+    const registry = registryKey(repo.registry);
+    let byDigest = this.#blobHomes.get(registry);
+    if (!byDigest) this.#blobHomes.set(registry, (byDigest = new Map()));
+    let homes = byDigest.get(digest);
+    if (!homes) byDigest.set(digest, (homes = new Set()));
+    homes.add(repo.repository);
+  }
+
+  /**
+   * Signatures and other artifacts about the image: cosign's sha256-<hex>.sig/.att/.sbom tags, the
+   * referrers tag schema (sha256-<hex>), and referrers the source lists through the OCI API.
+   */
+  async #copySignatures(src: Repository, dst: Repository, digest: string, counts: CopyCounts): Promise<void> {
+    const tagBase = digest.replace(':', '-');
+    const tags = [tagBase, `${tagBase}.sig`, `${tagBase}.att`, `${tagBase}.sbom`];
+    await Promise.all(tags.map(async (tag) => {
+      const head = await this.#client.headManifest(src, tag);
+      if (!head) return;
+      const existing = await this.#client.headManifest(dst, tag, true);
+      if (existing?.digest === head.digest) return;
+      const manifest = await this.#client.getManifest(src, head.digest);
+      await this.#copyTree(src, dst, manifest, [], counts);
+      await this.#client.putManifest(dst, tag, manifest);
+      this.#count(counts, 'signatures', 1);
+    }));
+    const referrers = await this.#client.referrers(src, digest);
+    if (!referrers?.length) return;
+    await Promise.all(referrers.map(async (referrer) => {
+      await this.#copyChild(src, dst, referrer.digest, [digest], counts);
+      this.#count(counts, 'signatures', 1);
+    }));
+    // A target without the referrers API finds them through the tag schema: keep that index current.
+    if ((await this.#client.referrers(dst, digest)) === undefined) {
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: referrers }));
+      await this.#client.putManifest(dst, tagBase, { bytes: index, digest: sha256Digest(index), mediaType: mediaTypes.ociIndex });
+    }
+  }
+
+  #filterPlatforms(manifest: Manifest, where: string): Manifest {
+    const wanted = this.#options.platforms ?? [];
+    const parsed = parseManifest(manifest.bytes, manifest.mediaType, where);
+    if (parsed.kind !== 'index') {
+      this.#options.onEvent?.({ kind: 'warning', message: `${where} is a single-platform image; --platform ignored, copied as is` });
+      return manifest;
+    }
+    const doc = JSON.parse(manifest.bytes.toString('utf8')) as { manifests: Array<{ platform?: Platform }> };
+    doc.manifests = doc.manifests.filter((child) => wanted.some((p) => platformMatches(p, child.platform)));
+    if (!doc.manifests.length) {
+      throw new ManifestError(`${where} has no manifest for ${wanted.map(formatPlatform).join(', ')} (it has ${parsed.manifests.map((m) => formatPlatform(m.platform)).join(', ')})`);
+    }
+    const bytes = Buffer.from(JSON.stringify(doc));
+    const digest = sha256Digest(bytes);
+    this.#options.onEvent?.({ kind: 'warning', message: `${where}: copying ${doc.manifests.length} of ${parsed.manifests.length} platforms rewrites the index; its digest changes from ${manifest.digest} to ${digest}` });
+    return { bytes, digest, mediaType: manifest.mediaType, size: bytes.length };
+  }
+
+  #count(counts: CopyCounts, field: keyof CopyCounts, n: number): void {
+    counts[field] += n;
+    this.totals[field] += n;
+  }
+}
+
+function uniqueByDigest(descriptors: Descriptor[]): Descriptor[] {
+  const seen = new Map<string, Descriptor>();
+  for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
+  return [...seen.values()];
+}
+
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || /^E[A-Z]+$/.test(code));
+}

@@ -1,0 +1,235 @@
+// The distribution API for one repository at a time: manifests, blobs, uploads, referrers.
+import { ManifestError, RegistryError } from '../errors.ts';
+import { digestAlgorithm, digestOf, manifestAccept, maxManifestBytes, parseManifest, type Descriptor } from './manifest.ts';
+import type { Transport, RegistryResponse } from './transport.ts';
+
+/** A repository in a registry: 'docker.io' + 'library/nginx'. */
+export interface Repository {
+  registry: string;
+  repository: string;
+}
+
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface Manifest extends ManifestHead {
+  bytes: Buffer;
+}
+
+export type UploadStart =
+  | { mounted: true }
+  | { mounted: false; location: string; chunkMinLength: number | undefined };
+
+export const repoName = (r: Repository) => `${r.registry}/${r.repository}`;
+const pull = (r: Repository) => [`repository:${r.repository}:pull`];
+const push = (r: Repository) => [`repository:${r.repository}:pull,push`];
+
+export class RegistryClient {
+  readonly transport: Transport;
+
+  constructor(transport: Transport) {
+    this.transport = transport;
+  }
+
+  /** HEAD of a manifest by tag or digest; undefined when the registry does not have it. */
+  async headManifest(repo: Repository, reference: string, forPush = false): Promise<ManifestHead | undefined> {
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'HEAD',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      scopes: forPush ? push(repo) : pull(repo),
+      headers: { accept: manifestAccept },
+      accept: [404],
+      followRedirects: true,
+    });
+    await response.body.dump();
+    if (response.status === 404) return undefined;
+    const digest = header(response, 'docker-content-digest');
+    if (!digest) {
+      // Docker-Content-Digest is optional on HEAD: hash the manifest instead.
+      const manifest = await this.getManifest(repo, reference);
+      return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size };
+    }
+    return { digest, mediaType: mediaTypeOf(response), size: Number(header(response, 'content-length') ?? 0) };
+  }
+
+  /** GET of a manifest; its digest is computed over the bytes and must match a requested digest. */
+  async getManifest(repo: Repository, reference: string): Promise<Manifest> {
+    const where = `${repoName(repo)}@${reference}`;
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'GET',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      scopes: pull(repo),
+      headers: { accept: manifestAccept },
+      followRedirects: true,
+    });
+    const declared = Number(header(response, 'content-length'));
+    if (declared > maxManifestBytes) {
+      response.body.destroy();
+      throw new ManifestError(`${where}: manifest of ${declared} bytes is larger than the ${maxManifestBytes}-byte limit`);
+    }
+    const bytes = await readAll(response, maxManifestBytes, () => new ManifestError(`${where}: manifest is larger than the ${maxManifestBytes}-byte limit`));
+    const byDigest = reference.includes(':');
+    const digest = digestOf(bytes, byDigest ? digestAlgorithm(reference) : 'sha256');
+    if (byDigest && digest !== reference) {
+      throw new ManifestError(`${where}: the registry sent a manifest whose digest is ${digest}`);
+    }
+    const headerDigest = header(response, 'docker-content-digest');
+    if (!byDigest && headerDigest?.startsWith('sha256:') && headerDigest !== digest) {
+      throw new ManifestError(`${where}: Docker-Content-Digest ${headerDigest} does not match the manifest's bytes (${digest})`);
+    }
+    const mediaType = parseManifest(bytes, header(response, 'content-type'), where).mediaType;
+    return { bytes, digest, mediaType, size: bytes.length };
+  }
+
+  /** PUT of manifest bytes, exactly as received, under a tag or its digest. */
+  async putManifest(repo: Repository, reference: string, manifest: Pick<Manifest, 'bytes' | 'digest' | 'mediaType'>): Promise<void> {
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'PUT',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      scopes: push(repo),
+      headers: { 'content-type': manifest.mediaType, 'content-length': String(manifest.bytes.length) },
+      body: manifest.bytes,
+    });
+    await response.body.dump();
+    const stored = header(response, 'docker-content-digest');
+    if (stored && stored.startsWith('sha256:') && stored !== manifest.digest) {
+      throw new ManifestError(`${repoName(repo)}:${reference}: the registry stored the manifest as ${stored}, not ${manifest.digest}`);
+    }
+  }
+
+  /** Size of a blob in the repository, or undefined when it is not there. */
+  async headBlob(repo: Repository, digest: string, forPush = true): Promise<number | undefined> {
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'HEAD',
+      path: `/v2/${repo.repository}/blobs/${digest}`,
+      scopes: forPush ? push(repo) : pull(repo),
+      accept: [404],
+      // A HEAD redirected to presigned storage URLs fails there (signatures bind the method).
+      followRedirects: false,
+    });
+    await response.body.dump();
+    if (response.status === 404) return undefined;
+    // A redirect means the registry has it; its own Content-Length is not the blob's (-1: unknown size).
+    if (response.status >= 300) return -1;
+    return Number(header(response, 'content-length') ?? -1);
+  }
+
+  /** GET of a blob, from `offset` on (a Range request) to resume an interrupted download. */
+  async getBlob(repo: Repository, digest: string, offset = 0, signal?: AbortSignal): Promise<RegistryResponse> {
+    return this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'GET',
+      path: `/v2/${repo.repository}/blobs/${digest}`,
+      scopes: pull(repo),
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      followRedirects: true,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /**
+   * Starts an upload, as a cross-repository mount when `mountFrom` names a repository of the same
+   * registry that holds the blob. A refused mount (202) opens an upload session we use; a mount the
+   * registry rejects outright (401, 400, 404: Harbor, old Quay) falls back to a plain upload.
+   */
+  async startUpload(repo: Repository, digest: string, mountFrom?: Repository): Promise<UploadStart> {
+    if (mountFrom && mountFrom.registry === repo.registry && mountFrom.repository !== repo.repository) {
+      const response = await this.transport.send({
+        registry: repo.registry, repository: repo.repository, method: 'POST',
+        path: `/v2/${repo.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom.repository)}`,
+        scopes: [...push(repo), ...pull(mountFrom)],
+        headers: { 'content-length': '0' },
+        accept: [400, 401, 403, 404],
+      });
+      await response.body.dump();
+      if (response.status === 201) return { mounted: true };
+      if (response.status === 202) return this.#session(repo, response);
+    }
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'POST',
+      path: `/v2/${repo.repository}/blobs/uploads/`,
+      scopes: push(repo),
+      headers: { 'content-length': '0' },
+    });
+    await response.body.dump();
+    return this.#session(repo, response);
+  }
+
+  #session(repo: Repository, response: RegistryResponse): UploadStart {
+    const location = header(response, 'location');
+    if (!location) {
+      throw new RegistryError(repo.registry, `${repo.registry}: upload started without a Location header`, { transient: false });
+    }
+    const minLength = Number(header(response, 'oci-chunk-min-length'));
+    // Locations may be relative, absolute, or carry state in their query: resolve, never rebuild.
+    return { mounted: false, location: new URL(location, response.url).toString(), chunkMinLength: minLength > 0 ? minLength : undefined };
+  }
+
+  /** Cancels an upload session we will not finish (best effort: some registries need delete scope). */
+  async cancelUpload(repo: Repository, location: string): Promise<void> {
+    await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'DELETE', path: location,
+      scopes: push(repo), accept: [400, 401, 403, 404, 405], replayable: false,
+    }).then((r) => r.body.dump(), () => {});
+  }
+
+  /**
+   * Referrers of a manifest through the OCI referrers API, following pagination; undefined when
+   * the registry has no referrers API (the caller then tries the tag schema).
+   */
+  async referrers(repo: Repository, digest: string): Promise<Descriptor[] | undefined> {
+    const found: Descriptor[] = [];
+    let path: string | undefined = `/v2/${repo.repository}/referrers/${digest}`;
+    for (let page = 0; path && page < 100; page++) {
+      const response = await this.transport.send({
+        registry: repo.registry, repository: repo.repository, method: 'GET', path,
+        scopes: pull(repo),
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+        accept: [400, 404, 405, 501],
+      });
+      if (response.status !== 200) {
+        await response.body.dump();
+        return page === 0 ? undefined : found;
+      }
+      const bytes = await readAll(response, maxManifestBytes, () => new ManifestError(`${repoName(repo)}: referrers list too large`));
+      const index = parseManifest(bytes, 'application/vnd.oci.image.index.v1+json', `${repoName(repo)} referrers of ${digest}`);
+      if (index.kind === 'index') found.push(...index.manifests);
+      path = nextLink(header(response, 'link'), response.url);
+    }
+    return found;
+  }
+}
+
+export function header(response: RegistryResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function mediaTypeOf(response: RegistryResponse): string {
+  return header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
+}
+
+/** Reads a whole (small) body, refusing more than `limit` bytes. */
+async function readAll(response: RegistryResponse, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > limit) {
+      response.body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The rel="next" target of a Link header, resolved against the URL that answered. */
+function nextLink(link: string | undefined, base: URL): string | undefined {
+  const match = link && /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
+  if (!match) return undefined;
+  const next = new URL(match[1]!, base);
+  return next.origin === base.origin ? next.pathname + next.search : undefined;
+}

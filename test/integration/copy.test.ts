@@ -1,0 +1,216 @@
+// `image-clone copy` and the engine under it, against the harness's real registries.
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { before, describe, test } from 'node:test';
+import { CopyEngine } from '../../src/oci/copy.ts';
+import { loadCredentialSource } from '../../src/oci/credentials.ts';
+import { parseReference } from '../../src/oci/reference.ts';
+import { RegistryClient } from '../../src/oci/registry.ts';
+import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
+import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import { startFaultProxy } from './fault-proxy.ts';
+import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult } from './helpers.ts';
+
+let env: HarnessEnv;
+let registryConfig: string;
+let insecureArgs: string[];
+
+before(async () => {
+  env = await harnessEnv();
+  registryConfig = await writeRegistryConfig(env);
+  insecureArgs = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+});
+
+/** An engine in this process, for what the CLI does not expose (shared state across images, short timeouts). */
+async function engineFor(insecure: string[], transportOptions: Partial<TransportOptions> = {}) {
+  const credentials = await loadCredentialSource({ configFile: registryConfig, env: {}, homeDir: '/nonexistent' });
+  const transport = new Transport({ credentials, insecureHosts: insecure, ...transportOptions });
+  return { transport, engine: new CopyEngine(new RegistryClient(transport), { concurrency: 4 }) };
+}
+
+describe('image-clone copy', () => {
+  for (const [format, targetName] of [['oci', 'backup'], ['docker', 'backup'], ['oci', 'backup-basic'], ['docker', 'backup-basic']] as const) {
+    test(`a multi-platform ${format} index reaches ${targetName} byte-identical`, async () => {
+      const repo = uniqueRepo(`multi-${format}`);
+      const seeded = await seedImage(env.registries.source, `${repo}:1.0`, {
+        platforms: ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'], layers: 3, layerSize: 256 * 1024, seed: 11, format,
+      });
+      const target = env.registries[targetName]!;
+      const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
+        '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.status, 'copied');
+      assert.equal(report.digest, seeded.digest, 'the index keeps its digest');
+      assert.deepEqual(report.platforms, ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7']);
+      assert.equal(report.blobs.copied, seeded.blobs.length);
+      assert.equal(report.bytesTransferred, seeded.bytes);
+
+      const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1.0` }, { registry: target, ref: `mirror/${repo}:1.0` });
+      assert.equal(check.identical, true, check.differences?.join('; '));
+      assert.equal(check.manifests, 4);
+
+      const again = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
+        '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).status, 'present', 'a second copy finds it in place and copies nothing');
+    });
+  }
+
+  test('text output sums up what moved', async () => {
+    const repo = uniqueRepo('text');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 3 });
+    const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
+      '--registry-config', registryConfig, ...insecureArgs]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Copied .* to .*\n {2}digest: {5}sha256:[a-f0-9]{64}\n/);
+    assert.match(run.stdout, /blobs: {6}2 copied, 0 mounted, 0 already present/);
+    assert.doesNotMatch(run.stdout + run.stderr, /\u001b\[/, 'no escape codes when not on a terminal');
+  });
+
+  test('--platform copies a filtered index and warns that its digest changes', async () => {
+    const repo = uniqueRepo('platform');
+    const seeded = await seedImage(env.registries.source, `${repo}:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 4096, seed: 5 });
+    const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
+      '--platform', 'linux/arm64', '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(report.platforms, ['linux/arm64']);
+    assert.notEqual(report.digest, seeded.digest);
+    assert.match(run.stderr, /warning: .*rewrites the index; its digest changes/);
+  });
+
+  test('bad input gets one line and exit 2: an invalid reference, a wrong password', async () => {
+    const invalid = await runCli(['copy', 'docker.io/Library/App:1', `${env.registries.backup.host}/x:1`]);
+    assert.equal(invalid.code, 2, invalid.stderr);
+    assert.match(invalid.stderr, /^image-clone: source: invalid image reference "docker.io\/Library\/App:1": repository path must be lower-case\n/);
+    assert.doesNotMatch(invalid.stderr, /\n\s+at /, 'no stack trace');
+
+    const repo = uniqueRepo('wrong-password');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 9 });
+    const badConfig = await writeRegistryConfig({ ...env, registries: { ...env.registries, backup: { ...env.registries.backup, password: 'not-the-password' } } });
+    const refused = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
+      '--registry-config', badConfig, ...insecureArgs]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.match(refused.stderr, /could not get an access token \(HTTP 401\): the configured credentials were refused/);
+    assert.doesNotMatch(refused.stderr, /not-the-password/);
+  });
+});
+
+describe('copy engine', () => {
+  test('a second image sharing layers with the first is mounted, moving no shared layer bytes', async () => {
+    const base = { layers: 3, layerSize: 512 * 1024, sharedLayers: 2, sharedSeed: 100 };
+    const repoA = uniqueRepo('mount-a');
+    const repoB = uniqueRepo('mount-b');
+    const a = await seedImage(env.registries.source, `${repoA}:1`, { ...base, seed: 1 });
+    const b = await seedImage(env.registries.source, `${repoB}:1`, { ...base, seed: 2 });
+    const shared = b.blobs.filter((blob) => a.blobs.some((other) => other.digest === blob.digest));
+    assert.equal(shared.length, 2, 'the seeds share two base layers');
+
+    const { engine, transport } = await engineFor([env.registries.source.host, env.registries.backup.host]);
+    try {
+      const backup = env.registries.backup.host;
+      await engine.copyImage(parseReference(`${env.registries.source.host}/${repoA}:1`), parseReference(`${backup}/m/${repoA}:1`));
+      const second = await engine.copyImage(parseReference(`${env.registries.source.host}/${repoB}:1`), parseReference(`${backup}/m/${repoB}:1`));
+      assert.equal(second.counts.blobsMounted, 2);
+      const unshared = b.blobs.filter((blob) => !shared.includes(blob));
+      assert.equal(second.counts.bytesCopied, unshared.reduce((sum, blob) => sum + blob.size, 0), 'only the unshared blobs moved');
+    } finally {
+      await transport.close();
+    }
+    const check = await verifyCopy({ registry: env.registries.source, ref: `${repoB}:1` }, { registry: env.registries.backup, ref: `m/${repoB}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
+  });
+
+  test('resets, 5xx, 429 with Retry-After and stalls: the copy completes and verifies', async () => {
+    const repo = uniqueRepo('faults');
+    await seedImage(env.registries.source, `${repo}:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 4, layerSize: 1024 * 1024, seed: 21 });
+    const proxy = await startFaultProxy({
+      upstream: env.registries.source.host,
+      seed: 42,
+      rates: { reset: 0.15, error500: 0.1, error503: 0.05, tooMany: 0.1, stall: 0.1 },
+      eligible: (method) => method === 'GET' || method === 'HEAD',
+      stallMs: 10_000,
+    });
+    const { engine, transport } = await engineFor([proxy.host, env.registries.backup.host], {
+      bodyTimeoutMs: 1_000, retry: { attempts: 8, baseDelayMs: 20, maxDelayMs: 200 },
+    });
+    try {
+      const result = await engine.copyImage(parseReference(`${proxy.host}/${repo}:1`), parseReference(`${env.registries.backup.host}/faults/${repo}:1`));
+      assert.equal(result.status, 'copied');
+    } finally {
+      await transport.close();
+      await proxy.close();
+    }
+    const injected = Object.values(proxy.injected).reduce((a, b) => a + b, 0);
+    assert.ok(proxy.injected.reset > 0 && proxy.injected.tooMany > 0 && proxy.injected.stall > 0, `faults of each kind were injected: ${JSON.stringify(proxy.injected)}`);
+    assert.ok(injected >= 5, `at least 5 faults injected (${injected})`);
+    const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1` }, { registry: env.registries.backup, ref: `faults/${repo}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
+  });
+
+  test('a flipped byte fails the copy with a clear error, and the target gets no tag', async () => {
+    const repo = uniqueRepo('flip');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 256 * 1024, seed: 31 });
+    const proxy = await startFaultProxy({ upstream: env.registries.source.host, rates: { flip: 1 } });
+    const run = await runCli(['copy', `${proxy.host}/${repo}:1`, `${env.registries.backup.host}/flip/${repo}:1`,
+      '--registry-config', registryConfig, ...insecureArgs, '--insecure-registry', proxy.host]);
+    await proxy.close();
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^image-clone: .*blob sha256:[a-f0-9]{64} is corrupt: the registry sent bytes whose digest is sha256:[a-f0-9]{64}; nothing was committed\n$/);
+    const { transport } = await engineFor([env.registries.backup.host]);
+    try {
+      const client = new RegistryClient(transport);
+      assert.equal(await client.headManifest({ registry: env.registries.backup.host, repository: `flip/${repo}` }, '1', true), undefined);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  test('blob GETs redirected to another host: the copy succeeds and that host never sees a credential', async () => {
+    // The image lives in `backup` (token auth) and, identically, in `source` (anonymous).
+    const repo = uniqueRepo('redirect');
+    const seeded: SeedResult = await seedImage(env.registries.source, `${repo}:1`, { layers: 2, layerSize: 128 * 1024, seed: 41 });
+    await seedImage(env.registries.backup, `${repo}:1`, { layers: 2, layerSize: 128 * 1024, seed: 41 });
+
+    // A "CDN" on another loopback address serves blobs without auth, and rejects any Authorization header.
+    const cdnSeen: Array<{ path: string; authorization: string | undefined }> = [];
+    const cdn = createServer((req: IncomingMessage, res: ServerResponse) => {
+      cdnSeen.push({ path: req.url ?? '', authorization: req.headers.authorization });
+      if (req.headers.authorization) {
+        res.writeHead(400).end('Only one auth mechanism allowed');
+        return;
+      }
+      const [host, port] = env.registries.source.host.split(':');
+      httpRequest({ host, port: Number(port), path: req.url }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      }).end();
+    });
+    await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.2', resolve));
+    const cdnHost = `127.0.0.2:${(cdn.address() as AddressInfo).port}`;
+    const front = await startFaultProxy({
+      upstream: env.registries.backup.host,
+      rates: {},
+      intercept: (req, res) => {
+        if (req.method !== 'GET' || !/\/blobs\/sha256:/.test(req.url ?? '')) return false;
+        res.writeHead(307, { location: `http://${cdnHost}${req.url!.replace(/^\/v2\/.*\/blobs\//, `/v2/${repo}/blobs/`)}` }).end();
+        return true;
+      },
+    });
+    // The front proxy answers with the registry's own challenge, so clients authenticate as for `backup`.
+    const frontConfig = await writeRegistryConfig({ ...env, registries: { ...env.registries, backup: { ...env.registries.backup, host: front.host } } }, ['backup', 'backup-basic']);
+    const run = await runCli(['copy', `${front.host}/${repo}:1`, `${env.registries['backup-basic'].host}/redirect/${repo}:1`,
+      '--registry-config', frontConfig, ...insecureArgs, '--insecure-registry', front.host, '-o', 'json']);
+    await front.close();
+    await new Promise<void>((resolve) => cdn.close(() => resolve()));
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).digest, seeded.digest);
+    assert.equal(cdnSeen.length, seeded.blobs.length, 'every blob came through the redirect');
+    assert.deepEqual(cdnSeen.filter((r) => r.authorization !== undefined), [], 'no credential reached the other host');
+    const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1` }, { registry: env.registries['backup-basic'], ref: `redirect/${repo}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
+  });
+});

@@ -1,0 +1,137 @@
+// A small HTTP proxy in front of a real registry that injects faults: connection resets in the
+// middle of a body, 5xx answers, 429 with Retry-After, stalls, and flipped bytes. Faults are drawn
+// from a seeded generator, so a failing run can be replayed.
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault = 'reset' | 'error500' | 'error503' | 'tooMany' | 'stall' | 'flip';
+
+export interface FaultProxyOptions {
+  /** host:port of the registry behind the proxy (plain HTTP). */
+  upstream: string;
+  /** Which faults to inject and how often (0..1 per eligible request). */
+  rates: Partial<Record<Fault, number>>;
+  seed?: number;
+  /** Only requests whose path matches are eligible (default: blob GETs, where faults hurt most). */
+  eligible?: (method: string, path: string) => boolean;
+  /** Answer this request yourself (e.g. a redirect); return true when handled. */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** How long a stall lasts. */
+  stallMs?: number;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+}
+
+export interface FaultProxy {
+  /** host:port to use instead of the upstream. */
+  host: string;
+  /** Faults injected so far, by kind. */
+  injected: Record<Fault, number>;
+  requests: number;
+  close(): Promise<void>;
+}
+
+/** mulberry32: tiny, fast, good enough to spread faults; seeded so runs repeat. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const blobGet = (method: string, path: string) => method === 'GET' && /\/blobs\/sha256:/.test(path);
+
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const random = seededRandom(options.seed ?? 1);
+  const eligible = options.eligible ?? blobGet;
+  const injected: Record<Fault, number> = { reset: 0, error500: 0, error503: 0, tooMany: 0, stall: 0, flip: 0 };
+  const state = { requests: 0 };
+  const [upstreamHost, upstreamPort] = splitHost(options.upstream);
+
+  const pickFault = (method: string, path: string): Fault | undefined => {
+    if (!eligible(method, path)) return undefined;
+    for (const [fault, rate] of Object.entries(options.rates) as Array<[Fault, number]>) {
+      if (random() < rate) return fault;
+    }
+    return undefined;
+  };
+
+  const server: Server = createServer((req, res) => {
+    state.requests++;
+    if (options.intercept?.(req, res)) return;
+    const fault = pickFault(req.method ?? 'GET', req.url ?? '/');
+    if (fault === 'error500' || fault === 'error503') {
+      injected[fault]++;
+      req.resume();
+      res.writeHead(fault === 'error500' ? 500 : 503, { 'content-type': 'text/plain' }).end('injected failure');
+      return;
+    }
+    if (fault === 'tooMany') {
+      injected.tooMany++;
+      req.resume();
+      res.writeHead(429, { 'retry-after': '1', 'content-type': 'text/plain' }).end('slow down');
+      return;
+    }
+    const upstream = httpRequest({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      if (!fault || (up.statusCode ?? 0) >= 300) {
+        up.pipe(res);
+        return;
+      }
+      injected[fault]++;
+      forwardWithFault(fault, up, res, options.stallMs ?? 5_000);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
+  const { port, address } = server.address() as AddressInfo;
+  return {
+    host: `${address}:${port}`,
+    injected,
+    get requests() {
+      return state.requests;
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Sends part of the body, then breaks it the way the fault says. */
+function forwardWithFault(fault: Exclude<Fault, 'error500' | 'error503' | 'tooMany'>, up: IncomingMessage, res: ServerResponse, stallMs: number): void {
+  let sent = 0;
+  let broken = false;
+  up.on('data', (chunk: Buffer) => {
+    if (broken) return;
+    if (fault === 'flip') {
+      // Flip one bit of the first chunk's middle byte: same length, wrong digest.
+      if (sent === 0 && chunk.length > 0) {
+        chunk = Buffer.from(chunk);
+        chunk[chunk.length >> 1]! ^= 0x01;
+      }
+      sent += chunk.length;
+      res.write(chunk);
+      return;
+    }
+    const half = chunk.subarray(0, Math.max(1, chunk.length >> 1));
+    res.write(half);
+    broken = true;
+    up.destroy();
+    if (fault === 'reset') res.socket?.destroy();
+    else setTimeout(() => res.socket?.destroy(), stallMs).unref(); // stall: silence, then give up
+  });
+  up.on('end', () => {
+    if (!broken) res.end();
+  });
+}
+
+function splitHost(host: string): [string, number] {
+  const colon = host.lastIndexOf(':');
+  return [host.slice(0, colon), Number(host.slice(colon + 1))];
+}
