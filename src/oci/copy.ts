@@ -67,6 +67,8 @@ export class CopyEngine {
   /** Blob and manifest work in flight or done, by target repository and digest: each happens once. */
   readonly #blobWork = new Map<string, Promise<void>>();
   readonly #manifestWork = new Map<string, Promise<void>>();
+  /** Uploads in flight by target registry and digest, so other repositories mount instead of uploading again. */
+  readonly #uploadsByDigest = new Map<string, Promise<void>>();
 
   constructor(client: RegistryClient, options: CopyOptions = {}) {
     this.#client = client;
@@ -174,7 +176,19 @@ export class CopyEngine {
       this.#options.onEvent?.({ kind: 'blob', action, target: repoName(dst), digest: blob.digest, size: blob.size });
     };
     if (await this.#client.headBlob(dst, blob.digest) !== undefined) return report('present');
+    // The same blob on its way into another repository of this registry: wait, then mount it.
+    const registryDigest = `${registryKey(dst.registry)}@${blob.digest}`;
+    const elsewhere = this.#uploadsByDigest.get(registryDigest);
+    if (elsewhere) await elsewhere.catch(() => {});
+    else {
+      const mine = this.#uploadBlob(src, dst, blob, counts, report);
+      this.#uploadsByDigest.set(registryDigest, mine);
+      return mine.finally(() => this.#uploadsByDigest.delete(registryDigest));
+    }
+    return this.#uploadBlob(src, dst, blob, counts, report);
+  }
 
+  async #uploadBlob(src: Repository, dst: Repository, blob: Descriptor, counts: CopyCounts, report: (action: 'copied' | 'mounted' | 'present') => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#transfers(async () => {

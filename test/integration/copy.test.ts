@@ -1,5 +1,8 @@
 // `image-clone copy` and the engine under it, against the harness's real registries.
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
@@ -40,12 +43,12 @@ describe('image-clone copy', () => {
       const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
         '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
       assert.equal(run.code, 0, run.stderr);
-      const report = JSON.parse(run.stdout);
-      assert.equal(report.status, 'copied');
-      assert.equal(report.digest, seeded.digest, 'the index keeps its digest');
-      assert.deepEqual(report.platforms, ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7']);
-      assert.equal(report.blobs.copied, seeded.blobs.length);
-      assert.equal(report.bytesTransferred, seeded.bytes);
+      const [image] = JSON.parse(run.stdout).images;
+      assert.equal(image.status, 'copied');
+      assert.equal(image.digest, seeded.digest, 'the index keeps its digest');
+      assert.deepEqual(image.platforms, ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7']);
+      assert.equal(image.blobs.copied, seeded.blobs.length);
+      assert.equal(image.bytesTransferred, seeded.bytes);
 
       const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1.0` }, { registry: target, ref: `mirror/${repo}:1.0` });
       assert.equal(check.identical, true, check.differences?.join('; '));
@@ -54,7 +57,9 @@ describe('image-clone copy', () => {
       const again = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
         '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(JSON.parse(again.stdout).status, 'present', 'a second copy finds it in place and copies nothing');
+      const second = JSON.parse(again.stdout);
+      assert.equal(second.images[0].status, 'present', 'a second copy finds it in place and copies nothing');
+      assert.equal(second.summary.bytesTransferred, 0);
     });
   }
 
@@ -64,9 +69,42 @@ describe('image-clone copy', () => {
     const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
       '--registry-config', registryConfig, ...insecureArgs]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^Copied .* to .*\n {2}digest: {5}sha256:[a-f0-9]{64}\n/);
-    assert.match(run.stdout, /blobs: {6}2 copied, 0 mounted, 0 already present/);
+    assert.match(run.stdout, /^copied {2}\S+ -> \S+\n {8}digest sha256:[a-f0-9]{64}\n/);
+    assert.match(run.stdout, /\n1 image: 1 copied, 0 already present, 0 failed\nblobs: 2 copied, 0 mounted, 0 already present\n/);
     assert.doesNotMatch(run.stdout + run.stderr, /\u001b\[/, 'no escape codes when not on a terminal');
+  });
+
+  test('--from-file copies many images in one run: shared blobs move once, a missing image fails alone', async () => {
+    const repos = [uniqueRepo('fleet'), uniqueRepo('fleet'), uniqueRepo('fleet')];
+    const seeded = await Promise.all(repos.map((repo, i) => seedImage(env.registries.source, `${repo}:1`, {
+      platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 500, seed: 600 + i,
+    })));
+    const dir = await mkdtemp(join(tmpdir(), 'image-clone-pairs-'));
+    const list = join(dir, 'pairs.txt');
+    const src = env.registries.source.host;
+    const dst = env.registries.backup.host;
+    await writeFile(list, [
+      '# three images and one that does not exist',
+      ...repos.map((repo) => `${src}/${repo}:1   ${dst}/fleet/${repo}:1`),
+      '',
+      `${src}/${uniqueRepo('missing')}:1 ${dst}/fleet/missing:1`,
+    ].join('\n'));
+    const run = await runCli(['copy', '--from-file', list, '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
+    assert.equal(run.code, 1, 'a failed image makes the run exit 1');
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(report.images.map((i: { status: string }) => i.status), ['copied', 'copied', 'copied', 'failed']);
+    assert.match(report.images[3].error, /no such image in the source registry/);
+    assert.match(run.stderr, /^image-clone: .*no such image in the source registry\n$/m);
+    const perImage = seeded.map((s) => new Set(s.blobs.map((b) => b.digest)));
+    const unique = new Set(perImage.flatMap((blobs) => [...blobs]));
+    const repeats = perImage.reduce((sum, blobs) => sum + blobs.size, 0) - unique.size;
+    assert.ok(repeats >= 2, 'the images share a base layer');
+    assert.equal(report.summary.blobs.copied, unique.size, 'each distinct blob was uploaded once');
+    assert.equal(report.summary.blobs.mounted, repeats, 'and mounted into the other repositories');
+    for (const repo of repos) {
+      const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1` }, { registry: env.registries.backup, ref: `fleet/${repo}:1` });
+      assert.equal(check.identical, true, check.differences?.join('; '));
+    }
   });
 
   test('--platform copies a filtered index and warns that its digest changes', async () => {
@@ -75,9 +113,9 @@ describe('image-clone copy', () => {
     const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
       '--platform', 'linux/arm64', '--registry-config', registryConfig, ...insecureArgs, '-o', 'json']);
     assert.equal(run.code, 0, run.stderr);
-    const report = JSON.parse(run.stdout);
-    assert.deepEqual(report.platforms, ['linux/arm64']);
-    assert.notEqual(report.digest, seeded.digest);
+    const [image] = JSON.parse(run.stdout).images;
+    assert.deepEqual(image.platforms, ['linux/arm64']);
+    assert.notEqual(image.digest, seeded.digest);
     assert.match(run.stderr, /warning: .*rewrites the index; its digest changes/);
   });
 
@@ -207,7 +245,7 @@ describe('copy engine', () => {
     await front.close();
     await new Promise<void>((resolve) => cdn.close(() => resolve()));
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(JSON.parse(run.stdout).digest, seeded.digest);
+    assert.equal(JSON.parse(run.stdout).images[0].digest, seeded.digest);
     assert.equal(cdnSeen.length, seeded.blobs.length, 'every blob came through the redirect');
     assert.deepEqual(cdnSeen.filter((r) => r.authorization !== undefined), [], 'no credential reached the other host');
     const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1` }, { registry: env.registries['backup-basic'], ref: `redirect/${repo}:1` });

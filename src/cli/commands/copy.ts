@@ -1,7 +1,8 @@
-// `image-clone copy SRC DST`: one image, every platform, byte-identical, through our own engine.
+// `image-clone copy SRC DST` (or --from-file): images, every platform, byte-identical, through our own engine.
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
-import { InvalidReferenceError, UsageError } from '../../errors.ts';
+import { AuthError, InvalidReferenceError, UsageError } from '../../errors.ts';
 import { resolveOption, wholeNumber } from '../config.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { formatBytes, formatDuration } from '../output/format.ts';
@@ -15,34 +16,51 @@ const options = {
   platform: { type: 'string', array: true, describe: 'Copy only this platform, os/arch[/variant] (repeatable); rewrites the index, so its digest changes' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with the image [default: true]' },
   output: { alias: 'o', choices: ['text', 'json'] as const, describe: 'Summary format on stdout [default: text]' },
+  'from-file': { type: 'string', describe: 'Copy every "SOURCE TARGET" pair listed in this file (one per line), in one run' },
 } as const;
 
-/** The report `copy -o json` prints; schemaVersion changes only when a field changes meaning. */
-export interface CopyReport {
-  schemaVersion: 1;
+/** One image's outcome in the report. */
+export interface ImageReport {
   source: string;
   target: string;
-  digest: string;
-  mediaType: string;
-  status: 'copied' | 'present';
+  status: 'copied' | 'present' | 'failed';
+  digest?: string;
+  mediaType?: string;
   platforms: string[];
   manifestsPushed: number;
   blobs: { copied: number; mounted: number; present: number };
   signatures: number;
   bytesTransferred: number;
-  durationMs: number;
-  bytesPerSecond: number;
+  /** Why it failed: one line, no credentials. */
+  error?: string;
+}
+
+/** The document `copy -o json` prints; schemaVersion changes only when a field changes meaning. */
+export interface CopyReport {
+  schemaVersion: 1;
+  images: ImageReport[];
+  summary: {
+    images: number;
+    copied: number;
+    present: number;
+    failed: number;
+    blobs: { copied: number; mounted: number; present: number };
+    bytesTransferred: number;
+    durationMs: number;
+    bytesPerSecond: number;
+  };
 }
 
 export function copyCommand(context: CliContext): CommandModule {
   return {
-    command: 'copy <source> <target>',
-    describe: 'Copy one image (every platform, every digest kept) from one registry to another',
+    command: 'copy [source] [target]',
+    describe: 'Copy images (every platform, every digest kept) from one registry to another',
     builder: (yargs: Argv) => yargs
       .positional('source', { type: 'string', describe: 'Image to copy, e.g. docker.io/library/nginx:1.27' })
       .positional('target', { type: 'string', describe: 'Where to put it, e.g. registry.example.com/mirror/nginx:1.27' })
       .options(options)
       .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
+      .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
       .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry'),
     handler: async (argv) => {
       context.exitCode = await runCopy(argv as Record<string, unknown>, context);
@@ -58,6 +76,7 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
   const insecure = resolveOption(source, 'insecure-registry', 'list', []);
   const registryConfig = resolveOption(source, 'registry-config', 'string');
   const signatures = resolveOption(source, 'signatures', 'boolean', true);
+  const fromFile = resolveOption(source, 'from-file', 'string');
 
   // The engine loads only when there is work: --help stays fast.
   const { parseReference, formatReference } = await import('../../oci/reference.ts');
@@ -70,8 +89,15 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
       throw err;
     }
   };
-  const src = parseArg(argv.source, 'source');
-  const dst = parseArg(argv.target, 'target');
+  let pairs: Array<[string, string, string]>; // source, target, where it was given
+  if (fromFile !== undefined) {
+    if (argv.source !== undefined) throw new UsageError('give either SOURCE TARGET or --from-file, not both');
+    pairs = await readPairs(fromFile);
+  } else {
+    if (argv.source === undefined || argv.target === undefined) throw new UsageError('copy needs SOURCE and TARGET, or --from-file FILE');
+    pairs = [[String(argv.source), String(argv.target), '']];
+  }
+  const jobs = pairs.map(([src, dst, where]) => ({ src: parseArg(src, `${where}source`), dst: parseArg(dst, `${where}target`) }));
   const platforms = resolveOption(source, 'platform', 'list', []).map((p) => {
     try {
       return parsePlatform(p);
@@ -84,9 +110,11 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
   const { Transport } = await import('../../oci/transport.ts');
   const { RegistryClient } = await import('../../oci/registry.ts');
   const { CopyEngine } = await import('../../oci/copy.ts');
+  const { createLimiter } = await import('../../oci/limit.ts');
 
   const credentials = await loadCredentialSource({ ...(registryConfig ? { configFile: registryConfig } : {}), env: context.env, homeDir: homedir() });
-  const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: `Copying ${formatReference(src)}` });
+  const label = jobs.length === 1 ? `Copying ${pairs[0]![0]}` : `Copying ${jobs.length} images`;
+  const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: label });
   const transport = new Transport({
     credentials,
     insecureHosts: insecure,
@@ -104,51 +132,99 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     onEvent: (event) => {
       if (event.kind === 'bytes') {
         bytes += event.bytes;
-        progress.update(`Copying ${formatReference(src)}: ${formatBytes(bytes)}`);
+        progress.update(`${label}: ${formatBytes(bytes)}`);
       } else if (event.kind === 'warning') {
         progress.log(`warning: ${event.message}`);
       }
     },
   });
+  // Images go in parallel too, so one image's manifests and HEADs overlap another's blob transfers.
+  const imageSlots = createLimiter(Math.max(2, Math.ceil(concurrency / 2)));
+  const failures: unknown[] = [];
   try {
-    const result = await engine.copyImage(src, dst);
+    const images = await Promise.all(jobs.map(({ src, dst }) => imageSlots(async (): Promise<ImageReport> => {
+      try {
+        const result = await engine.copyImage(src, dst);
+        const c = result.counts;
+        return {
+          source: result.source, target: result.target, status: result.status, digest: result.digest, mediaType: result.mediaType,
+          platforms: result.platforms, manifestsPushed: c.manifestsPushed,
+          blobs: { copied: c.blobsCopied, mounted: c.blobsMounted, present: c.blobsPresent },
+          signatures: c.signatures, bytesTransferred: c.bytesCopied,
+        };
+      } catch (err) {
+        if (context.signal.aborted) throw err;
+        failures.push(err);
+        const message = err instanceof Error ? err.message : String(err);
+        progress.log(`image-clone: ${message}`);
+        return {
+          source: formatReference(src), target: formatReference(dst), status: 'failed', platforms: [], manifestsPushed: 0,
+          blobs: { copied: 0, mounted: 0, present: 0 }, signatures: 0, bytesTransferred: 0, error: message,
+        };
+      }
+    })));
     const durationMs = performance.now() - started;
+    const t = engine.totals;
     const report: CopyReport = {
       schemaVersion: 1,
-      source: result.source,
-      target: result.target,
-      digest: result.digest,
-      mediaType: result.mediaType,
-      status: result.status,
-      platforms: result.platforms,
-      manifestsPushed: result.counts.manifestsPushed,
-      blobs: { copied: result.counts.blobsCopied, mounted: result.counts.blobsMounted, present: result.counts.blobsPresent },
-      signatures: result.counts.signatures,
-      bytesTransferred: result.counts.bytesCopied,
-      durationMs: Math.round(durationMs),
-      bytesPerSecond: Math.round(result.counts.bytesCopied / Math.max(durationMs / 1000, 0.001)),
+      images,
+      summary: {
+        images: images.length,
+        copied: images.filter((i) => i.status === 'copied').length,
+        present: images.filter((i) => i.status === 'present').length,
+        failed: images.filter((i) => i.status === 'failed').length,
+        blobs: { copied: t.blobsCopied, mounted: t.blobsMounted, present: t.blobsPresent },
+        bytesTransferred: t.bytesCopied,
+        durationMs: Math.round(durationMs),
+        bytesPerSecond: Math.round(t.bytesCopied / Math.max(durationMs / 1000, 0.001)),
+      },
     };
     progress.stop();
     context.stdout.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : textReport(report));
-    return ExitCode.ok;
+    if (!failures.length) return ExitCode.ok;
+    // Refused credentials are a configuration problem: the same run would fail again as it is.
+    return failures.some((err) => err instanceof AuthError) ? ExitCode.usage : ExitCode.failed;
   } finally {
     progress.stop();
     await transport.close();
   }
 }
 
-function textReport(r: CopyReport): string {
-  const lines = [
-    r.status === 'present' ? `${r.target} already holds ${r.digest}: nothing to copy` : `Copied ${r.source} to ${r.target}`,
-    `  digest:     ${r.digest}`,
-  ];
-  if (r.platforms.length) lines.push(`  platforms:  ${r.platforms.join(', ')}`);
-  if (r.status === 'copied') {
-    lines.push(
-      `  blobs:      ${r.blobs.copied} copied, ${r.blobs.mounted} mounted, ${r.blobs.present} already present`,
-      `  manifests:  ${r.manifestsPushed} pushed${r.signatures ? `, ${r.signatures} signatures and referrers` : ''}`,
-    );
+/** Reads "SOURCE TARGET" lines; blank lines and # comments are skipped. */
+async function readPairs(path: string): Promise<Array<[string, string, string]>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --from-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  lines.push(`  transferred ${formatBytes(r.bytesTransferred)} in ${formatDuration(r.durationMs)} (${formatBytes(r.bytesPerSecond)}/s)`);
+  const pairs: Array<[string, string, string]> = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) return;
+    const words = line.split(/\s+/);
+    if (words.length !== 2) throw new UsageError(`${path}:${index + 1}: expected "SOURCE TARGET", found ${words.length} word${words.length === 1 ? '' : 's'}`);
+    pairs.push([words[0]!, words[1]!, `${path}:${index + 1}: `]);
+  });
+  if (!pairs.length) throw new UsageError(`${path} lists no images`);
+  return pairs;
+}
+
+function textReport(r: CopyReport): string {
+  const lines: string[] = [];
+  for (const image of r.images) {
+    if (image.status === 'failed') lines.push(`FAILED  ${image.source} -> ${image.target}: ${image.error}`);
+    else if (image.status === 'present') lines.push(`present ${image.target} already holds ${image.digest}`);
+    else {
+      lines.push(`copied  ${image.source} -> ${image.target}`);
+      lines.push(`        digest ${image.digest}${image.platforms.length ? `, platforms ${image.platforms.join(', ')}` : ''}`);
+    }
+  }
+  const s = r.summary;
+  lines.push(
+    `${s.images} image${s.images === 1 ? '' : 's'}: ${s.copied} copied, ${s.present} already present, ${s.failed} failed`,
+    `blobs: ${s.blobs.copied} copied, ${s.blobs.mounted} mounted, ${s.blobs.present} already present`,
+    `transferred ${formatBytes(s.bytesTransferred)} in ${formatDuration(s.durationMs)} (${formatBytes(s.bytesPerSecond)}/s)`,
+  );
   return `${lines.join('\n')}\n`;
 }
