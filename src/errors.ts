@@ -64,3 +64,16 @@ export class RegistryError extends Error {
 export class ManifestError extends Error {
   override name = 'ManifestError';
 }
+
+/** The Kubernetes API refused or failed a request; `message` carries the API's own words (for 403, the missing RBAC rule). */
+export class KubeError extends Error {
+  override name = 'KubeError';
+  readonly status: number | undefined;
+  readonly reason: string | undefined;
+
+  constructor(message: string, status?: number, reason?: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}

@@ -21,7 +21,8 @@ export function envName(option: string): string {
 export function resolveOption(source: OptionSource, option: string, kind: 'list', fallback: string[]): string[];
 export function resolveOption(source: OptionSource, option: string, kind: 'boolean', fallback: boolean): boolean;
 export function resolveOption(source: OptionSource, option: string, kind: 'number', fallback: number): number;
-export function resolveOption(source: OptionSource, option: string, kind: 'string', fallback?: string): string | undefined;
+export function resolveOption(source: OptionSource, option: string, kind: 'string', fallback: string): string;
+export function resolveOption(source: OptionSource, option: string, kind: 'string'): string | undefined;
 export function resolveOption(source: OptionSource, option: string, kind: OptionKind, fallback?: unknown): unknown {
   const flag = source.flags[option];
   if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) return coerce(flag, kind, `--${option}`);

@@ -6,6 +6,8 @@ export const ExitCode = {
   failed: 1,
   /** Usage or configuration error, or an internal error: the run could not start or finish. */
   usage: 2,
+  /** With --dry-run --exit-code: the plan has changes to make. */
+  changesPending: 3,
   /** Stopped by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
 } as const;
@@ -17,5 +19,6 @@ export const exitCodeHelp = [
   `  ${ExitCode.ok}  success`,
   `  ${ExitCode.failed}  some items failed or are lost`,
   `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
+  `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv } from 'yargs';
-import { AuthError, InvalidReferenceError, ManifestError, RegistryError, UsageError } from '../errors.ts';
+import { AuthError, InvalidReferenceError, KubeError, ManifestError, RegistryError, UsageError } from '../errors.ts';
 import { copyCommand } from './commands/copy.ts';
+import { syncCommand } from './commands/sync.ts';
 import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
 
@@ -13,6 +14,7 @@ function parser(args: string[], context: CliContext): Argv {
   return yargs(args)
     .scriptName('image-clone')
     .usage('$0 <command> [options]\n\nBack up the container images a Kubernetes cluster runs into your own registry.')
+    .command(syncCommand(context))
     .command(copyCommand(context))
     .option('debug', { type: 'boolean', describe: 'Show stack traces and debug details on errors' })
     // chalk reads --color/--no-color from argv itself; declared so that strict parsing accepts them.
@@ -91,6 +93,11 @@ function reportError(err: unknown, debug: boolean): number {
   if (err instanceof InvalidReferenceError || err instanceof AuthError) {
     line(err.message, err.stack);
     return ExitCode.usage;
+  }
+  if (err instanceof KubeError) {
+    line(err.message, err.stack);
+    // Refused credentials or a missing RBAC rule are configuration; anything else may pass.
+    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.failed;
   }
   if (err instanceof RegistryError || err instanceof ManifestError) {
     line(err.message, err.stack);

@@ -35,6 +35,8 @@ export interface HarnessEnv {
   tokenServer: string;
   /** Every request the registries received, one JSON line each. */
   registryTrace: string;
+  /** kube-apiserver's audit log: every API request, one JSON line each (metadata level). */
+  auditLog: string;
   logs: Record<string, string>;
 }
 

@@ -1,18 +1,16 @@
 // `image-clone copy SRC DST` (or --from-file): images, every platform, byte-identical, through our own engine.
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { AuthError, InvalidReferenceError, UsageError } from '../../errors.ts';
-import { resolveOption, wholeNumber } from '../config.ts';
+import { resolveOption } from '../config.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { formatBytes, formatDuration } from '../output/format.ts';
 import { createProgress } from '../output/progress.ts';
 import type { CliContext } from '../context.ts';
+import { openRegistry, registryOptions, registrySettings } from '../registry.ts';
 
 const options = {
-  'insecure-registry': { type: 'string', array: true, describe: 'Reach this registry host over plain HTTP or unverified TLS (repeatable)' },
-  'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
-  concurrency: { type: 'number', describe: 'Blob transfers in flight at once [default: 8]' },
+  ...registryOptions,
   platform: { type: 'string', array: true, describe: 'Copy only this platform, os/arch[/variant] (repeatable); rewrites the index, so its digest changes' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with the image [default: true]' },
   output: { alias: 'o', choices: ['text', 'json'] as const, describe: 'Summary format on stdout [default: text]' },
@@ -70,11 +68,10 @@ export function copyCommand(context: CliContext): CommandModule {
 
 async function runCopy(argv: Record<string, unknown>, context: CliContext): Promise<number> {
   const source = { flags: argv, env: context.env };
-  const concurrency = wholeNumber(resolveOption(source, 'concurrency', 'number', 8), 'concurrency', 1, 256);
+  const settings = registrySettings(source);
+  const { concurrency } = settings;
   const output = resolveOption(source, 'output', 'string', 'text');
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, not ${JSON.stringify(output)}`);
-  const insecure = resolveOption(source, 'insecure-registry', 'list', []);
-  const registryConfig = resolveOption(source, 'registry-config', 'string');
   const signatures = resolveOption(source, 'signatures', 'boolean', true);
   const fromFile = resolveOption(source, 'from-file', 'string');
 
@@ -106,25 +103,16 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     }
   });
 
-  const { loadCredentialSource } = await import('../../oci/credentials.ts');
-  const { Transport } = await import('../../oci/transport.ts');
-  const { RegistryClient } = await import('../../oci/registry.ts');
   const { CopyEngine } = await import('../../oci/copy.ts');
   const { createLimiter } = await import('../../oci/limit.ts');
 
-  const credentials = await loadCredentialSource({ ...(registryConfig ? { configFile: registryConfig } : {}), env: context.env, homeDir: homedir() });
   const label = jobs.length === 1 ? `Copying ${pairs[0]![0]}` : `Copying ${jobs.length} images`;
+  // Credentials load first: a malformed file stops the run before any spinner starts.
+  const { transport, client } = await openRegistry(settings, context, (line) => progress.log(line));
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: label });
-  const transport = new Transport({
-    credentials,
-    insecureHosts: insecure,
-    connectionsPerHost: concurrency * 2 + 4,
-    userAgent: `image-clone/${context.version}`,
-    onRetry: (e) => progress.log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
-  });
   const started = performance.now();
   let bytes = 0;
-  const engine = new CopyEngine(new RegistryClient(transport), {
+  const engine = new CopyEngine(client, {
     concurrency,
     signatures,
     ...(platforms.length ? { platforms } : {}),

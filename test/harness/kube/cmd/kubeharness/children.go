@@ -56,7 +56,16 @@ func startAPIServer(ctx context.Context, binDir, dir string, pki *PKI, etcdURL s
 			return nil, "", err
 		}
 		server := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		// Every request is recorded (metadata only), so tests can prove what a run did or did not do.
+		policy := filepath.Join(dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, "", err
+		}
 		args := []string{
+			"--audit-policy-file=" + policy,
+			"--audit-log-path=" + filepath.Join(dir, "audit.log"),
+			"--audit-log-mode=blocking",
+			"--audit-log-format=json",
 			"--etcd-servers=" + etcdURL,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(ports[0]),
@@ -93,6 +102,14 @@ func startAPIServer(ctx context.Context, binDir, dir string, pki *PKI, etcdURL s
 		}
 	}
 }
+
+// auditPolicy records who did what to which object, without request or response bodies.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+`
 
 func startControllerManager(binDir, dir, kubeconfig string, pki *PKI, controllers string) (*child, error) {
 	args := []string{

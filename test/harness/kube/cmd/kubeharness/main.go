@@ -33,11 +33,13 @@ const kubeVersion = "v1.36.3"
 
 // Env is what the harness tells its caller, written as kube.json.
 type Env struct {
-	Kubeconfig string            `json:"kubeconfig"`
-	Server     string            `json:"server"`
-	CAFile     string            `json:"caFile"`
-	K8sVersion string            `json:"k8sVersion"`
-	Logs       map[string]string `json:"logs"`
+	Kubeconfig string `json:"kubeconfig"`
+	Server     string `json:"server"`
+	CAFile     string `json:"caFile"`
+	K8sVersion string `json:"k8sVersion"`
+	// AuditLog has one JSON line per API request (metadata level).
+	AuditLog string            `json:"auditLog"`
+	Logs     map[string]string `json:"logs"`
 }
 
 func main() {
@@ -133,7 +135,7 @@ func run(dir, binDir, controllers string, keep bool) error {
 	}
 
 	envPath := filepath.Join(dir, "kube.json")
-	env := Env{Kubeconfig: kubeconfig, Server: server, CAFile: pki.caCert, K8sVersion: kubeVersion, Logs: logs}
+	env := Env{Kubeconfig: kubeconfig, Server: server, CAFile: pki.caCert, K8sVersion: kubeVersion, AuditLog: filepath.Join(dir, "audit.log"), Logs: logs}
 	if err := writeJSONAtomic(envPath, env); err != nil {
 		return err
 	}

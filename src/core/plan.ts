@@ -1,0 +1,217 @@
+// The plan: a pure function from (workloads, resolved images, config) to actions with reasons.
+// `sync --dry-run` prints it; `sync` carries it out.
+import { formatReference, parseReference, type ImageReference } from '../oci/reference.ts';
+import { backupReference, isUnderBackup, pinnedReference, type BackupLocation, type NamingMode } from './naming.ts';
+import type { Workload, WorkloadKind } from './workloads.ts';
+
+export interface PlanConfig {
+  backup: BackupLocation;
+  naming: NamingMode;
+  /** Patch to `<backup>:<tag>@<digest>` (default) rather than `<backup>:<tag>`. */
+  pin: boolean;
+  /** Patch workloads that Argo CD, Flux or Helm manage (they will revert it unless told). */
+  patchManaged: boolean;
+  /** Glob patterns on canonical references: only matching images (all when empty). */
+  includeImages: string[];
+  excludeImages: string[];
+}
+
+/** What resolution found out about one distinct image. */
+export type Resolution =
+  | { state: 'present'; digest: string; reason: string }
+  | { state: 'copy'; digest: string; reason: string }
+  | { state: 'lost'; reason: string }
+  | { state: 'error'; reason: string };
+
+/** A distinct image to resolve: a canonical reference and, when pods agree, the digest they run. */
+export interface ImageRequest {
+  key: string;
+  source: ImageReference;
+  /** The digest that matters when already known (from the reference, or from the pods). */
+  digest?: string;
+  backup: ImageReference;
+}
+
+export type ImageAction = 'copy' | 'present' | 'lost' | 'excluded' | 'error';
+export type WorkloadAction = 'patch' | 'unchanged' | 'skip' | 'error';
+
+export interface PlannedImage {
+  source: string;
+  digest: string | null;
+  backup: string | null;
+  action: ImageAction;
+  reason: string;
+  /** Workload containers that use it. */
+  usedBy: number;
+}
+
+export interface PlannedContainer {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  container: string;
+  image: string;
+  newImage: string | null;
+  action: WorkloadAction;
+  reason: string;
+}
+
+export interface Plan {
+  images: PlannedImage[];
+  workloads: PlannedContainer[];
+  summary: {
+    images: Record<ImageAction, number>;
+    workloads: Record<WorkloadAction, number>;
+  };
+}
+
+/** The image key: canonical reference plus the digest pods report (two digests of one tag are two images). */
+function imageKey(source: ImageReference, runningDigest: string | undefined): string {
+  const canonical = formatReference(source);
+  return runningDigest && !source.digest ? `${canonical}@${runningDigest}` : canonical;
+}
+
+type ContainerImage =
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'backup' }
+  | { kind: 'excluded'; reason: string }
+  | { kind: 'image'; request: ImageRequest };
+
+/** How each container's image reads: invalid, already a backup copy, excluded, or an image to resolve. */
+function classify(image: string, runningDigest: string | undefined, config: PlanConfig): ContainerImage {
+  let source: ImageReference;
+  try {
+    source = parseReference(image);
+  } catch (err) {
+    return { kind: 'invalid', reason: (err as Error).message };
+  }
+  if (isUnderBackup(source, config.backup)) return { kind: 'backup' };
+  const canonical = formatReference(source);
+  if (config.includeImages.length && !config.includeImages.some((g) => globMatch(g, canonical))) {
+    return { kind: 'excluded', reason: 'not matched by --include-image' };
+  }
+  const excludedBy = config.excludeImages.find((g) => globMatch(g, canonical));
+  if (excludedBy) return { kind: 'excluded', reason: `matched by --exclude-image ${excludedBy}` };
+  let backup: ImageReference;
+  try {
+    backup = backupReference(source, config.backup, config.naming);
+  } catch (err) {
+    return { kind: 'invalid', reason: (err as Error).message };
+  }
+  const digest = source.digest ?? runningDigest;
+  return { kind: 'image', request: { key: imageKey(source, runningDigest), source, backup, ...(digest ? { digest } : {}) } };
+}
+
+/** The distinct images the workloads need resolved (each once, whatever the number of users). */
+export function imagesToResolve(workloads: Workload[], config: PlanConfig): ImageRequest[] {
+  const requests = new Map<string, ImageRequest>();
+  for (const workload of workloads) {
+    for (const container of workload.containers) {
+      const c = classify(container.image, container.runningDigest, config);
+      if (c.kind === 'image' && !requests.has(c.request.key)) requests.set(c.request.key, c.request);
+    }
+  }
+  return [...requests.values()];
+}
+
+export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolution>, config: PlanConfig): Plan {
+  const images = new Map<string, PlannedImage>();
+  const containers: PlannedContainer[] = [];
+  for (const workload of workloads) {
+    for (const container of workload.containers) {
+      const base = { kind: workload.kind, namespace: workload.namespace, name: workload.name, container: container.name, image: container.image };
+      const c = classify(container.image, container.runningDigest, config);
+      if (c.kind === 'invalid') {
+        containers.push({ ...base, newImage: null, action: 'error', reason: c.reason });
+        continue;
+      }
+      if (c.kind === 'backup') {
+        containers.push({ ...base, newImage: null, action: 'unchanged', reason: 'already runs from the backup registry' });
+        continue;
+      }
+      if (c.kind === 'excluded') {
+        const key = container.image;
+        const planned = images.get(key) ?? { source: container.image, digest: null, backup: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
+        planned.usedBy++;
+        images.set(key, planned);
+        containers.push({ ...base, newImage: null, action: 'skip', reason: `image excluded (${c.reason})` });
+        continue;
+      }
+      const { request } = c;
+      const resolution = resolutions.get(request.key) ?? { state: 'error', reason: 'not resolved' };
+      const digest = 'digest' in resolution ? resolution.digest : request.digest ?? null;
+      const newImage = 'digest' in resolution
+        ? config.pin ? pinnedReference(request.backup, resolution.digest) : formatReference(request.backup)
+        : null;
+      const planned = images.get(request.key) ?? {
+        source: formatReference(request.source), digest, backup: formatReference(request.backup),
+        action: resolution.state, reason: resolution.reason, usedBy: 0,
+      };
+      planned.usedBy++;
+      images.set(request.key, planned);
+      containers.push({ ...base, newImage, ...containerAction(workload, container.type, resolution, config) });
+    }
+  }
+  // A workload's containers are patched together or not at all: one rollout, never half a workload.
+  for (const workload of workloads) {
+    const own = containers.filter((c) => c.kind === workload.kind && c.namespace === workload.namespace && c.name === workload.name);
+    if (own.some((c) => c.action === 'error') && own.some((c) => c.action === 'patch')) {
+      for (const c of own.filter((c) => c.action === 'patch')) {
+        c.action = 'skip';
+        c.reason = 'another container of this workload cannot be backed up; the workload is left as it is';
+      }
+    }
+  }
+  const imageList = [...images.values()];
+  return {
+    images: imageList,
+    workloads: containers,
+    summary: {
+      images: count(imageList.map((i) => i.action), ['copy', 'present', 'lost', 'excluded', 'error']),
+      workloads: count(containers.map((c) => c.action), ['patch', 'unchanged', 'skip', 'error']),
+    },
+  };
+}
+
+function containerAction(workload: Workload, type: string, resolution: Resolution, config: PlanConfig): { action: WorkloadAction; reason: string } {
+  if (resolution.state === 'lost') return { action: 'skip', reason: 'image lost: missing upstream and in the backup' };
+  if (resolution.state === 'error') return { action: 'error', reason: resolution.reason };
+  if (type === 'ephemeralContainer') return { action: 'skip', reason: 'ephemeral containers are reported, never patched' };
+  if (workload.kind === 'Job') return { action: 'skip', reason: "a Job's pod template is immutable; the image is backed up" };
+  if (workload.managedBy && !config.patchManaged) {
+    return { action: 'skip', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
+  }
+  return { action: 'patch', reason: resolution.state === 'copy' ? 'after the image is copied and verified' : 'the backup already holds this digest' };
+}
+
+function count<T extends string>(values: T[], keys: T[]): Record<T, number> {
+  const counts = Object.fromEntries(keys.map((k) => [k, 0])) as Record<T, number>;
+  for (const v of values) counts[v]++;
+  return counts;
+}
+
+/** Glob on canonical references: `*` matches any run of characters (slashes too), `?` one character. */
+export function globMatch(glob: string, text: string): boolean {
+  const pattern = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${pattern}$`).test(text);
+}
+
+/**
+ * Decides what one image needs from what the registries answered. The backup is asked first, so an
+ * image gone upstream but present in the backup is still safe, and when it already holds the
+ * wanted digest the source is not asked at all.
+ * `wanted`: the digest known in advance (the reference's, or the one the pods run);
+ * `backupDigest`: what the backup tag holds; `sourceDigest`: what the source answers for the
+ * wanted digest or the tag (undefined: not found, or not asked because the backup matched).
+ */
+export function decide(wanted: string | undefined, backupDigest: string | undefined, sourceDigest: string | undefined): Resolution {
+  if (wanted) {
+    if (backupDigest === wanted) return { state: 'present', digest: wanted, reason: 'the backup holds this digest' };
+    if (sourceDigest === wanted) return { state: 'copy', digest: wanted, reason: 'not in the backup yet' };
+    return { state: 'lost', reason: `${wanted} is missing from the source and from the backup` };
+  }
+  if (sourceDigest && backupDigest === sourceDigest) return { state: 'present', digest: sourceDigest, reason: 'the backup holds the current digest' };
+  if (sourceDigest) return { state: 'copy', digest: sourceDigest, reason: backupDigest ? 'the tag moved upstream since the last backup' : 'not in the backup yet' };
+  if (backupDigest) return { state: 'present', digest: backupDigest, reason: 'gone upstream; the backup copy is used' };
+  return { state: 'lost', reason: 'missing from the source and from the backup' };
+}

@@ -1,0 +1,56 @@
+// The sync pipeline over small ports: discover -> resolve -> plan (what --dry-run prints), then
+// copy -> verify -> patch. The CLI wires the ports to the cluster and the registries.
+import { buildPlan, imagesToResolve, type Plan, type PlanConfig } from './plan.ts';
+import { resolveImages, type ManifestLookup } from './resolve.ts';
+import { discoverWorkloads, workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
+
+export interface WorkloadSource {
+  list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]>;
+}
+
+export interface DiscoveryOptions {
+  /** Only these namespaces (all when empty). */
+  namespaces: string[];
+  excludeNamespaces: string[];
+  labelSelector?: string;
+  /** Workload kinds to report and patch. */
+  kinds: WorkloadKind[];
+}
+
+/** Kinds that own others, so their objects are listed whole even when a selector narrows the rest. */
+const linkKinds: WorkloadKind[] = ['ReplicaSet', 'Job', 'Pod'];
+
+/**
+ * Lists what discovery needs and returns the workloads to consider. ReplicaSets, Jobs and Pods are
+ * listed without the selector: they link pods (and the digests they run) to their workloads.
+ */
+export async function discover(source: WorkloadSource, options: DiscoveryOptions): Promise<Workload[]> {
+  const selector = options.labelSelector;
+  const objects: Partial<Record<WorkloadKind, KubeObject[]>> = {};
+  const selectedUids = new Set<string>();
+  await Promise.all(workloadKinds.map(async (kind) => {
+    const link = linkKinds.includes(kind);
+    if (!link && !options.kinds.includes(kind)) return;
+    objects[kind] = await source.list(kind, options.namespaces, link ? undefined : selector);
+    if (link && selector && options.kinds.includes(kind)) {
+      for (const o of await source.list(kind, options.namespaces, selector)) if (o.metadata?.uid) selectedUids.add(o.metadata.uid);
+    }
+  }));
+  const excluded = new Set(options.excludeNamespaces);
+  return discoverWorkloads({ objects }).filter((w) =>
+    options.kinds.includes(w.kind)
+    && !excluded.has(w.namespace)
+    && (!selector || !linkKinds.includes(w.kind) || selectedUids.has(w.uid)));
+}
+
+export interface PlanResult {
+  plan: Plan;
+  workloads: Workload[];
+}
+
+export async function planSync(ports: { workloads: WorkloadSource; manifests: ManifestLookup }, discovery: DiscoveryOptions, config: PlanConfig, concurrency: number): Promise<PlanResult> {
+  const workloads = await discover(ports.workloads, discovery);
+  const requests = imagesToResolve(workloads, config);
+  const resolutions = await resolveImages(requests, ports.manifests, concurrency);
+  return { plan: buildPlan(workloads, resolutions, config), workloads };
+}

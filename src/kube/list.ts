@@ -1,0 +1,98 @@
+// Listing workloads through @kubernetes/client-node, page by page (limit + continue), across all
+// namespaces or the ones named.
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { KubeError } from '../errors.ts';
+import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
+
+interface ListParams {
+  namespace?: string;
+  labelSelector?: string;
+  limit: number;
+  _continue?: string;
+}
+
+type Page = { items: unknown[]; metadata?: { _continue?: string } };
+type Lister = (params: ListParams) => Promise<Page>;
+
+/** The API resource of each kind: for messages, and RBAC rules say the same names. */
+export const resourceOf: Record<WorkloadKind, { group: string; resource: string }> = {
+  Deployment: { group: 'apps', resource: 'deployments' },
+  StatefulSet: { group: 'apps', resource: 'statefulsets' },
+  DaemonSet: { group: 'apps', resource: 'daemonsets' },
+  ReplicaSet: { group: 'apps', resource: 'replicasets' },
+  CronJob: { group: 'batch', resource: 'cronjobs' },
+  Job: { group: 'batch', resource: 'jobs' },
+  ReplicationController: { group: '', resource: 'replicationcontrollers' },
+  Pod: { group: '', resource: 'pods' },
+};
+
+const pageSize = 500;
+
+export class WorkloadLister {
+  readonly #listers: Record<WorkloadKind, Lister>;
+  /** API requests made, for the benchmarks. */
+  requests = 0;
+
+  constructor(kc: KubeConfig) {
+    const apps = kc.makeApiClient(AppsV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    // Each kind: one call for all namespaces, another for one namespace.
+    const either = (all: (p: ListParams) => Promise<Page>, one: (p: ListParams & { namespace: string }) => Promise<Page>): Lister =>
+      (p) => (p.namespace ? one({ ...p, namespace: p.namespace }) : all(p));
+    this.#listers = {
+      Deployment: either((p) => apps.listDeploymentForAllNamespaces(p), (p) => apps.listNamespacedDeployment(p)),
+      StatefulSet: either((p) => apps.listStatefulSetForAllNamespaces(p), (p) => apps.listNamespacedStatefulSet(p)),
+      DaemonSet: either((p) => apps.listDaemonSetForAllNamespaces(p), (p) => apps.listNamespacedDaemonSet(p)),
+      ReplicaSet: either((p) => apps.listReplicaSetForAllNamespaces(p), (p) => apps.listNamespacedReplicaSet(p)),
+      CronJob: either((p) => batch.listCronJobForAllNamespaces(p), (p) => batch.listNamespacedCronJob(p)),
+      Job: either((p) => batch.listJobForAllNamespaces(p), (p) => batch.listNamespacedJob(p)),
+      ReplicationController: either((p) => core.listReplicationControllerForAllNamespaces(p), (p) => core.listNamespacedReplicationController(p)),
+      Pod: either((p) => core.listPodForAllNamespaces(p), (p) => core.listNamespacedPod(p)),
+    };
+  }
+
+  /** Every object of `kind` in the namespaces (all when none are named), following continue tokens. */
+  async list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]> {
+    const scopes = namespaces.length ? namespaces : [undefined];
+    const pages = await Promise.all(scopes.map(async (namespace) => {
+      const items: KubeObject[] = [];
+      let token: string | undefined;
+      do {
+        const page = await this.#page(kind, { limit: pageSize, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}), ...(token ? { _continue: token } : {}) });
+        items.push(...(page.items as KubeObject[]));
+        token = page.metadata?._continue || undefined;
+      } while (token);
+      return items;
+    }));
+    return pages.flat();
+  }
+
+  async #page(kind: WorkloadKind, params: ListParams): Promise<Page> {
+    this.requests++;
+    try {
+      return await this.#listers[kind](params);
+    } catch (err) {
+      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`);
+    }
+  }
+}
+
+/** One actionable line from whatever the client threw: the API's own message when there is one. */
+export function kubeError(err: unknown, doing: string): KubeError {
+  if (err instanceof ApiException) {
+    let status: { message?: string; reason?: string } = {};
+    if (typeof err.body === 'string') {
+      try {
+        status = JSON.parse(err.body);
+      } catch {
+        // not a Status object: fall back to the code
+      }
+    }
+    const hint = err.code === 401 ? ': the credentials in the kubeconfig were refused' : '';
+    return new KubeError(`cannot ${doing} (HTTP ${err.code}): ${status.message ?? (err.code === 401 ? 'Unauthorized' : 'no details')}${hint}`, err.code, status.reason);
+  }
+  const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err));
+  return new KubeError(`cannot ${doing}: the API server is unreachable (${detail})`);
+}

@@ -1,0 +1,200 @@
+// `image-clone sync --dry-run` against the harness: workloads of every kind in several
+// namespaces, pods whose status reports digests, images in `source` and some already in `backup`.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
+import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import { runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
+
+let env: HarnessEnv;
+let kc: KubeConfig;
+let core: CoreV1Api;
+let objects: KubernetesObjectApi;
+let registryConfig: string;
+let nsA: string;
+let nsB: string;
+let baseArgs: string[];
+let commonArgs: string[];
+/** sync --dry-run over the given namespaces (the test's two and kube-system by default). */
+const syncArgs = (namespaces = [nsA, nsB, 'kube-system']) => [...commonArgs, ...namespaces.flatMap((n) => ['-n', n])];
+const images = {} as Record<'web' | 'api' | 'job' | 'twin', SeedResult>;
+let repo: string;
+
+const podTemplate = (app: string, image: string, extra: Record<string, unknown> = {}) => ({
+  metadata: { labels: { app } },
+  spec: { containers: [{ name: 'app', image }], ...extra },
+});
+
+async function create(namespace: string, obj: Record<string, unknown>): Promise<void> {
+  await objects.create({ ...obj, metadata: { ...(obj.metadata as object), namespace } } as KubernetesObject);
+}
+
+before(async () => {
+  env = await harnessEnv();
+  kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+  objects = KubernetesObjectApi.makeApiClient(kc);
+  registryConfig = await writeRegistryConfig(env);
+  nsA = (await core.createNamespace({ body: { metadata: { generateName: 'plan-a-' } } })).metadata!.name!;
+  nsB = (await core.createNamespace({ body: { metadata: { generateName: 'plan-b-' } } })).metadata!.name!;
+  const insecure = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  commonArgs = ['sync', '--dry-run', '--backup', `${env.registries.backup.host}/mirror`, '--registry-config', registryConfig,
+    '--kubeconfig', env.kubeconfig, ...insecure];
+  baseArgs = syncArgs();
+
+  const src = env.registries.source;
+  repo = uniqueRepo('plan');
+  images.web = await seedImage(src, `${repo}/web:1.0`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 4096, seed: 1 });
+  images.api = await seedImage(src, `${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 2 });
+  images.job = await seedImage(src, `${repo}/job:1`, { layers: 1, layerSize: 4096, seed: 3 });
+  // The same path on a second registry: must get a backup name of its own.
+  images.twin = await seedImage(env.registries['backup-basic'], `${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 4 });
+  // Already backed up: the api image, under the name nested naming gives it.
+  await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 2 });
+
+  const web = `${src.host}/${repo}/web:1.0`;
+  const api = `${src.host}/${repo}/api:2.0`;
+  const job = `${src.host}/${repo}/job:1`;
+  await create(nsA, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: podTemplate('web', web) } });
+  await create(nsA, { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: podTemplate('db', api) } });
+  await create(nsA, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: podTemplate('agent', `${env.registries['backup-basic'].host}/${repo}/api:2.0`) } });
+  await create(nsB, { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: podTemplate('nightly', job, { restartPolicy: 'OnFailure', initContainers: [{ name: 'init', image: api }] }) } } } });
+  await create(nsB, { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'legacy' }, spec: { replicas: 0, selector: { app: 'legacy' }, template: podTemplate('legacy', web) } });
+  await create(nsB, { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'bare-rs' }, spec: { replicas: 0, selector: { matchLabels: { app: 'bare-rs' } }, template: podTemplate('bare-rs', api) } });
+  await create(nsB, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once' }, spec: { template: podTemplate('once', job, { restartPolicy: 'Never' }) } });
+  await create(nsB, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lonely' }, spec: { containers: [{ name: 'app', image: `${src.host}/${repo}/gone:1` }] } });
+  await create(nsB, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'broken' }, spec: { selector: { matchLabels: { app: 'broken' } }, template: podTemplate('broken', `${src.host}/${repo}/Upper/Case:1`) } });
+  await create(nsB, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'charted', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'charted' } }, spec: { selector: { matchLabels: { app: 'charted' } }, template: podTemplate('charted', api) } });
+  await create('kube-system', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `system-${repo}` }, spec: { selector: { matchLabels: { app: repo } }, template: podTemplate(repo, web) } });
+
+  // No kubelet runs: report the web pods as running the index digest, through the status subresource.
+  let pods: Array<{ metadata?: { name?: string } }> = [];
+  await waitUntil('the web pods', async () => {
+    pods = (await core.listNamespacedPod({ namespace: nsA, labelSelector: 'app=web' })).items;
+    return pods.length === 2;
+  });
+  for (const pod of pods) {
+    await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: nsA, body: {
+      status: { phase: 'Running', containerStatuses: [{ name: 'app', image: web, imageID: `${src.host}/${repo}/web@${images.web.digest}`, ready: true, restartCount: 0, started: true, state: { running: {} } }] },
+    } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+});
+
+after(async () => {
+  for (const namespace of [nsA, nsB]) if (namespace) await core.deleteNamespace({ name: namespace });
+});
+
+async function lineCount(path: string): Promise<number> {
+  return (await readFile(path, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+}
+
+async function linesAfter(path: string, skip: number): Promise<Array<Record<string, any>>> {
+  return (await readFile(path, 'utf8')).split('\n').filter(Boolean).slice(skip).map((l) => JSON.parse(l));
+}
+
+describe('sync --dry-run', () => {
+  test('plans every kind in several namespaces, reads only, and exits 1 for the lost image', async () => {
+    const auditBefore = await lineCount(env.auditLog);
+    const traceBefore = await lineCount(env.registryTrace);
+    const run = await runCli([...baseArgs, '-o', 'json']);
+    assert.equal(run.code, 1, `exit 1 because an image is lost and one reference is invalid\n${run.stderr}`);
+    const doc = JSON.parse(run.stdout);
+    assert.equal(doc.schemaVersion, 1);
+    assert.equal(doc.dryRun, true);
+
+    const action = (kind: string, name: string, container = 'app') => doc.workloads.find((w: any) => w.kind === kind && w.name === name && w.container === container);
+    assert.deepEqual(action('Deployment', 'web')?.action, 'patch');
+    assert.equal(action('Deployment', 'web').newImage, `${env.registries.backup.host}/mirror/${env.registries.source.host.replace(':', '_')}/${repo}/web:1.0@${images.web.digest}`);
+    assert.equal(action('StatefulSet', 'db').action, 'patch');
+    assert.equal(action('DaemonSet', 'agent').action, 'patch');
+    assert.equal(action('CronJob', 'nightly').action, 'patch');
+    assert.equal(action('CronJob', 'nightly', 'init').action, 'patch', 'initContainers too');
+    assert.equal(action('ReplicationController', 'legacy').action, 'patch');
+    assert.equal(action('ReplicaSet', 'bare-rs').action, 'patch');
+    assert.deepEqual([action('Job', 'once').action, action('Job', 'once').reason], ['skip', "a Job's pod template is immutable; the image is backed up"]);
+    assert.deepEqual([action('Pod', 'lonely').action, action('Pod', 'lonely').reason], ['skip', 'image lost: missing upstream and in the backup']);
+    assert.equal(action('Deployment', 'broken').action, 'error');
+    assert.match(action('Deployment', 'broken').reason, /repository path must be lower-case/);
+    assert.deepEqual([action('Deployment', 'charted').action], ['skip']);
+    assert.match(action('Deployment', 'charted').reason, /managed by Helm/);
+    assert.ok(!doc.workloads.some((w: any) => w.namespace === 'kube-system'), 'kube-system is excluded by default');
+    assert.ok(!doc.workloads.some((w: any) => w.kind === 'ReplicaSet' && w.name.startsWith('web-')), 'owned ReplicaSets are not workloads');
+
+    const image = (source: string) => doc.images.find((i: any) => i.source === source);
+    const src = env.registries.source.host;
+    assert.deepEqual([image(`${src}/${repo}/web:1.0`).action, image(`${src}/${repo}/web:1.0`).digest], ['copy', images.web.digest]);
+    assert.equal(image(`${src}/${repo}/api:2.0`).action, 'present');
+    assert.equal(image(`${src}/${repo}/gone:1`).action, 'lost');
+    // The collision case: one path on two registries, two backup names.
+    const twin = image(`${env.registries['backup-basic'].host}/${repo}/api:2.0`);
+    assert.equal(twin.action, 'copy');
+    assert.notEqual(twin.backup, image(`${src}/${repo}/api:2.0`).backup);
+    assert.equal(doc.images.filter((i: any) => i.source === `${src}/${repo}/api:2.0`).length, 1, 'each distinct image is listed once');
+
+    const apiRequests = (await linesAfter(env.auditLog, auditBefore)).filter((e) => String(e.userAgent).startsWith('kubernetes-client-javascript'));
+    assert.ok(apiRequests.length >= 8, 'the run listed every kind');
+    assert.deepEqual([...new Set(apiRequests.map((e) => e.verb))].filter((v) => !['get', 'list', 'watch'].includes(v)), [], 'the API server saw only reads');
+    const registryRequests = await linesAfter(env.registryTrace, traceBefore);
+    assert.ok(registryRequests.length > 0);
+    assert.deepEqual([...new Set(registryRequests.map((r) => r.method))].filter((m) => !['GET', 'HEAD'].includes(m)), [], 'the registries saw only reads');
+  });
+
+  test('the table fits 80 columns and keeps digests whole', async () => {
+    const run = await runCli(syncArgs([nsA]));
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.split('\n');
+    assert.ok(lines.every((l) => l.length <= 80), lines.find((l) => l.length > 80));
+    assert.match(run.stdout, /IMAGE +DIGEST +BACKUP +ACTION +REASON/);
+    assert.ok(run.stdout.includes(`sha256:${images.web.digest.slice(7, 19)}`), 'the short digest is in one piece');
+    assert.match(run.stdout, /Containers: \d+ would patch/);
+  });
+
+  test('--exit-code: 3 when changes are pending; kinds, selector and image filters narrow the plan', async () => {
+    const pending = await runCli([...syncArgs([nsA]), '--exit-code', '-o', 'json']);
+    assert.equal(pending.code, 3, pending.stderr);
+    const onlyCron = JSON.parse((await runCli([...baseArgs, '--kinds', 'cj', '-o', 'json'])).stdout);
+    assert.deepEqual([...new Set(onlyCron.workloads.map((w: any) => w.kind))], ['CronJob']);
+    const selected = JSON.parse((await runCli([...baseArgs, '-l', 'app.kubernetes.io/managed-by=Helm', '-o', 'json'])).stdout);
+    assert.deepEqual(selected.workloads.map((w: any) => w.name), ['charted']);
+    const excluded = JSON.parse((await runCli([...syncArgs([nsB]), '--exclude-image', `*/${repo}/gone:*`, '-o', 'json'])).stdout);
+    assert.equal(excluded.workloads.find((w: any) => w.name === 'lonely').action, 'skip');
+    assert.equal(excluded.images.find((i: any) => i.source.endsWith('/gone:1')).action, 'excluded');
+  });
+
+  test('-o kustomize maps original names to their backups', async () => {
+    const run = await runCli([...baseArgs, '-o', 'kustomize']);
+    assert.match(run.stdout, /^# Generated by image-clone.*\nimages:\n/);
+    assert.ok(run.stdout.includes(`- name: ${env.registries.source.host}/${repo}/web\n  newName: ${env.registries.backup.host}/mirror/`), run.stdout);
+    assert.match(run.stdout, new RegExp(`newTag: "1.0"\\n  digest: ${images.web.digest}`));
+  });
+
+  test('configuration comes from flags > IMAGE_CLONE_* > --config file, and bad input gets one line', async () => {
+    const withoutBackup = syncArgs([nsA]).filter((a, i, all) => a !== '--backup' && all[i - 1] !== '--backup');
+    const fromEnv = await runCli([...withoutBackup, '-o', 'json'], { IMAGE_CLONE_BACKUP: `${env.registries.backup.host}/from-env` });
+    assert.match(JSON.parse(fromEnv.stdout).backup, /\/from-env$/);
+    const flagWins = await runCli([...syncArgs([nsA]), '-o', 'json'], { IMAGE_CLONE_BACKUP: `${env.registries.backup.host}/from-env` });
+    assert.match(JSON.parse(flagWins.stdout).backup, /\/mirror$/);
+    const dir = await mkdtemp(join(tmpdir(), 'image-clone-config-'));
+    await writeFile(join(dir, 'config.yaml'), `backup: ${env.registries.backup.host}/from-file\nnaming: flat\noutput: json\n`);
+    const fromFile = await runCli([...withoutBackup, '--config', join(dir, 'config.yaml')]);
+    const fileDoc = JSON.parse(fromFile.stdout);
+    assert.match(fileDoc.backup, /\/from-file$/);
+    assert.ok(fileDoc.images.every((i: any) => i.backup === null || /\/from-file\/[^/]+$/.test(i.backup.split(':').slice(0, -1).join(':'))), 'flat naming from the file');
+    const envBeatsFile = await runCli([...withoutBackup, '--config', join(dir, 'config.yaml')], { IMAGE_CLONE_BACKUP: `${env.registries.backup.host}/from-env` });
+    assert.match(JSON.parse(envBeatsFile.stdout).backup, /\/from-env$/);
+    await writeFile(join(dir, 'bad.yaml'), 'backup: x\nbakcup: y\n');
+    const badFile = await runCli([...withoutBackup, '--config', join(dir, 'bad.yaml')]);
+    assert.deepEqual([badFile.code, badFile.stderr.split('\n')[0]], [2, `image-clone: --config ${join(dir, 'bad.yaml')}: unknown option "bakcup"`]);
+    const missing = await runCli(['sync', '--dry-run', '--kubeconfig', env.kubeconfig]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^image-clone: --backup is required/);
+    const badKinds = await runCli([...baseArgs, '--kinds', 'Widget']);
+    assert.deepEqual([badKinds.code, badKinds.stderr.split('\n')[0]], [2, 'image-clone: --kinds: unknown kind "Widget" (known: Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController, ReplicaSet, Job, Pod)']);
+    const badKubeconfig = await runCli([...syncArgs().filter((a) => a !== env.kubeconfig && a !== '--kubeconfig'), '--kubeconfig', '/nonexistent/kubeconfig']);
+    assert.deepEqual([badKubeconfig.code, badKubeconfig.stderr.split('\n')[0]], [2, 'image-clone: kubeconfig /nonexistent/kubeconfig does not exist']);
+  });
+});

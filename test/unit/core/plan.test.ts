@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildPlan, decide, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { resolveImages, type ManifestLookup } from '../../../src/core/resolve.ts';
+import type { Workload } from '../../../src/core/workloads.ts';
+import { AuthError } from '../../../src/errors.ts';
+
+const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+
+function workload(name: string, images: string[], extra: Partial<Workload> = {}): Workload {
+  return {
+    kind: 'Deployment', namespace: 'shop', name, uid: name, resourceVersion: '1', labels: {}, annotations: {},
+    containers: images.map((image, i) => ({ name: `c${i}`, image, type: 'container' as const })), ...extra,
+  };
+}
+
+describe('decide', () => {
+  test('a known digest the backup holds: present, without asking the source', () => {
+    assert.deepEqual(decide(d(1), d(1), undefined), { state: 'present', digest: d(1), reason: 'the backup holds this digest' });
+  });
+  test('a known digest still upstream: copy; gone from both: lost', () => {
+    assert.equal(decide(d(1), undefined, d(1)).state, 'copy');
+    assert.equal(decide(d(1), d(2), undefined).state, 'lost');
+  });
+  test('tags: the source says which digest matters; the backup alone keeps a vanished image safe', () => {
+    assert.deepEqual(decide(undefined, d(1), d(1)), { state: 'present', digest: d(1), reason: 'the backup holds the current digest' });
+    assert.deepEqual(decide(undefined, d(1), d(2)), { state: 'copy', digest: d(2), reason: 'the tag moved upstream since the last backup' });
+    assert.deepEqual(decide(undefined, d(1), undefined), { state: 'present', digest: d(1), reason: 'gone upstream; the backup copy is used' });
+    assert.equal(decide(undefined, undefined, undefined).state, 'lost');
+  });
+});
+
+describe('buildPlan', () => {
+  test('each distinct image is resolved once, whatever the number of users', () => {
+    const workloads = [workload('a', ['nginx:1.25', 'redis:7']), workload('b', ['docker.io/library/nginx:1.25']), workload('c', ['nginx:1.25'])];
+    const requests = imagesToResolve(workloads, config);
+    assert.deepEqual(requests.map((r) => r.key), ['docker.io/library/nginx:1.25', 'docker.io/library/redis:7']);
+    assert.equal(requests[0]!.backup.repository, 'mirror/docker.io/library/nginx');
+  });
+
+  test('actions and reasons for every case', () => {
+    const workloads = [
+      workload('web', ['nginx:1.25']),
+      workload('cache', ['redis:7']),
+      workload('gone', ['quay.io/acme/gone:1']),
+      workload('mirrored', ['backup.example.com/mirror/docker.io/library/nginx:1.25@' + d(1)]),
+      workload('broken', ['Nginx/Bad:1']),
+      workload('argo', ['nginx:1.25'], { managedBy: 'Argo CD' }),
+      workload('batch', ['nginx:1.25'], { kind: 'Job' }),
+    ];
+    const resolutions = new Map<string, Resolution>([
+      ['docker.io/library/nginx:1.25', { state: 'copy', digest: d(1), reason: 'not in the backup yet' }],
+      ['docker.io/library/redis:7', { state: 'present', digest: d(2), reason: 'the backup holds the current digest' }],
+      ['quay.io/acme/gone:1', { state: 'lost', reason: 'missing from the source and from the backup' }],
+    ]);
+    const plan = buildPlan(workloads, resolutions, config);
+    const byName = Object.fromEntries(plan.workloads.map((w) => [w.name, w]));
+    assert.equal(byName.web!.action, 'patch');
+    assert.equal(byName.web!.newImage, `backup.example.com/mirror/docker.io/library/nginx:1.25@${d(1)}`);
+    assert.equal(byName.cache!.action, 'patch');
+    assert.deepEqual([byName.gone!.action, byName.gone!.reason], ['skip', 'image lost: missing upstream and in the backup']);
+    assert.deepEqual([byName.mirrored!.action, byName.mirrored!.reason], ['unchanged', 'already runs from the backup registry']);
+    assert.equal(byName.broken!.action, 'error');
+    assert.match(byName.broken!.reason, /invalid image reference "Nginx\/Bad:1"/);
+    assert.deepEqual([byName.argo!.action, byName.argo!.newImage !== null], ['skip', true]);
+    assert.match(byName.argo!.reason, /managed by Argo CD/);
+    assert.equal(byName.batch!.action, 'skip');
+    assert.deepEqual(plan.summary.images, { copy: 1, present: 1, lost: 1, excluded: 0, error: 0 });
+    assert.deepEqual(plan.images.find((i) => i.action === 'copy')!.usedBy, 3);
+    const managed = buildPlan(workloads, resolutions, { ...config, patchManaged: true });
+    assert.equal(managed.workloads.find((w) => w.name === 'argo')!.action, 'patch');
+  });
+
+  test('a workload with one unbackable container is left whole: no half patches', () => {
+    const plan = buildPlan([workload('mixed', ['nginx:1.25', 'Bad/Ref:1'])],
+      new Map([['docker.io/library/nginx:1.25', { state: 'copy', digest: d(1), reason: 'x' } as Resolution]]), config);
+    assert.deepEqual(plan.workloads.map((w) => w.action), ['skip', 'error']);
+  });
+
+  test('--no-pin, include and exclude globs, digest-only references', () => {
+    const workloads = [workload('a', ['nginx:1.25', 'redis:7', `alpine@${d(3)}`])];
+    const resolutions = new Map<string, Resolution>([
+      ['docker.io/library/nginx:1.25', { state: 'copy', digest: d(1), reason: '' }],
+      [`docker.io/library/alpine@${d(3)}`, { state: 'copy', digest: d(3), reason: '' }],
+    ]);
+    const plan = buildPlan(workloads, resolutions, { ...config, pin: false, excludeImages: ['docker.io/library/redis:*'] });
+    assert.deepEqual(plan.workloads.map((w) => [w.action, w.newImage]), [
+      ['patch', 'backup.example.com/mirror/docker.io/library/nginx:1.25'],
+      ['skip', null],
+      ['patch', `backup.example.com/mirror/docker.io/library/alpine:sha256-${d(3).slice(7)}`],
+    ]);
+    assert.equal(plan.images.find((i) => i.action === 'excluded')!.reason, 'matched by --exclude-image docker.io/library/redis:*');
+    const only = buildPlan(workloads, resolutions, { ...config, includeImages: ['*nginx*'] });
+    assert.deepEqual(only.workloads.map((w) => w.action), ['patch', 'skip', 'skip']);
+  });
+
+  test('globs: * crosses slashes, ? is one character, everything else is literal', () => {
+    assert.ok(globMatch('docker.io/library/*', 'docker.io/library/nginx:1.25'));
+    assert.ok(globMatch('*.gcr.io/*', 'eu.gcr.io/proj/app:1'));
+    assert.ok(!globMatch('docker.io/library/nginx', 'docker.io/library/nginx:1.25'));
+    assert.ok(globMatch('nginx:1.2?', 'nginx:1.25'));
+    assert.ok(!globMatch('a.b', 'axb'));
+  });
+});
+
+describe('resolveImages', () => {
+  function lookup(answers: Record<string, string | undefined | Error>): ManifestLookup & { calls: string[] } {
+    const calls: string[] = [];
+    return {
+      calls,
+      async digestOf(repo, reference) {
+        const key = `${repo.registry}/${repo.repository}:${reference}`;
+        calls.push(key);
+        const answer = answers[key];
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+    };
+  }
+
+  test('the backup is asked first; one request per image when it already holds the running digest', async () => {
+    const workloads = [workload('a', ['nginx:1.25'])];
+    workloads[0]!.containers[0]!.runningDigest = d(1);
+    const l = lookup({ 'backup.example.com/mirror/docker.io/library/nginx:1.25': d(1) });
+    const resolutions = await resolveImages(imagesToResolve(workloads, config), l, 4);
+    assert.deepEqual(l.calls, ['backup.example.com/mirror/docker.io/library/nginx:1.25']);
+    assert.equal([...resolutions.values()][0]!.state, 'present');
+  });
+
+  test('a failing source with a backup copy is safe; a failing source without one is an error for that image only', async () => {
+    const workloads = [workload('a', ['nginx:1.25', 'redis:7'])];
+    const l = lookup({
+      'backup.example.com/mirror/docker.io/library/nginx:1.25': d(1),
+      'docker.io/library/nginx:1.25': new Error('docker.io: cannot reach the registry: host not found'),
+      'docker.io/library/redis:7': new Error('docker.io: cannot reach the registry: host not found'),
+    });
+    const resolutions = [...(await resolveImages(imagesToResolve(workloads, config), l, 4)).values()];
+    assert.deepEqual(resolutions.map((r) => r.state), ['present', 'error']);
+    assert.match(resolutions[1]!.reason, /^source registry: docker.io: cannot reach/);
+  });
+
+  test('refused backup credentials stop the run', async () => {
+    const l = lookup({ 'backup.example.com/mirror/docker.io/library/nginx:1.25': new AuthError('backup.example.com', 'refused') });
+    await assert.rejects(resolveImages(imagesToResolve([workload('a', ['nginx:1.25'])], config), l, 4), AuthError);
+  });
+});

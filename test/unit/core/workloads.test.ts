@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { discoverWorkloads, managedBy, type KubeObject } from '../../../src/core/workloads.ts';
+
+const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+const meta = (name: string, uid: string, owner?: { kind: string; uid: string }) => ({
+  name, namespace: 'shop', uid, resourceVersion: '1',
+  ...(owner ? { ownerReferences: [{ kind: owner.kind, name: 'x', uid: owner.uid, controller: true }] } : {}),
+});
+const template = (image: string, init?: string) => ({ template: { spec: { containers: [{ name: 'app', image }], ...(init ? { initContainers: [{ name: 'setup', image: init }] } : {}) } } });
+function pod(name: string, owner: { kind: string; uid: string } | undefined, image: string, imageID?: string): KubeObject {
+  return {
+    metadata: meta(name, `pod-${name}`, owner),
+    spec: { containers: [{ name: 'app', image }] },
+    status: imageID ? { containerStatuses: [{ name: 'app', image, imageID }] } : {},
+  };
+}
+
+describe('discoverWorkloads', () => {
+  test('owners are workloads; ReplicaSets, Jobs and Pods they own are not', () => {
+    const workloads = discoverWorkloads({
+      objects: {
+        Deployment: [{ metadata: meta('web', 'd1'), spec: template('nginx:1.25') }],
+        ReplicaSet: [{ metadata: meta('web-abc', 'rs1', { kind: 'Deployment', uid: 'd1' }), spec: template('nginx:1.25') }, { metadata: meta('bare-rs', 'rs2'), spec: template('redis:7') }],
+        CronJob: [{ metadata: meta('nightly', 'cj1'), spec: { jobTemplate: { spec: template('busybox:1', 'alpine:3') } } }],
+        Job: [{ metadata: meta('nightly-1', 'j1', { kind: 'CronJob', uid: 'cj1' }), spec: template('busybox:1') }, { metadata: meta('once', 'j2'), spec: template('busybox:2') }],
+        Pod: [pod('web-abc-1', { kind: 'ReplicaSet', uid: 'rs1' }, 'nginx:1.25'), pod('lonely', undefined, 'httpd:2')],
+      },
+    });
+    assert.deepEqual(workloads.map((w) => `${w.kind}/${w.name}`).sort(),
+      ['CronJob/nightly', 'Deployment/web', 'Job/once', 'Pod/lonely', 'ReplicaSet/bare-rs'].sort());
+    const cron = workloads.find((w) => w.kind === 'CronJob')!;
+    assert.deepEqual(cron.containers.map((c) => [c.name, c.image, c.type]), [['app', 'busybox:1', 'container'], ['setup', 'alpine:3', 'initContainer']]);
+  });
+
+  test('the running digest comes from pods (through their ReplicaSet) when all of them agree', () => {
+    const rsOwner = { kind: 'ReplicaSet', uid: 'rs1' };
+    const base = {
+      Deployment: [{ metadata: meta('web', 'd1'), spec: template('nginx:1.25') }],
+      ReplicaSet: [{ metadata: meta('web-abc', 'rs1', { kind: 'Deployment', uid: 'd1' }), spec: template('nginx:1.25') }],
+    };
+    const agree = discoverWorkloads({ objects: { ...base, Pod: [
+      pod('a', rsOwner, 'nginx:1.25', `docker.io/library/nginx@${digest(1)}`),
+      pod('b', rsOwner, 'nginx:1.25', `docker-pullable://nginx@${digest(1)}`),
+      pod('c', rsOwner, 'nginx:1.24', `docker.io/library/nginx@${digest(9)}`), // an older rollout: another image, ignored
+      pod('d', rsOwner, 'nginx:1.25'), // not started yet: no imageID
+    ] } });
+    assert.equal(agree[0]!.containers[0]!.runningDigest, digest(1));
+
+    const disagree = discoverWorkloads({ objects: { ...base, Pod: [
+      pod('a', rsOwner, 'nginx:1.25', `docker.io/library/nginx@${digest(1)}`),
+      pod('b', rsOwner, 'nginx:1.25', `docker.io/library/nginx@${digest(2)}`),
+    ] } });
+    assert.equal(disagree[0]!.containers[0]!.runningDigest, undefined, 'disagreeing pods: ask the registry instead');
+  });
+
+  test('ephemeral containers are listed as such; objects without a pod template are ignored', () => {
+    const workloads = discoverWorkloads({ objects: { Pod: [{
+      metadata: meta('debugged', 'p1'),
+      spec: { containers: [{ name: 'app', image: 'nginx' }], ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] },
+    }, { metadata: meta('empty', 'p2') }] } });
+    assert.deepEqual(workloads.map((w) => w.containers.map((c) => c.type)), [['container', 'ephemeralContainer']]);
+  });
+});
+
+test('GitOps and package-manager markers are recognised', () => {
+  assert.equal(managedBy({}, { 'argocd.argoproj.io/tracking-id': 'app:apps/Deployment:shop/web' }), 'Argo CD');
+  assert.equal(managedBy({ 'kustomize.toolkit.fluxcd.io/name': 'apps' }, {}), 'Flux');
+  assert.equal(managedBy({ 'app.kubernetes.io/managed-by': 'Helm' }, { 'meta.helm.sh/release-name': 'web' }), 'Helm');
+  assert.equal(managedBy({ 'app.kubernetes.io/instance': 'web' }, {}), undefined, 'a common label alone is no marker');
+});
