@@ -3,6 +3,7 @@ import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv } from 'yargs';
 import { AuthError, InvalidReferenceError, KubeError, ManifestError, RegistryError, UsageError } from '../errors.ts';
 import { copyCommand } from './commands/copy.ts';
+import { restoreCommand } from './commands/restore.ts';
 import { syncCommand } from './commands/sync.ts';
 import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
@@ -15,6 +16,7 @@ function parser(args: string[], context: CliContext): Argv {
     .scriptName('image-clone')
     .usage('$0 <command> [options]\n\nBack up the container images a Kubernetes cluster runs into your own registry.')
     .command(syncCommand(context))
+    .command(restoreCommand(context))
     .command(copyCommand(context))
     .option('debug', { type: 'boolean', describe: 'Show stack traces and debug details on errors' })
     // chalk reads --color/--no-color from argv itself; declared so that strict parsing accepts them.

@@ -44,6 +44,7 @@ const ipv6Marker = 'ip6__';
 const ipv6Colon = 'x';
 const flatSeparator = '-';
 const locationExample = 'backup.example.com/mirror';
+/** ip6__<address> or a host name, then _<port> if any. */
 const registryComponentPattern = /^(?:ip6__([0-9a-fx]+)|([a-z0-9.-]+))(?:_([0-9]+))?$/;
 
 /** Parses --backup REGISTRY[/PREFIX]; throws UsageError saying what is wrong. */
@@ -147,7 +148,7 @@ function backupTag(source: ImageReference): string {
   if (source.tag !== undefined) return source.tag;
   // A reference with neither tag nor digest means :latest, as parseReference has it.
   if (source.digest === undefined) return 'latest';
-  // sha512-<128 hex> would pass the tag limit; the pinned digest, not the tag, decides what is pulled.
+  // sha512-<128 hex> is over the tag limit: cut, it is still unique, and the pinned digest decides what is pulled.
   return source.digest.replace(':', '-').slice(0, maxTagLength);
 }
 

@@ -2,7 +2,8 @@
 // `sync --dry-run` prints it; `sync` carries it out.
 import { formatReference, parseReference, type ImageReference } from '../oci/reference.ts';
 import { backupReference, isUnderBackup, pinnedReference, type BackupLocation, type NamingMode } from './naming.ts';
-import type { Workload, WorkloadKind } from './workloads.ts';
+import { readRecorded } from './patches.ts';
+import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
 
 export interface PlanConfig {
   backup: BackupLocation;
@@ -36,6 +37,8 @@ export type ImageAction = 'copy' | 'present' | 'lost' | 'excluded' | 'error';
 export type WorkloadAction = 'patch' | 'unchanged' | 'skip' | 'error';
 
 export interface PlannedImage {
+  /** The resolution key (canonical reference, and the running digest when pods report one). */
+  key: string;
   source: string;
   digest: string | null;
   backup: string | null;
@@ -75,17 +78,19 @@ type ContainerImage =
   | { kind: 'invalid'; reason: string }
   | { kind: 'backup' }
   | { kind: 'excluded'; reason: string }
-  | { kind: 'image'; request: ImageRequest };
+  /** `ours`: the container already runs the backup copy image-clone set; the copy is still checked. */
+  | { kind: 'image'; request: ImageRequest; ours?: boolean };
 
 /** How each container's image reads: invalid, already a backup copy, excluded, or an image to resolve. */
-function classify(image: string, runningDigest: string | undefined, config: PlanConfig): ContainerImage {
+function classify(container: WorkloadContainer, workload: Workload, config: PlanConfig): ContainerImage {
+  const { image, runningDigest } = container;
   let source: ImageReference;
   try {
     source = parseReference(image);
   } catch (err) {
     return { kind: 'invalid', reason: (err as Error).message };
   }
-  if (isUnderBackup(source, config.backup)) return { kind: 'backup' };
+  if (isUnderBackup(source, config.backup)) return ourBackup(source, container, workload);
   const canonical = formatReference(source);
   if (config.includeImages.length && !config.includeImages.some((g) => globMatch(g, canonical))) {
     return { kind: 'excluded', reason: 'not matched by --include-image' };
@@ -102,12 +107,30 @@ function classify(image: string, runningDigest: string | undefined, config: Plan
   return { kind: 'image', request: { key: imageKey(source, runningDigest), source, backup, ...(digest ? { digest } : {}) } };
 }
 
+/**
+ * A container running a backup copy that our annotation says we set: the copy is still checked
+ * each run (one HEAD), and copied again from the recorded original if it has vanished.
+ */
+function ourBackup(current: ImageReference, container: WorkloadContainer, workload: Workload): ContainerImage {
+  const field = container.type === 'initContainer' ? 'initContainers' : 'containers';
+  const recorded = readRecorded(workload.annotations)?.[field]?.[container.name];
+  if (!recorded || recorded.backup !== container.image || !current.digest || !current.tag) return { kind: 'backup' };
+  let original: ImageReference;
+  try {
+    original = parseReference(recorded.original);
+  } catch {
+    return { kind: 'backup' };
+  }
+  const { digest, ...backup } = current;
+  return { kind: 'image', ours: true, request: { key: imageKey(original, digest), source: original, backup, digest } };
+}
+
 /** The distinct images the workloads need resolved (each once, whatever the number of users). */
 export function imagesToResolve(workloads: Workload[], config: PlanConfig): ImageRequest[] {
   const requests = new Map<string, ImageRequest>();
   for (const workload of workloads) {
     for (const container of workload.containers) {
-      const c = classify(container.image, container.runningDigest, config);
+      const c = classify(container, workload, config);
       if (c.kind === 'image' && !requests.has(c.request.key)) requests.set(c.request.key, c.request);
     }
   }
@@ -120,7 +143,7 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
   for (const workload of workloads) {
     for (const container of workload.containers) {
       const base = { kind: workload.kind, namespace: workload.namespace, name: workload.name, container: container.name, image: container.image };
-      const c = classify(container.image, container.runningDigest, config);
+      const c = classify(container, workload, config);
       if (c.kind === 'invalid') {
         containers.push({ ...base, newImage: null, action: 'error', reason: c.reason });
         continue;
@@ -131,7 +154,7 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       }
       if (c.kind === 'excluded') {
         const key = container.image;
-        const planned = images.get(key) ?? { source: container.image, digest: null, backup: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
+        const planned = images.get(key) ?? { key, source: container.image, digest: null, backup: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
         planned.usedBy++;
         images.set(key, planned);
         containers.push({ ...base, newImage: null, action: 'skip', reason: `image excluded (${c.reason})` });
@@ -144,12 +167,12 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
         ? config.pin ? pinnedReference(request.backup, resolution.digest) : formatReference(request.backup)
         : null;
       const planned = images.get(request.key) ?? {
-        source: formatReference(request.source), digest, backup: formatReference(request.backup),
+        key: request.key, source: formatReference(request.source), digest, backup: formatReference(request.backup),
         action: resolution.state, reason: resolution.reason, usedBy: 0,
       };
       planned.usedBy++;
       images.set(request.key, planned);
-      containers.push({ ...base, newImage, ...containerAction(workload, container.type, resolution, config) });
+      containers.push({ ...base, newImage, ...(c.ours ? ownCopyAction(resolution) : containerAction(workload, container.type, resolution, config)) });
     }
   }
   // A workload's containers are patched together or not at all: one rollout, never half a workload.
@@ -182,6 +205,14 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
     return { action: 'skip', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
   }
   return { action: 'patch', reason: resolution.state === 'copy' ? 'after the image is copied and verified' : 'the backup already holds this digest' };
+}
+
+/** A container already on our backup copy: nothing to patch, but the copy must exist. */
+function ownCopyAction(resolution: Resolution): { action: WorkloadAction; reason: string } {
+  if (resolution.state === 'present') return { action: 'unchanged', reason: 'runs from the backup, which holds its digest' };
+  if (resolution.state === 'copy') return { action: 'unchanged', reason: 'runs from the backup, whose copy had vanished: copied again from the original' };
+  if (resolution.state === 'lost') return { action: 'error', reason: 'runs from a backup copy that has vanished, and the original is gone too' };
+  return { action: 'error', reason: resolution.reason };
 }
 
 function count<T extends string>(values: T[], keys: T[]): Record<T, number> {

@@ -9,8 +9,18 @@ export interface ManifestLookup {
   digestOf(repository: { registry: string; repository: string }, reference: string): Promise<string | undefined>;
 }
 
-export async function resolveImages(requests: ImageRequest[], lookup: ManifestLookup, concurrency: number): Promise<Map<string, Resolution>> {
+export async function resolveImages(requests: ImageRequest[], registries: ManifestLookup, concurrency: number): Promise<Map<string, Resolution>> {
   const limit = createLimiter(concurrency);
+  // Images that share a backup tag (one by tag, one by the digest pods run) share its lookup.
+  const answers = new Map<string, Promise<string | undefined>>();
+  const lookup: ManifestLookup = {
+    digestOf(repository, reference) {
+      const key = `${repository.registry}/${repository.repository}:${reference}`;
+      let answer = answers.get(key);
+      if (!answer) answers.set(key, (answer = registries.digestOf(repository, reference)));
+      return answer;
+    },
+  };
   const resolutions = new Map<string, Resolution>();
   await Promise.all(requests.map((request) => limit(async () => {
     resolutions.set(request.key, await resolveOne(request, lookup));

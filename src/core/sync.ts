@@ -1,6 +1,6 @@
 // The sync pipeline over small ports: discover -> resolve -> plan (what --dry-run prints), then
 // copy -> verify -> patch. The CLI wires the ports to the cluster and the registries.
-import { buildPlan, imagesToResolve, type Plan, type PlanConfig } from './plan.ts';
+import { buildPlan, imagesToResolve, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import { resolveImages, type ManifestLookup } from './resolve.ts';
 import { discoverWorkloads, workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
 
@@ -46,11 +46,13 @@ export async function discover(source: WorkloadSource, options: DiscoveryOptions
 export interface PlanResult {
   plan: Plan;
   workloads: Workload[];
+  requests: ImageRequest[];
+  resolutions: Map<string, Resolution>;
 }
 
 export async function planSync(ports: { workloads: WorkloadSource; manifests: ManifestLookup }, discovery: DiscoveryOptions, config: PlanConfig, concurrency: number): Promise<PlanResult> {
   const workloads = await discover(ports.workloads, discovery);
   const requests = imagesToResolve(workloads, config);
   const resolutions = await resolveImages(requests, ports.manifests, concurrency);
-  return { plan: buildPlan(workloads, resolutions, config), workloads };
+  return { plan: buildPlan(workloads, resolutions, config), workloads, requests, resolutions };
 }

@@ -69,6 +69,8 @@ export class CopyEngine {
   readonly #manifestWork = new Map<string, Promise<void>>();
   /** Uploads in flight by target registry and digest, so other repositories mount instead of uploading again. */
   readonly #uploadsByDigest = new Map<string, Promise<void>>();
+  /** Source manifests by repository and digest: measuring an image fetches what its copy needs. */
+  readonly #manifests = new Map<string, Promise<Manifest>>();
 
   constructor(client: RegistryClient, options: CopyOptions = {}) {
     this.#client = client;
@@ -102,7 +104,7 @@ export class CopyEngine {
       if (existing?.digest === head.digest) return result(head.digest, head.mediaType, 'present', []);
     }
 
-    let manifest = await this.#client.getManifest(src, head.digest);
+    let manifest = await this.#manifest(src, head.digest);
     if (filtering) manifest = this.#filterPlatforms(manifest, formatReference(source));
     const platforms = await this.#copyTree(src, dst, manifest, [], counts);
     await this.#client.putManifest(dst, targetRef, manifest);
@@ -116,6 +118,54 @@ export class CopyEngine {
     }
     if (this.#options.signatures ?? true) await this.#copySignatures(src, dst, head.digest, counts);
     return result(manifest.digest, manifest.mediaType, 'copied', platforms);
+  }
+
+  /**
+   * Copies many images, largest first so that the longest transfer starts early and the run ends
+   * sooner; `imageConcurrency` images at a time (blob transfers are limited separately). Results come
+   * back in the order given; one image's failure does not stop the others.
+   */
+  async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
+    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).catch(() => 0)));
+    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]!);
+    const slots = createLimiter(imageConcurrency);
+    const outcomes: Array<{ result: ImageCopyResult } | { error: unknown }> = new Array(jobs.length);
+    await Promise.all(order.map((i) => slots(async () => {
+      try {
+        outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
+      } catch (error) {
+        outcomes[i] = { error };
+      }
+    })));
+    return outcomes;
+  }
+
+  /** Bytes of the distinct blobs an image references, from its manifests (cached for the copy). */
+  async size(source: ImageReference): Promise<number> {
+    const src: Repository = { registry: source.registry, repository: source.repository };
+    const digest = source.digest ?? (await this.#client.headManifest(src, source.tag ?? 'latest'))?.digest;
+    if (!digest) return 0;
+    const blobs = new Map<string, number>();
+    const walk = async (manifestDigest: string, depth: number): Promise<void> => {
+      if (depth > 4) return;
+      const manifest = await this.#manifest(src, manifestDigest);
+      const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${repoName(src)}@${manifestDigest}`);
+      if (parsed.kind === 'index') await Promise.all(uniqueByDigest(parsed.manifests).map((m) => walk(m.digest, depth + 1)));
+      else for (const b of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) blobs.set(b.digest, b.size);
+    };
+    await walk(digest, 0);
+    return [...blobs.values()].reduce((a, b) => a + b, 0);
+  }
+
+  #manifest(src: Repository, digest: string): Promise<Manifest> {
+    const key = `${registryKey(src.registry)}/${src.repository}@${digest}`;
+    let manifest = this.#manifests.get(key);
+    if (!manifest) {
+      manifest = this.#client.getManifest(src, digest);
+      this.#manifests.set(key, manifest);
+      manifest.catch(() => this.#manifests.delete(key));
+    }
+    return manifest;
   }
 
   /** Copies what a manifest references (children first, then blobs); returns the platforms seen. */
@@ -142,7 +192,7 @@ export class CopyEngine {
     if (!work) {
       work = (async () => {
         if (await this.#client.headManifest(dst, digest, true)) return;
-        const child = await this.#client.getManifest(src, digest);
+        const child = await this.#manifest(src, digest);
         await this.#copyTree(src, dst, child, ancestors, counts);
         await this.#client.putManifest(dst, digest, child);
         this.#count(counts, 'manifestsPushed', 1);

@@ -96,6 +96,7 @@ export class Transport {
   readonly #unverified: Agent;
   readonly #insecure: Set<string>;
   readonly #scheme = new Map<string, Promise<'https:' | 'http:'>>();
+  readonly #firstAnswer = new Map<string, Promise<void>>();
   readonly #retry: RetryPolicy;
   readonly #options: TransportOptions;
 
@@ -180,6 +181,20 @@ export class Transport {
   async #sendAuthenticated(request: RegistryRequest): Promise<RegistryResponse> {
     const host = apiHost(request.registry);
     const origin = await this.#origin(host, request.signal);
+    // The first request to a host finds out whether it wants credentials; the others wait for it
+    // rather than each collecting the same 401 challenge.
+    const firstAnswer = this.#firstAnswer.get(host);
+    let answered: (() => void) | undefined;
+    if (firstAnswer) await firstAnswer;
+    else this.#firstAnswer.set(host, new Promise<void>((resolve) => (answered = resolve)));
+    try {
+      return await this.#sendWithAuth(request, host, origin);
+    } finally {
+      answered?.();
+    }
+  }
+
+  async #sendWithAuth(request: RegistryRequest, host: string, origin: string): Promise<RegistryResponse> {
     const url = new URL(request.path, origin);
     const minValidityMs = request.long ? 10 * 60_000 : 30_000;
     let authorization = await this.auth.authorization(host, request.registry, request.repository, request.scopes, minValidityMs);

@@ -20,6 +20,10 @@ export interface FaultProxyOptions {
   stallMs?: number;
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
+  /** Eligible requests wait for this before they are forwarded (to hold a run at a known point). */
+  gate?: Promise<void>;
+  /** Told when an eligible request arrives (before the gate). */
+  onEligible?: () => void;
 }
 
 export interface FaultProxy {
@@ -60,9 +64,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return undefined;
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     state.requests++;
     if (options.intercept?.(req, res)) return;
+    if (eligible(req.method ?? 'GET', req.url ?? '/')) {
+      options.onEligible?.();
+      if (options.gate) await options.gate;
+    }
     const fault = pickFault(req.method ?? 'GET', req.url ?? '/');
     if (fault === 'error500' || fault === 'error503') {
       injected[fault]++;

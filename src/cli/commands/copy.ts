@@ -104,7 +104,6 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
   });
 
   const { CopyEngine } = await import('../../oci/copy.ts');
-  const { createLimiter } = await import('../../oci/limit.ts');
 
   const label = jobs.length === 1 ? `Copying ${pairs[0]![0]}` : `Copying ${jobs.length} images`;
   // Credentials load first: a malformed file stops the run before any spinner starts.
@@ -126,13 +125,14 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
       }
     },
   });
-  // Images go in parallel too, so one image's manifests and HEADs overlap another's blob transfers.
-  const imageSlots = createLimiter(Math.max(2, Math.ceil(concurrency / 2)));
   const failures: unknown[] = [];
   try {
-    const images = await Promise.all(jobs.map(({ src, dst }) => imageSlots(async (): Promise<ImageReport> => {
-      try {
-        const result = await engine.copyImage(src, dst);
+    // Images go in parallel too, so one image's manifests and HEADs overlap another's blob transfers.
+    const outcomes = await engine.copyAll(jobs.map(({ src, dst }) => ({ source: src, target: dst })), Math.max(2, Math.ceil(concurrency / 2)));
+    if (context.signal.aborted) throw context.signal.reason;
+    const images = outcomes.map((outcome, i): ImageReport => {
+      if ('result' in outcome) {
+        const { result } = outcome;
         const c = result.counts;
         return {
           source: result.source, target: result.target, status: result.status, digest: result.digest, mediaType: result.mediaType,
@@ -140,17 +140,15 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
           blobs: { copied: c.blobsCopied, mounted: c.blobsMounted, present: c.blobsPresent },
           signatures: c.signatures, bytesTransferred: c.bytesCopied,
         };
-      } catch (err) {
-        if (context.signal.aborted) throw err;
-        failures.push(err);
-        const message = err instanceof Error ? err.message : String(err);
-        progress.log(`image-clone: ${message}`);
-        return {
-          source: formatReference(src), target: formatReference(dst), status: 'failed', platforms: [], manifestsPushed: 0,
-          blobs: { copied: 0, mounted: 0, present: 0 }, signatures: 0, bytesTransferred: 0, error: message,
-        };
       }
-    })));
+      failures.push(outcome.error);
+      const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+      progress.log(`image-clone: ${message}`);
+      return {
+        source: formatReference(jobs[i]!.src), target: formatReference(jobs[i]!.dst), status: 'failed', platforms: [], manifestsPushed: 0,
+        blobs: { copied: 0, mounted: 0, present: 0 }, signatures: 0, bytesTransferred: 0, error: message,
+      };
+    });
     const durationMs = performance.now() - started;
     const t = engine.totals;
     const report: CopyReport = {

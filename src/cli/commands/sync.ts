@@ -4,32 +4,73 @@ import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.ts';
 import { workloadKinds, type WorkloadKind } from '../../core/workloads.ts';
-import type { PlanConfig } from '../../core/plan.ts';
+import type { Plan, PlanConfig } from '../../core/plan.ts';
 import { resolveOption, type OptionSource } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { createProgress } from '../output/progress.ts';
 import { openRegistry, registryOptions, registrySettings } from '../registry.ts';
 
+/** Which workloads a command looks at: shared by sync and restore. */
+export const selectionOptions = {
+  namespace: { alias: 'n', type: 'string', array: true, describe: 'Only this namespace (repeatable) [default: all]' },
+  'exclude-namespace': { type: 'string', array: true, describe: "Skip this namespace (repeatable) [default: kube-system and image-clone's own]" },
+  selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
+  kinds: { type: 'string', array: true, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
+  kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
+  context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
+} as const;
+
 export const syncOptions = {
   backup: { type: 'string', describe: 'Backup registry and optional path prefix, e.g. registry.example.com/mirror (required)' },
   naming: { choices: ['nested', 'flat'] as const, describe: 'Backup names: nested <backup>/<host>/<path>, or flat (one path level, for Docker Hub or Quay) [default: nested]' },
   'dry-run': { type: 'boolean', describe: 'Print the plan and change nothing (reads only)' },
   'exit-code': { type: 'boolean', describe: 'With --dry-run: exit 3 when changes are pending' },
-  namespace: { alias: 'n', type: 'string', array: true, describe: 'Only this namespace (repeatable) [default: all]' },
-  'exclude-namespace': { type: 'string', array: true, describe: "Skip this namespace (repeatable) [default: kube-system and image-clone's own]" },
-  selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
-  kinds: { type: 'string', array: true, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
+  ...selectionOptions,
   'include-image': { type: 'string', array: true, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character)' },
   'exclude-image': { type: 'string', array: true, describe: 'Skip images whose canonical reference matches this glob' },
-  kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
-  context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
   pin: { type: 'boolean', describe: 'Patch to <backup>:<tag>@<digest> so nodes pull exactly what ran before [default: true]' },
   'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
+  signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with each image [default: true]' },
+  'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
 } as const;
+
+export interface Selection {
+  namespaces: string[];
+  excludeNamespaces: string[] | undefined;
+  selector: string | undefined;
+  kinds: WorkloadKind[];
+  kubeconfig: string | undefined;
+  context: string | undefined;
+}
+
+export function selectionSettings(source: OptionSource): Selection {
+  const excluded = resolveOption(source, 'exclude-namespace', 'list', []);
+  return {
+    namespaces: resolveOption(source, 'namespace', 'list', []),
+    excludeNamespaces: excluded.length ? excluded : undefined,
+    selector: resolveOption(source, 'selector', 'string'),
+    kinds: parseKinds(resolveOption(source, 'kinds', 'list', [])),
+    kubeconfig: resolveOption(source, 'kubeconfig', 'string'),
+    context: resolveOption(source, 'context', 'string'),
+  };
+}
+
+/** Loads the kubeconfig and turns a selection into discovery options (kube-system and our own namespace skipped by default). */
+export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
+  const { loadKubeConfig } = await import('../../kube/config.ts');
+  const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
+  const discovery = {
+    namespaces: selection.namespaces,
+    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system', ...(kube.ownNamespace ? [kube.ownNamespace] : [])],
+    ...(selection.selector ? { labelSelector: selection.selector } : {}),
+    kinds: selection.kinds,
+  };
+  return { kube, discovery };
+}
 
 type SyncOptionName = keyof typeof syncOptions;
 
@@ -77,13 +118,10 @@ export interface SyncSettings {
   plan: PlanConfig;
   dryRun: boolean;
   exitCode: boolean;
-  namespaces: string[];
-  excludeNamespaces: string[] | undefined;
-  selector: string | undefined;
-  kinds: WorkloadKind[];
-  kubeconfig: string | undefined;
-  context: string | undefined;
+  selection: Selection;
   output: 'table' | 'json' | 'yaml' | 'kustomize';
+  signatures: boolean;
+  logFormat: 'text' | 'json';
 }
 
 /** Every sync setting from flags > IMAGE_CLONE_* > --config > defaults, in one place. */
@@ -98,7 +136,8 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
   if (naming !== 'nested' && naming !== 'flat') throw new UsageError(`--naming must be nested or flat, not ${JSON.stringify(naming)}`);
   const output = resolveOption(source, option('output'), 'string', 'table');
   if (!['table', 'json', 'yaml', 'kustomize'].includes(output)) throw new UsageError(`--output must be table, json, yaml or kustomize, not ${JSON.stringify(output)}`);
-  const excluded = resolveOption(source, option('exclude-namespace'), 'list', []);
+  const logFormat = resolveOption(source, option('log-format'), 'string', 'text');
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, not ${JSON.stringify(logFormat)}`);
   const settings: SyncSettings = {
     plan: {
       backup: parseBackupLocation(backupText),
@@ -110,13 +149,10 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
     },
     dryRun: resolveOption(source, option('dry-run'), 'boolean', false),
     exitCode: resolveOption(source, option('exit-code'), 'boolean', false),
-    namespaces: resolveOption(source, option('namespace'), 'list', []),
-    excludeNamespaces: excluded.length ? excluded : undefined,
-    selector: resolveOption(source, option('selector'), 'string'),
-    kinds: parseKinds(resolveOption(source, option('kinds'), 'list', [])),
-    kubeconfig: resolveOption(source, option('kubeconfig'), 'string'),
-    context: resolveOption(source, option('context'), 'string'),
+    selection: selectionSettings(source),
     output: output as SyncSettings['output'],
+    signatures: resolveOption(source, option('signatures'), 'boolean', true),
+    logFormat: logFormat as SyncSettings['logFormat'],
   };
   if (settings.exitCode && !settings.dryRun) throw new UsageError('--exit-code goes with --dry-run');
   return { settings, source };
@@ -140,51 +176,83 @@ export function syncCommand(context: CliContext): CommandModule {
 async function runSync(argv: Record<string, unknown>, context: CliContext): Promise<number> {
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
-  const { loadKubeConfig } = await import('../../kube/config.ts');
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
-  const { planDocument, renderKustomize, renderPlanTable } = await import('../output/plan.ts');
-
-  const kube = loadKubeConfig({ env: context.env, ...(settings.kubeconfig ? { kubeconfig: settings.kubeconfig } : {}), ...(settings.context ? { context: settings.context } : {}) });
-  const excludeNamespaces = settings.excludeNamespaces ?? ['kube-system', ...(kube.ownNamespace ? [kube.ownNamespace] : [])];
-  const { transport, client } = await openRegistry(registry, context, (line) => progress.log(line));
-  const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.output === 'table', text: 'Listing workloads' });
+  const { registryKey } = await import('../../oci/reference.ts');
+  const { kube, discovery } = await kubeSelection(settings.selection, context.env);
+  const { transport, client } = await openRegistry(registry, context, (line) => log.line('warn', line));
+  const started = performance.now();
+  const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.logFormat === 'text', text: 'Listing workloads' });
+  const { createEventLog } = await import('../output/events.ts');
+  const log = createEventLog(progress, settings.logFormat, context.stderr);
+  const { registry: backupRegistry, prefix } = settings.plan.backup;
+  const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
   try {
-    const { plan } = await planSync(
+    const planned = await planSync(
       {
         workloads: new WorkloadLister(kube.kc),
-        manifests: { digestOf: async (repo, reference) => (await client.headManifest(repo, reference))?.digest },
+        // Backup lookups ask for the push scope the copy will need, so the token is fetched once.
+        manifests: { digestOf: async (repo, reference) => (await client.headManifest(repo, reference, registryKey(repo.registry) === registryKey(backupRegistry)))?.digest },
       },
-      { namespaces: settings.namespaces, excludeNamespaces, ...(settings.selector ? { labelSelector: settings.selector } : {}), kinds: settings.kinds },
+      discovery,
       settings.plan,
       registry.concurrency,
     );
-    progress.stop();
-    if (!settings.dryRun) throw new UsageError('sync without --dry-run is not available yet: run with --dry-run to see the plan');
-    const { registry: backupRegistry, prefix } = settings.plan.backup;
-    const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
-    const write = (text: string) => context.stdout.write(text);
-    switch (settings.output) {
-      case 'json':
-        write(`${JSON.stringify(planDocument(plan, backup, true), null, 2)}\n`);
-        break;
-      case 'yaml': {
-        const { dumpYaml } = await import('@kubernetes/client-node');
-        write(dumpYaml(planDocument(plan, backup, true)));
-        break;
-      }
-      case 'kustomize':
-        write(renderKustomize(plan));
-        break;
-      default:
-        write(renderPlanTable(plan, Math.max(80, Math.min(context.stdout.columns ?? 80, 200)), true));
+    if (settings.dryRun) {
+      progress.stop();
+      await writePlan(planned.plan, backup, settings, context);
+      const s = planned.plan.summary;
+      if (s.images.lost || s.images.error || s.workloads.error) return ExitCode.failed;
+      if (settings.exitCode && (s.images.copy || s.workloads.patch)) return ExitCode.changesPending;
+      return ExitCode.ok;
     }
-    const s = plan.summary;
-    if (s.images.lost || s.images.error || s.workloads.error) return ExitCode.failed;
-    if (settings.exitCode && (s.images.copy || s.workloads.patch)) return ExitCode.changesPending;
-    return ExitCode.ok;
+
+    const { CopyEngine } = await import('../../oci/copy.ts');
+    const { WorkloadPatcher } = await import('../../kube/patch.ts');
+    const { executePlan } = await import('../../core/execute.ts');
+    const engine = new CopyEngine(client, {
+      concurrency: registry.concurrency,
+      signatures: settings.signatures,
+      signal: context.signal,
+      onEvent: (e) => {
+        if (e.kind === 'bytes') log.bytes(e.bytes);
+        else if (e.kind === 'warning') log.line('warn', e.message);
+      },
+    });
+    const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
+      { copier: engine, patcher: new WorkloadPatcher(kube.kc) },
+      { concurrency: registry.concurrency, onEvent: (e) => log.event(e) });
+    progress.stop();
+    const { runReport, renderRunSummary } = await import('../output/report.ts');
+    const report = runReport(result, backup, performance.now() - started);
+    if (settings.output === 'json') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else if (settings.output === 'yaml') context.stdout.write((await import('@kubernetes/client-node')).dumpYaml(report));
+    else if (settings.output === 'kustomize') context.stdout.write((await import('../output/plan.ts')).renderKustomize(result.plan));
+    else context.stdout.write(renderRunSummary(report, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
+    const s = report.summary;
+    return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
     progress.stop();
     await transport.close();
+  }
+}
+
+async function writePlan(plan: Plan, backup: string, settings: SyncSettings, context: CliContext): Promise<void> {
+  const { planDocument, renderKustomize, renderPlanTable } = await import('../output/plan.ts');
+  const write = (text: string) => context.stdout.write(text);
+  switch (settings.output) {
+    case 'json':
+      write(`${JSON.stringify(planDocument(plan, backup, true), null, 2)}\n`);
+      break;
+    case 'yaml': {
+      const { dumpYaml } = await import('@kubernetes/client-node');
+      write(dumpYaml(planDocument(plan, backup, true)));
+      break;
+    }
+    case 'kustomize':
+      write(renderKustomize(plan));
+      break;
+    default:
+      write(renderPlanTable(plan, Math.max(80, Math.min(context.stdout.columns ?? 80, 200)), true));
   }
 }

@@ -10,13 +10,13 @@ export interface PlanDocument {
   schemaVersion: 1;
   dryRun: boolean;
   backup: string;
-  images: Plan['images'];
+  images: Array<Omit<Plan['images'][number], 'usedBy' | 'key'>>;
   workloads: Plan['workloads'];
   summary: Plan['summary'];
 }
 
 export function planDocument(plan: Plan, backup: string, dryRun: boolean): PlanDocument {
-  return { schemaVersion: 1, dryRun, backup, images: plan.images.map(({ usedBy: _, ...image }) => image) as Plan['images'], workloads: plan.workloads, summary: plan.summary };
+  return { schemaVersion: 1, dryRun, backup, images: plan.images.map(({ usedBy: _, key: __, ...image }) => image), workloads: plan.workloads, summary: plan.summary };
 }
 
 type Wrap = 'hard' | 'words';
@@ -25,12 +25,12 @@ type Wrap = 'hard' | 'words';
  * A borderless table whose columns share `width`. Cells are wrapped here, not by cli-table3:
  * references break anywhere (they have no spaces, and must never be cut off), prose at spaces.
  */
-function renderTable(head: string[], rows: string[][], columns: Array<{ weight: number; fixed?: number; wrap: Wrap }>, width: number): string {
+export function renderTable(head: string[], rows: string[][], columns: Array<{ weight: number; fixed?: number; wrap: Wrap }>, width: number): string {
   const gaps = head.length * 2;
   const fixedTotal = columns.reduce((sum, c) => sum + (c.fixed ?? 0), 0);
   const flexible = Math.max(width - gaps - fixedTotal, head.length * 6);
   const weightTotal = columns.reduce((sum, c) => sum + c.weight, 0) || 1;
-  const widths = columns.map((c) => c.fixed ?? Math.max(6, Math.floor((flexible * c.weight) / weightTotal)));
+  const widths = columns.map((c, i) => Math.max(head[i]!.length, c.fixed ?? Math.max(6, Math.floor((flexible * c.weight) / weightTotal))));
   const t = new Table({
     head,
     colWidths: widths.map((w) => w + 2),

@@ -1,0 +1,95 @@
+// `image-clone restore`: undo sync. Puts back the images recorded in each workload's annotation
+// (where the container still runs the backup image sync set) and removes the annotation.
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../../errors.ts';
+import type { RestoreStep } from '../../core/restore.ts';
+import type { KubeObject } from '../../core/workloads.ts';
+import { resolveOption } from '../config.ts';
+import type { CliContext } from '../context.ts';
+import { ExitCode } from '../exit-codes.ts';
+import { kubeSelection, selectionOptions, selectionSettings } from './sync.ts';
+
+const restoreOptions = {
+  ...selectionOptions,
+  'dry-run': { type: 'boolean', describe: 'Print what would be restored and change nothing' },
+  output: { alias: 'o', choices: ['table', 'json'] as const, describe: 'What stdout carries [default: table]' },
+} as const;
+
+interface RestoreRow {
+  kind: string;
+  namespace: string;
+  name: string;
+  container: string;
+  image: string | null;
+  action: 'restore' | 'keep';
+  result: 'restored' | 'would restore' | 'kept' | 'failed';
+  reason: string;
+}
+
+export function restoreCommand(context: CliContext): CommandModule {
+  return {
+    command: 'restore',
+    describe: 'Put back the original images that sync recorded, and remove its annotation',
+    builder: (yargs: Argv) => yargs.options(restoreOptions)
+      .example('$0 restore --dry-run', 'show what would be restored')
+      .example('$0 restore -n shop', 'restore the shop namespace'),
+    handler: async (argv) => {
+      context.exitCode = await runRestore(argv as Record<string, unknown>, context);
+    },
+  };
+}
+
+async function runRestore(argv: Record<string, unknown>, context: CliContext): Promise<number> {
+  const source = { flags: argv, env: context.env };
+  const selection = selectionSettings(source);
+  const dryRun = resolveOption(source, 'dry-run', 'boolean', false);
+  const output = resolveOption(source, 'output', 'string', 'table');
+  if (output !== 'table' && output !== 'json') throw new UsageError(`--output must be table or json, not ${JSON.stringify(output)}`);
+  const { kube, discovery } = await kubeSelection(selection, context.env);
+  const { WorkloadLister } = await import('../../kube/list.ts');
+  const { WorkloadPatcher } = await import('../../kube/patch.ts');
+  const { discover } = await import('../../core/sync.ts');
+  const { discoverWorkloads } = await import('../../core/workloads.ts');
+  const { planRestore } = await import('../../core/restore.ts');
+  const { restorePatch } = await import('../../core/patches.ts');
+
+  const steps = planRestore(await discover(new WorkloadLister(kube.kc), discovery));
+  const patcher = new WorkloadPatcher(kube.kc);
+  const rows: RestoreRow[] = [];
+  let failed = 0;
+  for (const first of steps) {
+    let step: RestoreStep | undefined = first;
+    let result: RestoreRow['result'] = dryRun ? 'would restore' : 'restored';
+    let reason = dryRun ? 'the recorded original image' : 'back to the recorded original image';
+    for (let attempt = 1; !dryRun && step; attempt++) {
+      const outcome = await patcher.patch(step.workload.kind, step.workload.namespace, step.workload.name, restorePatch(step.workload, step.changes)).catch((err: Error) => err);
+      if (outcome instanceof Error) {
+        [result, reason] = ['failed', outcome.message];
+        failed++;
+        break;
+      }
+      if (outcome.status !== 'conflict') break;
+      // Changed since we listed it: read it again and decide anew, never overwriting the change.
+      const fresh: KubeObject | undefined = attempt < 3 ? await patcher.read(step.workload.kind, step.workload.namespace, step.workload.name) : undefined;
+      step = fresh ? planRestore(discoverWorkloads({ objects: { [step.workload.kind]: [fresh] } }))[0] : undefined;
+      if (!step) [result, reason] = ['kept', 'changed during the restore; run it again'];
+    }
+    const s = step ?? first;
+    const base = { kind: s.workload.kind, namespace: s.workload.namespace, name: s.workload.name };
+    for (const change of s.changes) rows.push({ ...base, container: change.container, image: change.image, action: 'restore', result, reason });
+    for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
+  }
+
+  const summary = { workloads: steps.length, restored: rows.filter((r) => r.result === 'restored' || r.result === 'would restore').length, kept: rows.filter((r) => r.result === 'kept').length, failed };
+  if (output === 'json') {
+    context.stdout.write(`${JSON.stringify({ schemaVersion: 1, dryRun, containers: rows, summary }, null, 2)}\n`);
+  } else {
+    const { renderTable } = await import('../output/plan.ts');
+    const width = Math.max(80, Math.min(context.stdout.columns ?? 80, 200));
+    const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
+      rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
+      [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard' }, { weight: 3, wrap: 'words' }], width);
+    context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${summary.restored} containers ${dryRun ? 'would be ' : ''}restored, ${summary.kept} kept, ${failed} failed.\n`);
+  }
+  return failed ? ExitCode.failed : ExitCode.ok;
+}

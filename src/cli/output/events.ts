@@ -1,0 +1,69 @@
+// Sync events for people and machines watching: a live spinner line on a terminal, one plain line
+// per event in CronJob logs, or JSON lines with --log-format json. All on stderr.
+import type { SyncEvent } from '../../core/execute.ts';
+import { formatBytes, shortDigest } from './format.ts';
+import type { Progress } from './progress.ts';
+
+export type LogFormat = 'text' | 'json';
+
+export interface EventLog {
+  event(event: SyncEvent): void;
+  /** Bytes moved so far, for the live line. */
+  bytes(n: number): void;
+  /** A line that is not an event (warnings, retries). */
+  line(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+export function createEventLog(progress: Progress, format: LogFormat, stream: NodeJS.WritableStream, now: () => Date = () => new Date()): EventLog {
+  const counts = { images: 0, copied: 0, failed: 0, patched: 0, bytes: 0 };
+  const started = Date.now();
+  const live = () => {
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    progress.update(`Copying images: ${counts.copied + counts.failed}/${counts.images} done, ${formatBytes(counts.bytes)} (${formatBytes(counts.bytes / seconds)}/s); ${counts.patched} workloads patched`);
+  };
+  const write = (level: 'info' | 'warn' | 'error', text: string, fields: Record<string, unknown>) => {
+    if (format === 'json') stream.write(`${JSON.stringify({ time: now().toISOString(), level, ...fields })}\n`);
+    else progress.log(text);
+  };
+  return {
+    event(e) {
+      switch (e.kind) {
+        case 'copying':
+          counts.images = e.images;
+          write('info', `copying ${e.images} image${e.images === 1 ? '' : 's'}`, { event: 'copying', images: e.images });
+          break;
+        case 'image-copied':
+          counts.copied++;
+          write('info', `${e.status === 'present' ? 'already present' : 'copied'} ${e.source} -> ${e.backup}@${shortDigest(e.digest)} (${formatBytes(e.bytes)})`, { event: 'image-copied', ...withoutKind(e) });
+          break;
+        case 'image-failed':
+          counts.failed++;
+          write('error', `failed to copy ${e.source}: ${e.message}`, { event: 'image-failed', ...withoutKind(e) });
+          break;
+        case 'workload-patched':
+          counts.patched++;
+          write('info', `patched ${e.workload} (${e.containers} container${e.containers === 1 ? '' : 's'})`, { event: 'workload-patched', ...withoutKind(e) });
+          break;
+        case 'workload-conflict':
+          write('warn', `${e.workload} changed while we patched it; re-reading (attempt ${e.attempt})`, { event: 'workload-conflict', ...withoutKind(e) });
+          break;
+        case 'workload-failed':
+          write('error', `failed to patch ${e.workload}: ${e.message}`, { event: 'workload-failed', ...withoutKind(e) });
+          break;
+      }
+      live();
+    },
+    bytes(n) {
+      counts.bytes += n;
+      live();
+    },
+    line(level, message) {
+      write(level, `${level === 'info' ? '' : `${level === 'warn' ? 'warning' : 'error'}: `}${message}`, { event: 'message', message });
+    },
+  };
+}
+
+function withoutKind<T extends { kind: string }>(e: T): Omit<T, 'kind'> {
+  const { kind: _, ...rest } = e;
+  return rest;
+}
