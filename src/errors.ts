@@ -77,3 +77,8 @@ export class KubeError extends Error {
     this.reason = reason;
   }
 }
+
+/** Another sync holds the run lock (exit 4): nothing was done, and running again later is safe. */
+export class LockError extends Error {
+  override name = 'LockError';
+}

@@ -8,6 +8,8 @@ export const ExitCode = {
   usage: 2,
   /** With --dry-run --exit-code: the plan has changes to make. */
   changesPending: 3,
+  /** Another sync holds the run lock: nothing was done. */
+  locked: 4,
   /** Stopped by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
 } as const;
@@ -20,5 +22,6 @@ export const exitCodeHelp = [
   `  ${ExitCode.failed}  some items failed or are lost`,
   `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
   `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
+  `  ${ExitCode.locked}  another sync is running (it holds the run lock); nothing was done`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

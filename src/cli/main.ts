@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv } from 'yargs';
-import { AuthError, InvalidReferenceError, KubeError, ManifestError, RegistryError, UsageError } from '../errors.ts';
+import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UsageError } from '../errors.ts';
 import { copyCommand } from './commands/copy.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { syncCommand } from './commands/sync.ts';
@@ -95,6 +95,10 @@ function reportError(err: unknown, debug: boolean): number {
   if (err instanceof InvalidReferenceError || err instanceof AuthError) {
     line(err.message, err.stack);
     return ExitCode.usage;
+  }
+  if (err instanceof LockError) {
+    line(err.message, err.stack);
+    return ExitCode.locked;
   }
   if (err instanceof KubeError) {
     line(err.message, err.stack);

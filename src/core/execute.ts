@@ -25,6 +25,12 @@ export interface Patcher {
   read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined>;
 }
 
+/** --pull-secret: the Secret copied into each namespace before its first patch. */
+export interface PullSecrets {
+  name: string;
+  ensure(namespace: string): Promise<void>;
+}
+
 export type SyncEvent =
   | { kind: 'copying'; images: number }
   | { kind: 'image-copied'; source: string; backup: string; digest: string; bytes: number; status: 'copied' | 'present' }
@@ -49,7 +55,8 @@ const workloadKey = (w: { kind: string; namespace: string; name: string }) => `$
 
 export async function executePlan(
   workloads: Workload[], requests: ImageRequest[], resolutions: Map<string, Resolution>, config: PlanConfig,
-  ports: { copier: ImageCopier; patcher: Patcher }, options: { concurrency: number; onEvent?: (event: SyncEvent) => void },
+  ports: { copier: ImageCopier; patcher: Patcher; pullSecrets?: PullSecrets },
+  options: { concurrency: number; onEvent?: (event: SyncEvent) => void; signal?: AbortSignal },
 ): Promise<ExecutionResult> {
   const emit = options.onEvent ?? (() => {});
   const images = new Map<string, { result: ImageResult; reason: string }>();
@@ -106,8 +113,13 @@ export async function executePlan(
       results.push({ ...base, result, reason: (failed ?? containers.find((c) => c.action === 'skip') ?? containers[0]!).reason });
       return;
     }
+    if (options.signal?.aborted) {
+      results.push({ ...base, result: 'skipped', reason: `the run stopped: ${oneLine(options.signal.reason)}` });
+      return;
+    }
     try {
-      results.push({ ...base, ...(await patchWorkload(workload, containers, usable, config, ports.patcher, emit)) });
+      await ports.pullSecrets?.ensure(workload.namespace);
+      results.push({ ...base, ...(await patchWorkload(workload, containers, usable, config, ports.patcher, emit, ports.pullSecrets?.name)) });
     } catch (err) {
       const message = oneLine(err);
       emit({ kind: 'workload-failed', workload: key, message });
@@ -118,7 +130,7 @@ export async function executePlan(
 }
 
 /** Patches one workload; on a conflict, re-reads and re-plans it (another writer's change is kept). */
-async function patchWorkload(workload: Workload, containers: Plan['workloads'], resolutions: Map<string, Resolution>, config: PlanConfig, patcher: Patcher, emit: (e: SyncEvent) => void): Promise<{ result: WorkloadResult; reason: string }> {
+async function patchWorkload(workload: Workload, containers: Plan['workloads'], resolutions: Map<string, Resolution>, config: PlanConfig, patcher: Patcher, emit: (e: SyncEvent) => void, pullSecret?: string): Promise<{ result: WorkloadResult; reason: string }> {
   let current = workload;
   let plannedContainers = containers;
   for (let attempt = 1; ; attempt++) {
@@ -129,7 +141,7 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
       const why = plannedContainers.find((c) => c.action !== 'unchanged');
       return why ? { result: 'skipped', reason: `changed during the run: ${why.reason}` } : { result: 'unchanged', reason: 'already runs from the backup registry' };
     }
-    const outcome = await patcher.patch(current.kind, current.namespace, current.name, imagePatch(current, changes));
+    const outcome = await patcher.patch(current.kind, current.namespace, current.name, imagePatch(current, changes, pullSecret));
     if (outcome.status === 'patched') {
       emit({ kind: 'workload-patched', workload: workloadKey(current), containers: changes.length });
       return { result: 'patched', reason: `${changes.length} container${changes.length === 1 ? '' : 's'} now run from the backup` };

@@ -20,6 +20,8 @@ export interface RecordedImage {
 export interface RecordedImages {
   containers?: Record<string, RecordedImage>;
   initContainers?: Record<string, RecordedImage>;
+  /** An imagePullSecrets entry image-clone added (--pull-secret), removed again by restore. */
+  pullSecret?: string;
 }
 
 const listField = { container: 'containers', initContainer: 'initContainers' } as const;
@@ -54,9 +56,14 @@ export function readRecorded(annotations: Record<string, string> | undefined): R
  * Points containers at new images in one patch. The annotation keeps the first original of each
  * container: a later run (a re-patch) never records a backup copy as the "original".
  */
-export function imagePatch(workload: Workload, changes: ImageChange[]): object {
+export function imagePatch(workload: Workload, changes: ImageChange[], pullSecret?: string): object {
   const recorded: RecordedImages = structuredClone(readRecorded(workload.annotations) ?? {});
-  const podSpec: Record<string, Array<{ name: string; image: string }>> = {};
+  const podSpec: Record<string, Array<Record<string, string>>> = {};
+  // imagePullSecrets merge by name: adding ours keeps the ones already there.
+  if (pullSecret && !workload.pullSecrets.includes(pullSecret)) {
+    podSpec.imagePullSecrets = [{ name: pullSecret }];
+    recorded.pullSecret = pullSecret;
+  }
   for (const change of changes) {
     if (change.type === 'ephemeralContainer') continue;
     const field = listField[change.type];
@@ -79,7 +86,9 @@ export function imagePatch(workload: Workload, changes: ImageChange[]): object {
 
 /** Puts the recorded original images back and removes the annotation. */
 export function restorePatch(workload: Workload, changes: ImageChange[]): object {
-  const podSpec: Record<string, Array<{ name: string; image: string }>> = {};
+  const podSpec: Record<string, Array<Record<string, string>>> = {};
+  const added = readRecorded(workload.annotations)?.pullSecret;
+  if (added && workload.pullSecrets.includes(added)) podSpec.imagePullSecrets = [{ name: added, $patch: 'delete' }];
   for (const change of changes) {
     if (change.type === 'ephemeralContainer') continue;
     (podSpec[listField[change.type]] ??= []).push({ name: change.container, image: change.image });

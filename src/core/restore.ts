@@ -10,6 +10,7 @@ export interface RestoreStep {
   kept: Array<{ container: string; reason: string }>;
 }
 
+
 export function planRestore(workloads: Workload[]): RestoreStep[] {
   const steps: RestoreStep[] = [];
   for (const workload of workloads) {

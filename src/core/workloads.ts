@@ -20,6 +20,7 @@ export interface KubeObject {
 }
 
 interface PodSpecLike {
+  imagePullSecrets?: Array<{ name?: string }>;
   containers?: Array<{ name?: string; image?: string }>;
   initContainers?: Array<{ name?: string; image?: string }>;
   ephemeralContainers?: Array<{ name?: string; image?: string }>;
@@ -44,6 +45,8 @@ export interface Workload {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   containers: WorkloadContainer[];
+  /** Names in the pod template's imagePullSecrets. */
+  pullSecrets: string[];
   /** Argo CD, Flux, Helm…: who would revert our patch, if anyone. */
   managedBy?: string;
 }
@@ -145,7 +148,8 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
       const manager = managedBy(labels, annotations);
       workloads.push({
         kind, namespace: meta.namespace, name: meta.name, uid: meta.uid ?? '', resourceVersion: meta.resourceVersion ?? '',
-        labels, annotations, containers, ...(manager ? { managedBy: manager } : {}),
+        labels, annotations, containers, pullSecrets: (podSpec.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
+        ...(manager ? { managedBy: manager } : {}),
       });
     }
   }

@@ -7,6 +7,7 @@ import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
 interface ListParams {
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
   limit: number;
   _continue?: string;
 }
@@ -53,13 +54,16 @@ export class WorkloadLister {
   }
 
   /** Every object of `kind` in the namespaces (all when none are named), following continue tokens. */
-  async list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]> {
+  async list(kind: WorkloadKind, namespaces: string[], labelSelector?: string, fieldSelector?: string): Promise<KubeObject[]> {
     const scopes = namespaces.length ? namespaces : [undefined];
     const pages = await Promise.all(scopes.map(async (namespace) => {
       const items: KubeObject[] = [];
       let token: string | undefined;
       do {
-        const page = await this.#page(kind, { limit: pageSize, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}), ...(token ? { _continue: token } : {}) });
+        const page = await this.#page(kind, {
+          limit: pageSize, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}),
+          ...(fieldSelector ? { fieldSelector } : {}), ...(token ? { _continue: token } : {}),
+        });
         items.push(...(page.items as KubeObject[]));
         token = page.metadata?._continue || undefined;
       } while (token);

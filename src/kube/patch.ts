@@ -5,16 +5,15 @@ import {
   ApiException, AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig,
 } from '@kubernetes/client-node';
 import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
-import { kubeError, resourceOf } from './list.ts';
+import { WorkloadLister, kubeError, resourceOf } from './list.ts';
 
 export type PatchOutcome = { status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' };
 
 type Patch = (name: string, namespace: string, body: object) => Promise<unknown>;
-type Read = (name: string, namespace: string) => Promise<unknown>;
 
 export class WorkloadPatcher {
   readonly #patch: Record<WorkloadKind, Patch>;
-  readonly #read: Record<WorkloadKind, Read>;
+  readonly #read: (kind: WorkloadKind, name: string, namespace: string) => Promise<KubeObject | undefined>;
 
   constructor(kc: KubeConfig) {
     const apps = kc.makeApiClient(AppsV1Api);
@@ -32,16 +31,9 @@ export class WorkloadPatcher {
       ReplicationController: (name, namespace, body) => core.patchNamespacedReplicationController({ name, namespace, body, fieldManager }, smp),
       Pod: (name, namespace, body) => core.patchNamespacedPod({ name, namespace, body, fieldManager }, smp),
     };
-    this.#read = {
-      Deployment: (name, namespace) => apps.readNamespacedDeployment({ name, namespace }),
-      StatefulSet: (name, namespace) => apps.readNamespacedStatefulSet({ name, namespace }),
-      DaemonSet: (name, namespace) => apps.readNamespacedDaemonSet({ name, namespace }),
-      ReplicaSet: (name, namespace) => apps.readNamespacedReplicaSet({ name, namespace }),
-      CronJob: (name, namespace) => batch.readNamespacedCronJob({ name, namespace }),
-      Job: (name, namespace) => batch.readNamespacedJob({ name, namespace }),
-      ReplicationController: (name, namespace) => core.readNamespacedReplicationController({ name, namespace }),
-      Pod: (name, namespace) => core.readNamespacedPod({ name, namespace }),
-    };
+    // Re-reading after a conflict lists by name: the run then needs no 'get' permission at all.
+    const lister = new WorkloadLister(kc);
+    this.#read = async (kind, name, namespace) => (await lister.list(kind, [namespace], undefined, `metadata.name=${name}`))[0];
   }
 
   /** Applies `body` (built by core/patches.ts) unless the object changed since `resourceVersion`. */
@@ -55,12 +47,8 @@ export class WorkloadPatcher {
     }
   }
 
-  async read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined> {
-    try {
-      return (await this.#read[kind](name, namespace)) as KubeObject;
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
-      throw kubeError(err, `get ${resourceOf[kind].resource} ${namespace}/${name}`);
-    }
+  /** The object as it is now, or undefined when it is gone. */
+  read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+    return this.#read(kind, name, namespace);
   }
 }

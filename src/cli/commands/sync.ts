@@ -19,6 +19,7 @@ export const selectionOptions = {
   kinds: { type: 'string', array: true, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
   context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
+  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; never synced [default: the pod's namespace in a cluster, else image-clone]" },
 } as const;
 
 export const syncOptions = {
@@ -34,11 +35,14 @@ export const syncOptions = {
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with each image [default: true]' },
   'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
+  lock: { type: 'boolean', describe: 'Hold a Lease in the own namespace so two syncs never run at once (--no-lock to skip) [default: true]' },
+  'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
 } as const;
 
 export interface Selection {
+  ownNamespace: string | undefined;
   namespaces: string[];
   excludeNamespaces: string[] | undefined;
   selector: string | undefined;
@@ -50,6 +54,7 @@ export interface Selection {
 export function selectionSettings(source: OptionSource): Selection {
   const excluded = resolveOption(source, 'exclude-namespace', 'list', []);
   return {
+    ownNamespace: resolveOption(source, 'own-namespace', 'string'),
     namespaces: resolveOption(source, 'namespace', 'list', []),
     excludeNamespaces: excluded.length ? excluded : undefined,
     selector: resolveOption(source, 'selector', 'string'),
@@ -63,13 +68,14 @@ export function selectionSettings(source: OptionSource): Selection {
 export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
   const { loadKubeConfig } = await import('../../kube/config.ts');
   const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
+  const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
   const discovery = {
     namespaces: selection.namespaces,
-    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system', ...(kube.ownNamespace ? [kube.ownNamespace] : [])],
+    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system', ownNamespace],
     ...(selection.selector ? { labelSelector: selection.selector } : {}),
     kinds: selection.kinds,
   };
-  return { kube, discovery };
+  return { kube, discovery, ownNamespace };
 }
 
 type SyncOptionName = keyof typeof syncOptions;
@@ -121,6 +127,8 @@ export interface SyncSettings {
   selection: Selection;
   output: 'table' | 'json' | 'yaml' | 'kustomize';
   signatures: boolean;
+  lock: boolean;
+  pullSecret: string | undefined;
   logFormat: 'text' | 'json';
 }
 
@@ -152,6 +160,8 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
     selection: selectionSettings(source),
     output: output as SyncSettings['output'],
     signatures: resolveOption(source, option('signatures'), 'boolean', true),
+    lock: resolveOption(source, option('lock'), 'boolean', true),
+    pullSecret: resolveOption(source, option('pull-secret'), 'string'),
     logFormat: logFormat as SyncSettings['logFormat'],
   };
   if (settings.exitCode && !settings.dryRun) throw new UsageError('--exit-code goes with --dry-run');
@@ -179,8 +189,17 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
   const { registryKey } = await import('../../oci/reference.ts');
-  const { kube, discovery } = await kubeSelection(settings.selection, context.env);
+  const { kube, discovery, ownNamespace } = await kubeSelection(settings.selection, context.env);
   const { transport, client } = await openRegistry(registry, context, (line) => log.line('warn', line));
+  // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
+  const lockAbort = new AbortController();
+  const lock = !settings.dryRun && settings.lock
+    ? await (await import('../../kube/lock.ts')).acquireLock(kube.kc, { namespace: ownNamespace, onLost: (why) => lockAbort.abort(new Error(why)) })
+        .catch(async (err: unknown) => {
+          await transport.close();
+          throw err;
+        })
+    : undefined;
   const started = performance.now();
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.logFormat === 'text', text: 'Listing workloads' });
   const { createEventLog } = await import('../output/events.ts');
@@ -210,18 +229,20 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     const { CopyEngine } = await import('../../oci/copy.ts');
     const { WorkloadPatcher } = await import('../../kube/patch.ts');
     const { executePlan } = await import('../../core/execute.ts');
+    const pullSecrets = settings.pullSecret ? new (await import('../../kube/secrets.ts')).PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
+    await pullSecrets?.source(); // a missing Secret stops the run before anything is copied
     const engine = new CopyEngine(client, {
       concurrency: registry.concurrency,
       signatures: settings.signatures,
-      signal: context.signal,
+      signal: AbortSignal.any([context.signal, lockAbort.signal]),
       onEvent: (e) => {
         if (e.kind === 'bytes') log.bytes(e.bytes);
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
     const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
-      { copier: engine, patcher: new WorkloadPatcher(kube.kc) },
-      { concurrency: registry.concurrency, onEvent: (e) => log.event(e) });
+      { copier: engine, patcher: new WorkloadPatcher(kube.kc), ...(pullSecrets ? { pullSecrets } : {}) },
+      { concurrency: registry.concurrency, onEvent: (e) => log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
     progress.stop();
     const { runReport, renderRunSummary } = await import('../output/report.ts');
     const report = runReport(result, backup, performance.now() - started);
@@ -234,6 +255,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   } finally {
     progress.stop();
     await transport.close();
+    await lock?.release();
   }
 }
 

@@ -12,7 +12,7 @@ const backupOf = (name: string, tag: string, digest: string) => `backup.example.
 
 function workload(name: string, images: Record<string, string>, extra: Partial<Workload> = {}): Workload {
   return {
-    kind: 'Deployment', namespace: 'shop', name, uid: name, resourceVersion: '10', labels: {}, annotations: {},
+    kind: 'Deployment', namespace: 'shop', name, uid: name, resourceVersion: '10', labels: {}, annotations: {}, pullSecrets: [],
     containers: Object.entries(images).map(([c, image]) => ({ name: c, image, type: 'container' as const })), ...extra,
   };
 }

@@ -10,7 +10,7 @@ const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: '
 
 function workload(name: string, images: string[], extra: Partial<Workload> = {}): Workload {
   return {
-    kind: 'Deployment', namespace: 'shop', name, uid: name, resourceVersion: '1', labels: {}, annotations: {},
+    kind: 'Deployment', namespace: 'shop', name, uid: name, resourceVersion: '1', labels: {}, annotations: {}, pullSecrets: [],
     containers: images.map((image, i) => ({ name: `c${i}`, image, type: 'container' as const })), ...extra,
   };
 }
