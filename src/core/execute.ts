@@ -153,6 +153,11 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     if (!fresh) return { result: 'skipped', reason: 'deleted during the run' };
     const [rediscovered] = discoverWorkloads({ objects: { [current.kind]: [fresh] } });
     if (!rediscovered) return { result: 'skipped', reason: 'no longer has a pod template' };
+    // Our own patch may have landed with its answer lost (then retried into this conflict).
+    if (changes.every((change) => rediscovered.containers.some((c) => c.name === change.container && c.image === change.image))) {
+      emit({ kind: 'workload-patched', workload: workloadKey(current), containers: changes.length });
+      return { result: 'patched', reason: `${changes.length} container${changes.length === 1 ? '' : 's'} now run from the backup` };
+    }
     // Containers whose image is unchanged keep the digest their pods reported.
     for (const c of rediscovered.containers) {
       const before = current.containers.find((x) => x.name === c.name && x.type === c.type);

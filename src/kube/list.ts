@@ -28,6 +28,34 @@ export const resourceOf: Record<WorkloadKind, { group: string; resource: string 
 };
 
 const pageSize = 500;
+const attempts = 5;
+const transientStatuses = new Set([429, 500, 502, 503, 504]);
+
+/** Whether a failed API call is worth another try: throttling, a server error, a broken connection. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof ApiException) return transientStatuses.has(err.code);
+  const code = (err as { cause?: { code?: string } } | undefined)?.cause?.code ?? (err as { code?: string } | undefined)?.code;
+  return typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED)$/.test(code);
+}
+
+/**
+ * Retries a call on transient failures, with jittered backoff (or the server's Retry-After). Safe
+ * for lists, and for our patches too: they carry a resourceVersion precondition, so a patch that
+ * landed but whose answer was lost comes back as a conflict, never as a double write.
+ */
+export async function withRetry<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err)) throw err;
+      const retryAfter = err instanceof ApiException ? Number(err.headers?.['retry-after']) : NaN;
+      const ceiling = Math.min(5_000, 200 * 2 ** (attempt - 1));
+      const delay = Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.min(retryAfter * 1000, 30_000) : ceiling / 2 + Math.random() * (ceiling / 2);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
 
 export class WorkloadLister {
   readonly #listers: Record<WorkloadKind, Lister>;
@@ -75,7 +103,7 @@ export class WorkloadLister {
   async #page(kind: WorkloadKind, params: ListParams): Promise<Page> {
     this.requests++;
     try {
-      return await this.#listers[kind](params);
+      return await withRetry(() => this.#listers[kind](params));
     } catch (err) {
       throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`);
     }

@@ -5,7 +5,7 @@ import {
   ApiException, AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig,
 } from '@kubernetes/client-node';
 import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
-import { WorkloadLister, kubeError, resourceOf } from './list.ts';
+import { WorkloadLister, kubeError, resourceOf, withRetry } from './list.ts';
 
 export type PatchOutcome = { status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' };
 
@@ -39,7 +39,7 @@ export class WorkloadPatcher {
   /** Applies `body` (built by core/patches.ts) unless the object changed since `resourceVersion`. */
   async patch(kind: WorkloadKind, namespace: string, name: string, body: object): Promise<PatchOutcome> {
     try {
-      return { status: 'patched', object: (await this.#patch[kind](name, namespace, body)) as KubeObject };
+      return { status: 'patched', object: (await withRetry(() => this.#patch[kind](name, namespace, body))) as KubeObject };
     } catch (err) {
       if (err instanceof ApiException && err.code === 409) return { status: 'conflict' };
       if (err instanceof ApiException && err.code === 404) return { status: 'gone' };
