@@ -15,6 +15,10 @@ export interface PlanConfig {
   /** Glob patterns on canonical references: only matching images (all when empty). */
   includeImages: string[];
   excludeImages: string[];
+  /** Namespaces whose images are backed up but whose workloads are never patched (image-clone's own). */
+  neverPatchNamespaces?: string[];
+  /** --pull-secret: bare Pods cannot gain imagePullSecrets, so they are skipped when it is set. */
+  pullSecret?: string;
 }
 
 /** What resolution found out about one distinct image. */
@@ -200,6 +204,12 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   if (resolution.state === 'lost') return { action: 'skip', reason: 'image lost: missing upstream and in the backup' };
   if (resolution.state === 'error') return { action: 'error', reason: resolution.reason };
   if (type === 'ephemeralContainer') return { action: 'skip', reason: 'ephemeral containers are reported, never patched' };
+  if (config.neverPatchNamespaces?.includes(workload.namespace)) {
+    return { action: 'skip', reason: "image-clone's own namespace: its images are backed up, its workloads never patched" };
+  }
+  if (config.pullSecret && workload.kind === 'Pod' && !workload.pullSecrets.includes(config.pullSecret)) {
+    return { action: 'skip', reason: `a Pod's imagePullSecrets cannot change, and it lacks ${config.pullSecret}; recreate it with the secret, or let a controller own it` };
+  }
   if (workload.kind === 'Job') return { action: 'skip', reason: "a Job's pod template is immutable; the image is backed up" };
   if (workload.managedBy && !config.patchManaged) {
     return { action: 'skip', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };

@@ -14,12 +14,12 @@ import { openRegistry, registryOptions, registrySettings } from '../registry.ts'
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {
   namespace: { alias: 'n', type: 'string', array: true, describe: 'Only this namespace (repeatable) [default: all]' },
-  'exclude-namespace': { type: 'string', array: true, describe: "Skip this namespace (repeatable) [default: kube-system and image-clone's own]" },
+  'exclude-namespace': { type: 'string', array: true, describe: 'Skip this namespace entirely (repeatable) [default: kube-system]' },
   selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
   kinds: { type: 'string', array: true, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
   context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
-  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; never synced [default: the pod's namespace in a cluster, else image-clone]" },
+  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; its images are backed up, its workloads never patched [default: the pod's namespace in a cluster, else image-clone]" },
 } as const;
 
 export const syncOptions = {
@@ -71,7 +71,8 @@ export async function kubeSelection(selection: Selection, env: Record<string, st
   const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
   const discovery = {
     namespaces: selection.namespaces,
-    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system', ownNamespace],
+    // The own namespace is listed (its images, the tool's own among them, get backed up) but never patched.
+    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system'],
     ...(selection.selector ? { labelSelector: selection.selector } : {}),
     kinds: selection.kinds,
   };
@@ -190,6 +191,8 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const { planSync } = await import('../../core/sync.ts');
   const { registryKey } = await import('../../oci/reference.ts');
   const { kube, discovery, ownNamespace } = await kubeSelection(settings.selection, context.env);
+  settings.plan.neverPatchNamespaces = [ownNamespace];
+  if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
   const { transport, client } = await openRegistry(registry, context, (line) => log.line('warn', line));
   // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
   const lockAbort = new AbortController();
@@ -204,6 +207,9 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.logFormat === 'text', text: 'Listing workloads' });
   const { createEventLog } = await import('../output/events.ts');
   const log = createEventLog(progress, settings.logFormat, context.stderr);
+  if (!settings.dryRun && settings.lock && !lock) {
+    log.line('warn', `namespace ${ownNamespace} does not exist, so this run holds no lock; install manifests/ or pass --own-namespace`);
+  }
   const { registry: backupRegistry, prefix } = settings.plan.backup;
   const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
   try {
