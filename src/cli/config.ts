@@ -47,6 +47,8 @@ function coerce(value: unknown, kind: OptionKind, where: string): unknown {
       throw new UsageError(`${where} must be true or false, not ${JSON.stringify(String(value))}`);
     case 'number': {
       const n = typeof value === 'number' ? value : Number(String(value).trim());
+      // yargs has already turned a non-number flag into NaN: the text it was is gone.
+      if (Number.isNaN(value)) throw new UsageError(`${where} must be a number`);
       if (!Number.isFinite(n) || String(value).trim() === '') throw new UsageError(`${where} must be a number, not ${JSON.stringify(String(value))}`);
       return n;
     }

@@ -40,8 +40,11 @@ function parser(args: string[], context: CliContext): Argv {
  * with `--no-` already stripped; name each unknown flag once, as typed.
  */
 function readableParserMessage(message: string, args: string[]): string {
+  // "Invalid values:\n  Argument: output, Given: "xml", Choices: "table", "json"" -> one line.
+  const invalid = /Argument: (\S+), Given: (.*), Choices: (.*)$/m.exec(message);
+  if (invalid) return `--${invalid[1]} must be one of ${invalid[3]}, not ${invalid[2]}`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
-  if (!unknown) return message;
+  if (!unknown) return message.replace(/\s*\n\s*/g, ' ');
   const names = unknown[1]!.split(', ').filter((name) => !/[A-Z]/.test(name));
   const typed = names.map((name) => {
     if (args.includes(name)) return `'${name}'`; // a positional word, not a flag
