@@ -25,6 +25,7 @@ export function resolveOption(source: OptionSource, option: string, kind: 'strin
 export function resolveOption(source: OptionSource, option: string, kind: 'string'): string | undefined;
 export function resolveOption(source: OptionSource, option: string, kind: OptionKind, fallback?: unknown): unknown {
   const flag = source.flags[option];
+  if (Array.isArray(flag) && kind !== 'list' && flag.length > 1) throw new UsageError(`--${option} was given ${flag.length} times; give it once`);
   if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) return coerce(flag, kind, `--${option}`);
   const env = source.env[envName(option)];
   if (env !== undefined && env !== '') return coerce(env, kind, envName(option));

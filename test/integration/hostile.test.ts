@@ -127,6 +127,7 @@ describe('bad flags and files', () => {
     await expectOneLine(['sync', '--backup', 'r.example/m', '--output', 'xml'], 2, /^image-clone: --output must be one of "table", "json", "yaml", "kustomize", not "xml"$/);
     await expectOneLine(['sync', '--backup', 'https://r.example/m'], 2, /^image-clone: invalid backup location/);
     await expectOneLine(['sync', '--backup', 'r.example/m', '--exit-code'], 2, /^image-clone: --exit-code goes with --dry-run$/);
+    await expectOneLine(['sync', '--backup', 'r.example/m', '--backup', 'r.example/n'], 2, /^image-clone: --backup was given 2 times; give it once$/);
   });
 
   test('unreadable, malformed and missing kubeconfigs', async () => {
