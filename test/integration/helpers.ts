@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
 import { repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 
 /** Polls check() until it returns true; fails with what it was waiting for after timeoutMs. */
@@ -114,4 +115,36 @@ let uniqueCounter = 0;
 /** A repository path no other test uses. */
 export function uniqueRepo(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${uniqueCounter++}`;
+}
+
+/** The harness's admin (system:masters) KubeConfig. */
+export function adminKubeConfig(env: HarnessEnv): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfig);
+  return kc;
+}
+
+/** A ServiceAccount's token from the TokenRequest API. */
+export async function serviceAccountToken(core: CoreV1Api, namespace: string, name: string, expirationSeconds = 3600): Promise<string> {
+  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds } } });
+  return request.status?.token ?? '';
+}
+
+/** A KubeConfig that talks to `server` (verifying it against `caFile`) with a bearer token. */
+export function tokenKubeConfig(server: string, caFile: string, user: string, token: string, namespace?: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'harness', server, caFile }],
+    users: [{ name: user, token }],
+    contexts: [{ name: user, cluster: 'harness', user, ...(namespace ? { namespace } : {}) }],
+    currentContext: user,
+  });
+  return kc;
+}
+
+/** Writes a KubeConfig into a new private folder; returns the file's path. */
+export async function writeKubeconfig(kc: KubeConfig, name: string): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'image-clone-kube-')), `${name}.kubeconfig`);
+  await writeFile(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
 }

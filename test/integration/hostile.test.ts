@@ -5,10 +5,10 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startHostileRegistry, type HostileRegistry } from './hostile-registry.ts';
-import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun } from './helpers.ts';
 
 let env: HarnessEnv;
 let hostile: HostileRegistry;
@@ -28,8 +28,7 @@ before(async () => {
   garbageTokens = await startHostileRegistry({ tokenGarbage: true });
   registryConfig = await writeRegistryConfig(env);
   dir = await mkdtemp(join(tmpdir(), 'image-clone-hostile-'));
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  const kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
 });

@@ -14,7 +14,7 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { waitUntil } from './helpers.ts';
+import { adminKubeConfig, serviceAccountToken, tokenKubeConfig, waitUntil } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
@@ -24,8 +24,7 @@ let namespace: string;
 
 before(async () => {
   env = await harnessEnv();
-  kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   const ns = await core.createNamespace({ body: { metadata: { generateName: 'harness-kube-' } } });
@@ -99,22 +98,9 @@ describe('RBAC with a TokenRequest token', () => {
         subjects: [{ kind: 'ServiceAccount', name: 'lister', namespace }],
       },
     });
-    const tokenRequest = await core.createNamespacedServiceAccountToken({
-      name: 'lister',
-      namespace,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    const token = tokenRequest.status?.token ?? '';
+    const token = await serviceAccountToken(core, namespace, 'lister');
     assert.ok(token.split('.').length === 3, 'the TokenRequest API returns a JWT');
-
-    const asLister = new KubeConfig();
-    asLister.loadFromOptions({
-      clusters: [{ name: 'harness', server: env.server, caFile: env.caFile }],
-      users: [{ name: 'lister', token }],
-      contexts: [{ name: 'lister', cluster: 'harness', user: 'lister', namespace }],
-      currentContext: 'lister',
-    });
-    const listerApps = asLister.makeApiClient(AppsV1Api);
+    const listerApps = tokenKubeConfig(env.server, env.caFile, 'lister', token, namespace).makeApiClient(AppsV1Api);
     await apps.createNamespacedDeployment({ namespace, body: deployment('api', 'registry.example/api:1') });
 
     const list = await listerApps.listNamespacedDeployment({ namespace });

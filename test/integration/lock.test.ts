@@ -1,10 +1,10 @@
 // The run lock (a Lease in image-clone's namespace) and --pull-secret, against the harness.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -30,8 +30,7 @@ async function deploy(ns: string, name: string, image: string, pullSecrets: stri
 
 before(async () => {
   env = await harnessEnv();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  const kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   leases = kc.makeApiClient(CoordinationV1Api);

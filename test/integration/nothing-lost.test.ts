@@ -5,18 +5,19 @@
 // run converges and the run after it does nothing.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type KubernetesObject,
+  AppsV1Api, BatchV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
 import { parseReference } from '../../src/oci/reference.ts';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startApiProxy, type ApiProxy } from './api-proxy.ts';
 import { seededRandom, startFaultProxy, type FaultProxy } from './fault-proxy.ts';
-import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun, type SeedOptions, type SeedResult } from './helpers.ts';
+import {
+  adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, verifyCopy, writeKubeconfig, writeRegistryConfig,
+  type CliRun, type SeedOptions, type SeedResult,
+} from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -164,8 +165,7 @@ async function converges(ns: string, prefix: string): Promise<void> {
 
 before(async () => {
   env = await harnessEnv();
-  const admin = new KubeConfig();
-  admin.loadFromFile(env.kubeconfig);
+  const admin = adminKubeConfig(env);
   core = admin.makeApiClient(CoreV1Api);
   apps = admin.makeApiClient(AppsV1Api);
   batch = admin.makeApiClient(BatchV1Api);
@@ -182,12 +182,7 @@ before(async () => {
     metadata: { name: `${home}-admin` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
     subjects: [{ kind: 'ServiceAccount', name: 'chaos', namespace: home }],
   } });
-  const token = (await core.createNamespacedServiceAccountToken({ name: 'chaos', namespace: home, body: { spec: { audiences: [], expirationSeconds: 7200 } } })).status!.token;
-  const dir = await mkdtemp(join(tmpdir(), 'image-clone-chaos-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'proxy', server: api.server, caFile: env.caFile }], users: [{ name: 'chaos', token }], contexts: [{ name: 'chaos', cluster: 'proxy', user: 'chaos' }], currentContext: 'chaos' });
-  await writeFile(kubeconfig, kc.exportConfig(), { mode: 0o600 });
+  kubeconfig = await writeKubeconfig(tokenKubeConfig(api.server, env.caFile, 'chaos', await serviceAccountToken(core, home, 'chaos', 7200)), 'chaos');
   registryConfig = await writeRegistryConfig({ ...env, registries: { ...env.registries, backup: { ...env.registries.backup, host: backup.host } } }, ['backup']);
 
   repo = uniqueRepo('chaos');

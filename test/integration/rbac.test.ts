@@ -19,7 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { runCli, seedImage, uniqueRepo, waitUntil, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, waitUntil, writeKubeconfig, type CliRun } from './helpers.ts';
 
 type Doc = Record<string, any>;
 
@@ -212,8 +212,7 @@ const reportOf = (run: CliRun) => {
 
 before(async () => {
   env = await harnessEnv();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  const kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   batch = kc.makeApiClient(BatchV1Api);
   leases = kc.makeApiClient(CoordinationV1Api);
@@ -249,16 +248,8 @@ before(async () => {
 
   // The ServiceAccount's token, from the TokenRequest API, in a kubeconfig of its own.
   await waitUntil('the ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'image-clone', namespace: ns }).then(() => true, () => false));
-  const token = (await core.createNamespacedServiceAccountToken({ name: 'image-clone', namespace: ns, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token;
-  const sa = new KubeConfig();
-  sa.loadFromOptions({
-    clusters: [{ name: 'harness', server: env.server, caFile: env.caFile, skipTLSVerify: false }],
-    users: [{ name: 'image-clone', token }],
-    contexts: [{ name: 'image-clone', cluster: 'harness', user: 'image-clone', namespace: ns }],
-    currentContext: 'image-clone',
-  });
-  saKubeconfig = join(work, 'image-clone.kubeconfig');
-  await writeFile(saKubeconfig, sa.exportConfig(), { mode: 0o600 });
+  const token = await serviceAccountToken(core, ns, 'image-clone');
+  saKubeconfig = await writeKubeconfig(tokenKubeConfig(env.server, env.caFile, 'image-clone', token, ns), 'image-clone');
 
   const src = env.registries.source;
   await seedImage(src, `${repo}/app:1`, { layers: 1, layerSize: 32 * 1024, seed: 601 });

@@ -6,10 +6,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { runCli, seedImage, uniqueRepo, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, type CliRun } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -43,8 +43,7 @@ async function cli(args: string[]): Promise<CliRun> {
 
 before(async () => {
   env = await harnessEnv();
-  const admin = new KubeConfig();
-  admin.loadFromFile(env.kubeconfig);
+  const admin = adminKubeConfig(env);
   core = admin.makeApiClient(CoreV1Api);
   apps = admin.makeApiClient(AppsV1Api);
   dir = await mkdtemp(join(tmpdir(), 'image-clone-secrets-'));
@@ -81,12 +80,9 @@ before(async () => {
     subjects: [{ kind: 'ServiceAccount', name: 'mighty', namespace: home }],
   } });
   for (const sa of ['mighty', 'powerless']) {
-    const token = (await core.createNamespacedServiceAccountToken({ name: sa, namespace: home, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
+    const token = await serviceAccountToken(core, home, sa);
     secrets[`kube token (${sa})`] = token;
-    const kc = new KubeConfig();
-    kc.loadFromOptions({ clusters: [{ name: 'h', server: env.server, caFile: env.caFile }], users: [{ name: sa, token }], contexts: [{ name: sa, cluster: 'h', user: sa }], currentContext: sa });
-    files[`kube-${sa}`] = join(dir, `${sa}.kubeconfig`);
-    await writeFile(files[`kube-${sa}`]!, kc.exportConfig(), { mode: 0o600 });
+    files[`kube-${sa}`] = await writeKubeconfig(tokenKubeConfig(env.server, env.caFile, sa, token), sa);
   }
 
   await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 4096, seed: 80 });

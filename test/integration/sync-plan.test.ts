@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
@@ -34,8 +34,7 @@ async function create(namespace: string, obj: Record<string, unknown>): Promise<
 
 before(async () => {
   env = await harnessEnv();
-  kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   objects = KubernetesObjectApi.makeApiClient(kc);
   registryConfig = await writeRegistryConfig(env);

@@ -8,7 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, writeRegistryConfig, type CliRun, type SeedResult } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, writeRegistryConfig, type CliRun, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
@@ -54,8 +54,7 @@ async function linesAfter(path: string, skip: number): Promise<Array<Record<stri
 
 before(async () => {
   env = await harnessEnv();
-  kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
+  kc = adminKubeConfig(env);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   batch = kc.makeApiClient(BatchV1Api);
