@@ -137,12 +137,14 @@ async function uploadChunked(client: RegistryClient, target: Repository, blob: D
   for await (const data of bytes) {
     pending.push(data);
     pendingSize += data.length;
-    if (pendingSize >= chunkSize) {
-      const all = Buffer.concat(pending);
+    if (pendingSize < chunkSize) continue;
+    let all = Buffer.concat(pending);
+    while (all.length >= chunkSize) {
       await send(all.subarray(0, chunkSize));
-      pending = [all.subarray(chunkSize)];
-      pendingSize = all.length - chunkSize;
+      all = all.subarray(chunkSize);
     }
+    pending = [all];
+    pendingSize = all.length;
   }
   if (pendingSize > 0) await send(Buffer.concat(pending));
   const response = await client.transport.send({
