@@ -89,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 function reportError(err: unknown, debug: boolean): number {
-  const line = (message: string, stack: string | undefined) => process.stderr.write(`image-clone: ${debug && stack ? stack : message}\n`);
+  const line = (message: string, stack: string | undefined) => process.stderr.write(`${chalkStderr.red('image-clone:')} ${debug && stack ? stack : message}\n`);
   if (err instanceof UsageError) {
     line(err.message, err.stack);
     process.stderr.write("Run 'image-clone --help' for usage.\n");

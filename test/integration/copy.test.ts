@@ -1,6 +1,6 @@
 // `image-clone copy` and the engine under it, against the harness's real registries.
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
 import { CopyEngine } from '../../src/oci/copy.ts';
 import { loadCredentialSource } from '../../src/oci/credentials.ts';
+import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
 import { parseReference } from '../../src/oci/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
@@ -160,6 +161,72 @@ describe('copy engine', () => {
     }
     const check = await verifyCopy({ registry: env.registries.source, ref: `${repoB}:1` }, { registry: env.registries.backup, ref: `m/${repoB}:1` });
     assert.equal(check.identical, true, check.differences?.join('; '));
+  });
+
+  test('chunked uploads (PATCH with Content-Range) produce the same bytes', async () => {
+    const repo = uniqueRepo('chunked');
+    const seeded = await seedImage(env.registries.source, `${repo}:1`, { layers: 2, layerSize: 300 * 1024, seed: 51 });
+    const traceBefore = (await readFile(env.registryTrace, 'utf8')).split('\n').filter(Boolean).length;
+    const credentials = await loadCredentialSource({ configFile: registryConfig, env: {}, homeDir: '/nonexistent' });
+    const transport = new Transport({ credentials, insecureHosts: [env.registries.source.host, env.registries.backup.host] });
+    try {
+      const engine = new CopyEngine(new RegistryClient(transport), { chunkSize: 64 * 1024 });
+      await engine.copyImage(parseReference(`${env.registries.source.host}/${repo}:1`), parseReference(`${env.registries.backup.host}/chunked/${repo}:1`));
+    } finally {
+      await transport.close();
+    }
+    const patches = (await readFile(env.registryTrace, 'utf8')).split('\n').filter(Boolean).slice(traceBefore)
+      .map((l) => JSON.parse(l)).filter((r) => r.registry === 'backup' && r.method === 'PATCH' && r.path.includes(`chunked/${repo}`));
+    const chunks = seeded.blobs.reduce((sum, blob) => sum + Math.max(1, Math.ceil(blob.size / (64 * 1024))), 0);
+    assert.equal(patches.length, chunks, 'every blob went up in 64 KiB chunks');
+    const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:1` }, { registry: env.registries.backup, ref: `chunked/${repo}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
+  });
+
+  test('signatures, attestations and referrers (tag schema) travel with the image; --no-signatures leaves them', async () => {
+    const repo = uniqueRepo('signed');
+    const src = env.registries.source.host;
+    const image = await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 4096, seed: 52 });
+    const tagOf = (digest: string) => digest.replace(':', '-');
+    // A cosign-style signature and attestation: images under sha256-<hex>.sig and .att.
+    const sig = await seedImage(env.registries.source, `${repo}:${tagOf(image.digest)}.sig`, { layers: 1, layerSize: 512, seed: 53, format: 'oci' });
+    const att = await seedImage(env.registries.source, `${repo}:${tagOf(image.digest)}.att`, { layers: 1, layerSize: 512, seed: 54, format: 'oci' });
+    // An OCI referrer (an SBOM whose subject is the image), found through the referrers tag schema.
+    const empty = Buffer.from('{}');
+    const emptyDigest = sha256Digest(empty);
+    const upload = await fetch(`http://${src}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    const location = new URL(upload.headers.get('location')!, `http://${src}`);
+    location.searchParams.set('digest', emptyDigest);
+    assert.equal((await fetch(location, { method: 'PUT', body: empty })).status, 201);
+    const referrer = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: mediaTypes.ociManifest, artifactType: 'application/vnd.example.sbom+json',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: 2 }],
+      subject: { mediaType: image.mediaType, digest: image.digest, size: 1 },
+    }));
+    const referrerDigest = sha256Digest(referrer);
+    assert.equal((await fetch(`http://${src}/v2/${repo}/manifests/${referrerDigest}`, { method: 'PUT', body: referrer, headers: { 'content-type': mediaTypes.ociManifest } })).status, 201);
+    const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [
+      { mediaType: mediaTypes.ociManifest, digest: referrerDigest, size: referrer.length, artifactType: 'application/vnd.example.sbom+json' },
+    ] }));
+    assert.equal((await fetch(`http://${src}/v2/${repo}/manifests/${tagOf(image.digest)}`, { method: 'PUT', body: fallback, headers: { 'content-type': mediaTypes.ociIndex } })).status, 201);
+
+    const copy = (dst: string, ...extra: string[]) => runCli(['copy', `${src}/${repo}:1`, `${env.registries.backup.host}/${dst}:1`, '--registry-config', registryConfig, ...insecureArgs, '-o', 'json', ...extra]);
+    const signed = await copy(`signed/${repo}`);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.equal(JSON.parse(signed.stdout).images[0].signatures, 3);
+    for (const [tag, digest] of [[`${tagOf(image.digest)}.sig`, sig.digest], [`${tagOf(image.digest)}.att`, att.digest], [tagOf(image.digest), sha256Digest(fallback)]] as const) {
+      const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}:${tag}` }, { registry: env.registries.backup, ref: `signed/${repo}:${tag}` });
+      assert.equal(check.identical, true, `${tag}: ${check.differences?.join('; ')}`);
+      assert.ok(digest.startsWith('sha256:'));
+    }
+    const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}@${referrerDigest}` }, { registry: env.registries.backup, ref: `signed/${repo}@${referrerDigest}` });
+    assert.equal(check.identical, true, 'the referrer itself, by digest');
+
+    const unsigned = await copy(`unsigned/${repo}`, '--no-signatures');
+    assert.equal(JSON.parse(unsigned.stdout).images[0].signatures, 0);
+    const absent = await verifyCopy({ registry: env.registries.source, ref: `${repo}:${tagOf(image.digest)}.sig` }, { registry: env.registries.backup, ref: `unsigned/${repo}:${tagOf(image.digest)}.sig` });
+    assert.equal(absent.identical, false, '--no-signatures copies no signature');
   });
 
   test('resets, 5xx, 429 with Retry-After and stalls: the copy completes and verifies', async () => {

@@ -1,12 +1,13 @@
 // `image-clone sync --dry-run` against the harness: workloads of every kind in several
 // namespaces, pods whose status reports digests, images in `source` and some already in `backup`.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -150,6 +151,25 @@ describe('sync --dry-run', () => {
     assert.match(run.stdout, /IMAGE +DIGEST +BACKUP +ACTION +REASON/);
     assert.ok(run.stdout.includes(`sha256:${images.web.digest.slice(7, 19)}`), 'the short digest is in one piece');
     assert.match(run.stdout, /Containers: \d+ would patch/);
+  });
+
+  test('on a terminal the table is coloured by meaning; NO_COLOR and --no-color turn colour off', async () => {
+    // `script` gives the CLI a pseudo-terminal; CI and FORCE_COLOR would otherwise decide for chalk.
+    const onTerminal = (extra: string[], extraEnv: Record<string, string> = {}) => {
+      const command = [process.execPath, join(repoRoot, 'bin/image-clone.js'), ...syncArgs([nsA]), ...extra].map((a) => `'${a}'`).join(' ');
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLUMNS: '100', ...extraEnv };
+      delete env.CI;
+      delete env.FORCE_COLOR;
+      delete env.NO_COLOR;
+      if (extraEnv.NO_COLOR) env.NO_COLOR = extraEnv.NO_COLOR;
+      return spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8' }).stdout;
+    };
+    const colour = /\u001b\[(3[0-7]|9[0-7])m/;
+    const coloured = onTerminal([]);
+    assert.match(coloured, /IMAGE/, coloured);
+    assert.match(coloured, colour, 'actions are coloured on a terminal');
+    assert.doesNotMatch(onTerminal([], { NO_COLOR: '1' }), colour, 'NO_COLOR is honoured');
+    assert.doesNotMatch(onTerminal(['--no-color']), colour, '--no-color is honoured');
   });
 
   test('--exit-code: 3 when changes are pending; kinds, selector and image filters narrow the plan', async () => {

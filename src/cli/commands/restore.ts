@@ -85,10 +85,11 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
     context.stdout.write(`${JSON.stringify({ schemaVersion: 1, dryRun, containers: rows, summary }, null, 2)}\n`);
   } else {
     const { renderTable } = await import('../output/plan.ts');
+    const { outcome } = await import('../output/colour.ts');
     const width = Math.max(80, Math.min(context.stdout.columns ?? 80, 200));
     const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
       rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
-      [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard' }, { weight: 3, wrap: 'words' }], width);
+      [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
     context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${summary.restored} containers ${dryRun ? 'would be ' : ''}restored, ${summary.kept} kept, ${failed} failed.\n`);
   }
   return failed ? ExitCode.failed : ExitCode.ok;

@@ -1,6 +1,7 @@
 // Sync events for people and machines watching: a live spinner line on a terminal, one plain line
 // per event in CronJob logs, or JSON lines with --log-format json. All on stderr.
 import type { SyncEvent } from '../../core/execute.ts';
+import { level } from './colour.ts';
 import { formatBytes, shortDigest } from './format.ts';
 import type { Progress } from './progress.ts';
 
@@ -21,9 +22,9 @@ export function createEventLog(progress: Progress, format: LogFormat, stream: No
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     progress.update(`Copying images: ${counts.copied + counts.failed}/${counts.images} done, ${formatBytes(counts.bytes)} (${formatBytes(counts.bytes / seconds)}/s); ${counts.patched} workloads patched`);
   };
-  const write = (level: 'info' | 'warn' | 'error', text: string, fields: Record<string, unknown>) => {
-    if (format === 'json') stream.write(`${JSON.stringify({ time: now().toISOString(), level, ...fields })}\n`);
-    else progress.log(text);
+  const write = (kind: 'info' | 'warn' | 'error', text: string, fields: Record<string, unknown>) => {
+    if (format === 'json') stream.write(`${JSON.stringify({ time: now().toISOString(), level: kind, ...fields })}\n`);
+    else progress.log(kind === 'info' ? text : level(kind, text));
   };
   return {
     event(e) {
@@ -57,8 +58,8 @@ export function createEventLog(progress: Progress, format: LogFormat, stream: No
       counts.bytes += n;
       live();
     },
-    line(level, message) {
-      write(level, `${level === 'info' ? '' : `${level === 'warn' ? 'warning' : 'error'}: `}${message}`, { event: 'message', message });
+    line(kind, message) {
+      write(kind, `${kind === 'info' ? '' : `${level(kind, kind === 'warn' ? 'warning' : 'error')}: `}${message}`, { event: 'message', message });
     },
   };
 }

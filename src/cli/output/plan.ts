@@ -3,6 +3,7 @@
 import Table from 'cli-table3';
 import type { Plan, PlannedContainer } from '../../core/plan.ts';
 import { parseReference, repositoryName } from '../../oci/reference.ts';
+import { outcome } from './colour.ts';
 import { shortDigest } from './format.ts';
 
 /** The document `sync -o json|yaml` prints; schemaVersion changes only when a field changes meaning. */
@@ -25,7 +26,7 @@ type Wrap = 'hard' | 'words';
  * A borderless table whose columns share `width`. Cells are wrapped here, not by cli-table3:
  * references break anywhere (they have no spaces, and must never be cut off), prose at spaces.
  */
-export function renderTable(head: string[], rows: string[][], columns: Array<{ weight: number; fixed?: number; wrap: Wrap }>, width: number): string {
+export function renderTable(head: string[], rows: string[][], columns: Array<{ weight: number; fixed?: number; wrap: Wrap; colour?: (text: string) => string }>, width: number): string {
   const gaps = head.length * 2;
   const fixedTotal = columns.reduce((sum, c) => sum + (c.fixed ?? 0), 0);
   const flexible = Math.max(width - gaps - fixedTotal, head.length * 6);
@@ -41,7 +42,8 @@ export function renderTable(head: string[], rows: string[][], columns: Array<{ w
       left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '',
     },
   });
-  for (const row of rows) t.push(row.map((cell, i) => wrap(cell, widths[i]!, columns[i]!.wrap)));
+  // Colour goes on after wrapping, so that escape codes never count as width.
+  for (const row of rows) t.push(row.map((cell, i) => (columns[i]!.colour ?? String)(wrap(cell, widths[i]!, columns[i]!.wrap))));
   return t.toString().replace(/[ \t]+$/gm, '');
 }
 
@@ -70,10 +72,10 @@ export function wrap(text: string, width: number, mode: Wrap): string {
 export function renderPlanTable(plan: Plan, width = 80, dryRun = true): string {
   const images = renderTable(['IMAGE', 'DIGEST', 'BACKUP', 'ACTION', 'REASON'],
     plan.images.map((i) => [i.source, i.digest ? shortDigest(i.digest) : '-', i.backup ?? '-', i.action, i.reason]),
-    [{ weight: 3, wrap: 'hard' }, { weight: 0, fixed: 19, wrap: 'hard' }, { weight: 3, wrap: 'hard' }, { weight: 0, fixed: 8, wrap: 'hard' }, { weight: 2, wrap: 'words' }], width);
+    [{ weight: 3, wrap: 'hard' }, { weight: 0, fixed: 19, wrap: 'hard' }, { weight: 3, wrap: 'hard' }, { weight: 0, fixed: 8, wrap: 'hard', colour: outcome }, { weight: 2, wrap: 'words' }], width);
   const workloads = renderTable(['WORKLOAD', 'CONTAINER', 'FROM -> TO', 'ACTION', 'REASON'],
     plan.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w.container, w.newImage ? `${w.image}\n-> ${w.newImage}` : w.image, w.action, w.reason]),
-    [{ weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'hard' }, { weight: 5, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard' }, { weight: 3, wrap: 'words' }], width);
+    [{ weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'hard' }, { weight: 5, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
   const s = plan.summary;
   const verb = dryRun ? 'would ' : '';
   const lines = [

@@ -1,6 +1,7 @@
 // The report of a real sync run: what each image and workload became, and the totals.
 import type { ExecutionResult, ImageResult, WorkloadResult } from '../../core/execute.ts';
 import type { PlannedContainer, PlannedImage } from '../../core/plan.ts';
+import { outcome } from './colour.ts';
 import { formatBytes, formatDuration } from './format.ts';
 import { renderTable } from './plan.ts';
 
@@ -56,7 +57,7 @@ export function renderRunSummary(report: RunReport, width = 80): string {
   const s = report.summary;
   const seconds = Math.max(s.durationMs / 1000, 0.001);
   const details = renderTable(['WORKLOAD', 'RESULT', 'REASON'], [...workloads.values()].map((w) => [w.workload, w.result, w.reason]),
-    [{ weight: 4, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard' }, { weight: 5, wrap: 'words' }], width);
+    [{ weight: 4, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 5, wrap: 'words' }], width);
   const summary = renderTable(['', 'SUMMARY'], [
     ['Images', `${s.images.copied} copied, ${s.images.present} already present, ${s.images.lost} lost, ${s.images.failed + s.images.error} failed, ${s.images.excluded} excluded`],
     ['Blobs', `${s.blobs.copied} copied, ${s.blobs.mounted} mounted, ${s.blobs.present} already present`],
