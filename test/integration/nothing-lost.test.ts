@@ -122,25 +122,34 @@ async function checkInvariant(ns: string, prefix: string, allowed: (key: string)
   return violations;
 }
 
-/** Runs sync and SIGKILLs it `killAfter` ms after the start (never, when undefined); returns its event timeline. */
-async function runKilledAt(ns: string, prefix: string, killAfter: number | undefined): Promise<{ events: Array<{ event: string; ms: number }>; ms: number; killed: boolean }> {
+/**
+ * Runs sync and SIGKILLs it: `kill.ms` after the start, or `kill.ms` after it logs `kill.after`
+ * (an event name); never, when `kill` is undefined. Returns its event timeline.
+ */
+async function runKilledAt(ns: string, prefix: string, kill: { ms: number; after?: string } | undefined): Promise<{ events: Array<{ event: string; ms: number }>; ms: number; killed: boolean }> {
   const events: Array<{ event: string; ms: number }> = [];
   const started = Date.now();
   let killed = false;
   await new Promise<void>((resolve) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin/image-clone.js'), ...syncArgs(ns, prefix)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer ??= setTimeout(() => {
+        killed = child.kill('SIGKILL');
+      }, kill!.ms);
+    };
+    if (kill && !kill.after) arm();
     child.stderr.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n').filter(Boolean)) {
         try {
-          events.push({ event: String(JSON.parse(line).event), ms: Date.now() - started });
+          const event = String(JSON.parse(line).event);
+          events.push({ event, ms: Date.now() - started });
+          if (kill?.after === event) arm();
         } catch {
           // not an event line
         }
       }
     });
-    const timer = killAfter === undefined ? undefined : setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, killAfter);
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();
@@ -224,32 +233,33 @@ describe('nothing lost', () => {
 
   test('SIGKILL at 30 random moments of a run: every workload is untouched or on a verified copy; then it converges', async () => {
     setRates(0);
-    // One run to learn when each phase happens here; the kills are then spread over the phases.
+    // One run to learn how long the copying takes here; the kills are then spread over the phases.
     const calibration = await workloads('crash-calibrate');
     const timeline = await runKilledAt(calibration, 'crash-calibrate', undefined);
     figures.runs++;
     const at = (event: string, last = false) => (last ? timeline.events.filter((e) => e.event === event).at(-1) : timeline.events.find((e) => e.event === event))?.ms;
     const copyStart = at('copying') ?? timeline.ms / 2;
-    const copyEnd = at('image-copied', true) ?? copyStart;
-    const patchEnd = at('workload-patched', true) ?? timeline.ms;
-    const windows: Array<[string, number, number]> = [
-      ['before copying', 0, copyStart], ['while copying', copyStart, copyEnd], ['while patching', copyEnd, patchEnd], ['at the end', patchEnd, timeline.ms],
-    ];
+    const copying = Math.max((at('image-copied', true) ?? copyStart) - copyStart, 10);
     const random = seededRandom(4242);
+    // 6 kills before copying (by time), 12 while copying (after the copy starts), 12 while patching
+    // (after the first workload is patched, with the others still to go).
+    const plans: Array<() => { ms: number; after?: string }> = [
+      ...Array.from({ length: 6 }, () => () => ({ ms: Math.round(random() * copyStart) })),
+      ...Array.from({ length: 12 }, () => () => ({ ms: Math.round(random() * copying), after: 'copying' })),
+      ...Array.from({ length: 12 }, () => () => ({ ms: Math.round(random() * 15), after: 'workload-patched' })),
+    ];
     const trials: Array<{ ns: string; prefix: string }> = [];
-    for (let trial = 0; trial < 30; trial++) {
+    for (const [trial, plan] of plans.entries()) {
       const prefix = `crash-${trial}`;
       const ns = await workloads(prefix);
-      // 6 kills before copying, 10 while copying, 10 while patching, 4 at the very end.
-      const [name, from, to] = windows[trial < 6 ? 0 : trial < 16 ? 1 : trial < 26 ? 2 : 3]!;
-      const killAfter = Math.round(from + random() * Math.max(to - from, 1));
-      const run = await runKilledAt(ns, prefix, killAfter);
+      const kill = plan();
+      const run = await runKilledAt(ns, prefix, kill);
       figures.runs++;
       figures.kills++;
       const seen = new Set(run.events.map((e) => e.event));
       const phase = !run.killed ? 'after it finished' : seen.has('workload-patched') ? 'while patching' : seen.has('image-copied') ? 'after some copies' : seen.has('copying') ? 'while copying' : 'before copying';
       figures.killPhases.set(phase, (figures.killPhases.get(phase) ?? 0) + 1);
-      assert.deepEqual(await checkInvariant(ns, prefix), [], `trial ${trial}, aimed ${name}, killed after ${killAfter} ms (${phase})`);
+      assert.deepEqual(await checkInvariant(ns, prefix), [], `trial ${trial}, killed ${kill.ms} ms after ${kill.after ?? 'the start'} (${phase})`);
       trials.push({ ns, prefix });
     }
     assert.ok(figures.killPhases.size >= 3, `kills landed in different phases: ${[...figures.killPhases.keys()].join(', ')}`);
