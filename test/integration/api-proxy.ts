@@ -53,6 +53,9 @@ export async function startApiProxy(options: { server: string; caFile: string; r
       });
     });
     up.on('error', () => res.socket?.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
     req.pipe(up);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

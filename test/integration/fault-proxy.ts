@@ -84,7 +84,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       res.writeHead(429, { 'retry-after': '1', 'content-type': 'text/plain' }).end('slow down');
       return;
     }
-    const upstream = httpRequest({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (up) => {
+    // No pooled upstream connections: each one ends with its client's, so none outlives the proxy.
+    const upstream = httpRequest({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!fault || (up.statusCode ?? 0) >= 300) {
         up.pipe(res);
@@ -94,6 +95,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       forwardWithFault(fault, up, res, options.stallMs ?? 5_000);
     });
     upstream.on('error', () => res.destroy());
+    // A client that goes away mid-response (a killed CLI) must not leave the upstream transfer paused.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
