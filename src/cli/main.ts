@@ -66,7 +66,8 @@ export async function main(args: string[]): Promise<number> {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    interactive: Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb' && !process.env.CI,
+    // A terminal that reports no width (some pseudo-terminals) sends ora's redraw into an endless loop.
+    interactive: Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0 && process.env.TERM !== 'dumb' && !process.env.CI,
     signal: abort.signal,
     exitCode: ExitCode.ok,
   };

@@ -155,14 +155,14 @@ describe('sync --dry-run', () => {
 
   test('on a terminal the table is coloured by meaning; NO_COLOR and --no-color turn colour off', async () => {
     // `script` gives the CLI a pseudo-terminal; CI and FORCE_COLOR would otherwise decide for chalk.
-    const onTerminal = (extra: string[], extraEnv: Record<string, string> = {}) => {
-      const command = [process.execPath, join(repoRoot, 'bin/image-clone.js'), ...syncArgs([nsA]), ...extra].map((a) => `'${a}'`).join(' ');
+    const onTerminal = (extra: string[], extraEnv: Record<string, string> = {}, columns = 100) => {
+      const command = `stty cols ${columns} rows 40; ${[process.execPath, join(repoRoot, 'bin/image-clone.js'), ...syncArgs([nsA]), ...extra].map((a) => `'${a}'`).join(' ')}`;
       const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLUMNS: '100', ...extraEnv };
       delete env.CI;
       delete env.FORCE_COLOR;
       delete env.NO_COLOR;
       if (extraEnv.NO_COLOR) env.NO_COLOR = extraEnv.NO_COLOR;
-      return spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8' }).stdout;
+      return spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }).stdout;
     };
     const colour = /\u001b\[(3[0-7]|9[0-7])m/;
     const coloured = onTerminal([]);
@@ -170,6 +170,8 @@ describe('sync --dry-run', () => {
     assert.match(coloured, colour, 'actions are coloured on a terminal');
     assert.doesNotMatch(onTerminal([], { NO_COLOR: '1' }), colour, 'NO_COLOR is honoured');
     assert.doesNotMatch(onTerminal(['--no-color']), colour, '--no-color is honoured');
+    // A terminal that reports no width gets no spinner (ora would redraw forever), and still the plan.
+    assert.match(onTerminal([], {}, 0), /IMAGE +DIGEST/);
   });
 
   test('--exit-code: 3 when changes are pending; kinds, selector and image filters narrow the plan', async () => {

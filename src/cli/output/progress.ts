@@ -1,5 +1,6 @@
 // Progress on stderr: a spinner with live text on a terminal, nothing but log lines elsewhere
 // (CronJob logs and CI get one plain line per event, no spinner frames or escape codes).
+import { chalkStderr } from 'chalk';
 import ora, { type Ora } from 'ora';
 
 export interface Progress {
@@ -18,7 +19,8 @@ export function createProgress(options: { stream: NodeJS.WriteStream; interactiv
       stop() {},
     };
   }
-  const spinner: Ora = ora({ text: options.text, stream: options.stream, discardStdin: false }).start();
+  // ora colours its spinner through its own chalk, which ignores NO_COLOR: follow ours instead.
+  const spinner: Ora = ora({ text: options.text, stream: options.stream, discardStdin: false, color: chalkStderr.level > 0 ? 'cyan' : false }).start();
   return {
     update: (text) => {
       spinner.text = text;
