@@ -2,7 +2,7 @@
 // namespaces or the ones named.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
-import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
+import { slimObject, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
 
 interface ListParams {
   namespace?: string;
@@ -92,7 +92,7 @@ export class WorkloadLister {
           limit: pageSize, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}),
           ...(fieldSelector ? { fieldSelector } : {}), ...(token ? { _continue: token } : {}),
         });
-        items.push(...(page.items as KubeObject[]));
+        for (const item of page.items as KubeObject[]) items.push(slimObject(kind, item));
         token = page.metadata?._continue || undefined;
       } while (token);
       return items;

@@ -69,3 +69,20 @@ test('GitOps and package-manager markers are recognised', () => {
   assert.equal(managedBy({ 'app.kubernetes.io/managed-by': 'Helm' }, { 'meta.helm.sh/release-name': 'web' }), 'Helm');
   assert.equal(managedBy({ 'app.kubernetes.io/instance': 'web' }, {}), undefined, 'a common label alone is no marker');
 });
+
+test('slim objects keep what discovery reads, and discovery finds the same workloads in them', async () => {
+  const { slimObject } = await import('../../../src/core/workloads.ts');
+  const full: Record<string, KubeObject[]> = {
+    Deployment: [{
+      metadata: { ...meta('web', 'd1'), labels: { app: 'web' }, annotations: { 'meta.helm.sh/release-name': 'web' }, managedFields: [{ manager: 'kubectl', fieldsV1: { big: 'x'.repeat(1000) } }] } as KubeObject['metadata'],
+      spec: { replicas: 3, template: { spec: { containers: [{ name: 'app', image: 'nginx:1.25', env: [{ name: 'A', value: 'x'.repeat(500) }] }], imagePullSecrets: [{ name: 'pull' }], volumes: [{ name: 'v' }] } } },
+    }],
+    ReplicaSet: [{ metadata: meta('web-1', 'rs1', { kind: 'Deployment', uid: 'd1' }), spec: template('nginx:1.25') }],
+    Pod: [{ ...pod('web-1-a', { kind: 'ReplicaSet', uid: 'rs1' }, 'nginx:1.25', `docker.io/library/nginx@${digest(1)}`), spec: { containers: [{ name: 'app', image: 'nginx:1.25', resources: { limits: { cpu: '1' } } }], nodeName: 'n1' } }],
+  };
+  const slim = Object.fromEntries(Object.entries(full).map(([kind, list]) => [kind, list.map((o) => slimObject(kind as 'Pod', o))]));
+  assert.deepEqual(discoverWorkloads({ objects: slim }), discoverWorkloads({ objects: full }));
+  const text = JSON.stringify(slim);
+  for (const dropped of ['managedFields', 'replicas', 'env', 'volumes', 'resources', 'nodeName']) assert.ok(!text.includes(dropped), `${dropped} is dropped`);
+  assert.ok(text.includes('"imagePullSecrets":[{"name":"pull"}]') && text.includes('meta.helm.sh/release-name'), 'pull secrets and annotations are kept');
+});
