@@ -1,5 +1,6 @@
 // The sync pipeline over small ports: discover -> resolve -> plan (what --dry-run prints), then
 // copy -> verify -> patch. The CLI wires the ports to the cluster and the registries.
+import { createLimiter } from '../oci/limit.ts';
 import { buildPlan, imagesToResolve, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import { resolveImages, type ManifestLookup } from './resolve.ts';
 import { discoverWorkloads, workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
@@ -28,14 +29,17 @@ export async function discover(source: WorkloadSource, options: DiscoveryOptions
   const selector = options.labelSelector;
   const objects: Partial<Record<WorkloadKind, KubeObject[]>> = {};
   const selectedUids = new Set<string>();
-  await Promise.all(workloadKinds.map(async (kind) => {
+  // Two kinds at a time: each page of typed objects is large while it is being cut down, and
+  // listing all eight at once cost more memory than time (bench/RESULTS.md, plan benchmark).
+  const twoAtATime = createLimiter(2);
+  await Promise.all(workloadKinds.map((kind) => twoAtATime(async () => {
     const link = linkKinds.includes(kind);
     if (!link && !options.kinds.includes(kind)) return;
     objects[kind] = await source.list(kind, options.namespaces, link ? undefined : selector);
     if (link && selector && options.kinds.includes(kind)) {
       for (const o of await source.list(kind, options.namespaces, selector)) if (o.metadata?.uid) selectedUids.add(o.metadata.uid);
     }
-  }));
+  })));
   const excluded = new Set(options.excludeNamespaces);
   return discoverWorkloads({ objects }).filter((w) =>
     options.kinds.includes(w.kind)

@@ -27,7 +27,8 @@ export const resourceOf: Record<WorkloadKind, { group: string; resource: string 
   Pod: { group: '', resource: 'pods' },
 };
 
-const pageSize = 500;
+/** Objects per page: typed model objects of a full page are held at once, so pages stay modest. */
+const pageSize = 250;
 const attempts = 5;
 const transientStatuses = new Set([429, 500, 502, 503, 504]);
 
