@@ -1,0 +1,246 @@
+// `npm run bench:plan` (issue 4): 5,000 workloads over 500 distinct images in the harness, every
+// image already backed up. `image-clone sync --dry-run` must make at most one authenticated
+// backup-registry request per distinct image, finish within 2x the time of
+//   kubectl get deploy,sts,ds,cronjob,job,rs,rc,pod -A -o json
+// listing the same objects (measured in the same run, alternating), and peak at most 300 MiB RSS.
+//
+//   node bench/plan.ts [--runs N] [--scale F] [--quiet-wait S] [--profile] [--no-profile] [--no-write]
+//
+// --runs: timed pairs (default 3); --scale: fewer namespaces and images for a trial (not written
+// to RESULTS.md); --quiet-wait: seconds to wait for a quiet machine before timing (default 20);
+// --profile: the diagnostics even when every target is met.
+import { join } from 'node:path';
+import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
+import {
+  bigCluster, bigFleet, createCluster, describeShape, expectedObjects, findKubectl, fmtKinds, imageCloneVersion, kinds, kubectlDisplay,
+  diagnose, kubectlList, listRequestsBy, makeLog, median, metMissed, readAuditFrom, registryRequests, runImageClone,
+  s2, scaled, seedBackedUpFleet, syncArgs, syncDisplay, toolEnv, waitForControllers, waitForQuietMachine, workDir, writeOwnSection, writeRegistryConfig,
+  type CliRun, type ListRun,
+} from './cluster.ts';
+import { ensureGnuTime, fileSize, loadAverage, machineInfo, mdTable, textTable } from './lib.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const option = (name: string, fallback: number, min = Number.MIN_VALUE) => {
+  const i = argv.indexOf(name);
+  const v = i === -1 ? NaN : Number(argv[i + 1]);
+  return Number.isFinite(v) && v >= min ? v : fallback;
+};
+const runs = Math.round(option('--runs', 3));
+/** How long to wait for other processes on the machine to calm down before the timed runs. */
+const quietWaitMs = option('--quiet-wait', 20, 0) * 1000;
+const scale = option('--scale', 1);
+const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+const backupPrefix = 'mirror';
+const targets = { ratio: 2, rssMiB: 300, requestsPerImage: 1 };
+const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
+const log = makeLog('plan');
+const started = Date.now();
+
+interface Pair {
+  kubectl: ListRun;
+  plan: CliRun;
+  kubectlServer: ReturnType<typeof listRequestsBy>;
+  planServer: ReturnType<typeof listRequestsBy>;
+  load: string;
+}
+
+async function main(): Promise<void> {
+  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  ensureBuilt();
+  const machine = await machineInfo();
+  const icVersion = await imageCloneVersion();
+  const kubectl = await findKubectl(log);
+  log(`kubectl: ${kubectl.bin ? `${kubectl.version} (${kubectl.note})` : kubectl.note}`);
+  log(`image-clone ${icVersion}; cluster: ${describeShape(shape)}; ${fleet.images} images`);
+
+  const h = await startHarness({ stderr: 'ignore' });
+  const work = await workDir('plan');
+  try {
+    // ---- set-up: images in source and backup, the workloads, the controllers' objects
+    const setupStarted = performance.now();
+    log('seeding the images into source and backup, and creating the workloads, in parallel');
+    const seeding = seedBackedUpFleet(h, fleet, backupPrefix);
+    const images = Array.from({ length: fleet.images }, (_, i) => `${h.env.registries.source.host}/apps/app-${i + 1}:v1`);
+    const created = await createCluster(h.env.kubeconfig, shape, images, log);
+    log(`created ${created.workloads} workloads in ${created.namespaces.length} namespaces in ${s2(created.createMs)} s (${created.requestsPerSecond.toFixed(0)} creates/s, ${shape.concurrency} in flight)`);
+    const seeded = await seeding;
+    log(`seeded ${fleet.images} images into source in ${s2(seeded.source.ms)} s and into backup in ${s2(seeded.backup.ms)} s (in parallel); same digests: ${seeded.sameDigests}`);
+    if (!seeded.sameDigests) throw new Error('the backup fleet does not have the source fleet\'s digests');
+    const expected = expectedObjects(shape);
+    const settle = await waitForControllers(h, expected, log);
+    const setupMs = performance.now() - setupStarted;
+    log(`controllers settled ${s2(settle.ms)} s after the last create (${settle.controllerWrites} controller writes); set-up took ${s2(setupMs)} s`);
+    if (!settle.reachedExpected) throw new Error(`the controllers did not make the expected objects in time: ${JSON.stringify(settle.counts)}`);
+    const totalObjects = kinds.reduce((a, k) => a + settle.counts[k], 0);
+
+    // ---- the confirming dry run (also warms the page cache): every image must plan as 'present'
+    const registryConfig = await writeRegistryConfig(h, work.dir);
+    const env = await toolEnv(work.dir);
+    const args = syncArgs({ h, backupPrefix, registryConfig, dryRun: true });
+    const confirm = await runImageClone(h, args, { env });
+    const summary = confirm.report?.summary;
+    const distinct = Array.isArray(confirm.report?.images) ? confirm.report.images.length : NaN;
+    log(`confirming dry run: exit ${confirm.run.code}, ${s2(confirm.run.wallMs)} s, images ${JSON.stringify(summary?.images)}, workloads ${JSON.stringify(summary?.workloads)}`);
+    if (confirm.run.code !== 0 || !summary || summary.images.present !== fleet.images || distinct !== fleet.images) {
+      throw new Error(`the confirming dry run did not plan every image as present (exit ${confirm.run.code}): ${JSON.stringify(summary)} ${confirm.run.stderr.slice(0, 500)}`);
+    }
+
+    // ---- kubectl warm-up: its discovery cache, as any user's would be warm
+    const kubeHome = join(work.dir, 'kubectl-home');
+    if (kubectl.bin) {
+      const warm = await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome);
+      log(`kubectl warm-up: exit ${warm.run.code}, ${warm.items} objects, ${s2(warm.run.wallMs)} s`);
+      if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
+      if (warm.items !== totalObjects) log(`WARNING: kubectl listed ${warm.items} objects, the API server counts ${totalObjects}`);
+    }
+
+    // ---- timed: kubectl and the plan, alternately, on a quiet machine
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    log(`machine ${(quiet.busy * 100).toFixed(0)}% busy${quiet.waitedMs > 6000 ? ` after waiting ${s2(quiet.waitedMs)} s` : ''}; timing ${runs} pairs`);
+    const pairs: Pair[] = [];
+    for (let i = 0; i < runs; i++) {
+      const load = await loadAverage();
+      let kubectlRun: ListRun | undefined;
+      let a0 = await fileSize(h.env.auditLog);
+      let kubectlServer = listRequestsBy([], /./);
+      if (kubectl.bin) {
+        kubectlRun = await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome);
+        kubectlServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^kubectl/);
+      }
+      a0 = await fileSize(h.env.auditLog);
+      const plan = await runImageClone(h, args, { env });
+      const planServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^(?!kubectl|kube-)/);
+      const backup = registryRequests(plan.trace, 'backup');
+      log(`run ${i + 1}/${runs}: kubectl ${kubectlRun ? s2(kubectlRun.run.wallMs) : '-'} s, plan ${s2(plan.run.wallMs)} s (exit ${plan.run.code}, ${(plan.run.maxRssKiB / 1024).toFixed(0)} MiB, backup ${backup.authenticated} authenticated + ${backup.challenges} 401)`);
+      if (plan.run.code !== 0) throw new Error(`the dry run failed (exit ${plan.run.code}): ${plan.run.stderr.slice(0, 500)}`);
+      pairs.push({ kubectl: kubectlRun ?? { run: { code: -1, stdout: '', stderr: '', wallMs: NaN, userS: NaN, sysS: NaN, maxRssKiB: NaN }, items: 0, byKind: {} }, plan, kubectlServer, planServer, load });
+    }
+
+    // ---- verdicts
+    const planMs = median(pairs.map((p) => p.plan.run.wallMs));
+    const kubectlMs = median(pairs.map((p) => p.kubectl.run.wallMs));
+    const ratio = planMs / kubectlMs;
+    const ratioMet = Number.isFinite(ratio) && ratio <= targets.ratio;
+    const backupRuns = pairs.map((p) => registryRequests(p.plan.trace, 'backup'));
+    const maxAuthenticated = Math.max(...backupRuns.map((b) => b.authenticated));
+    const requestsMet = maxAuthenticated <= distinct * targets.requestsPerImage;
+    const peakMiB = Math.max(...pairs.map((p) => p.plan.run.maxRssKiB)) / 1024;
+    const rssMet = peakMiB <= targets.rssMiB;
+
+    // ---- diagnostics
+    const diagnostics: string[] = [];
+    const findings: string[] = [];
+    if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile')) {
+      const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: true });
+      diagnostics.push(...d.lines);
+      findings.push(...d.findings);
+    }
+
+    // ---- report
+    const rows = pairs.flatMap((p, i) => {
+      const b = registryRequests(p.plan.trace, 'backup');
+      const s = registryRequests(p.plan.trace, 'source');
+      const issuer = registryRequests(p.plan.trace, 'issuer');
+      return [
+        [String(i + 1), 'kubectl get', s2(p.kubectl.run.wallMs), `${(p.kubectl.run.userS + p.kubectl.run.sysS).toFixed(2)}`, (p.kubectl.run.maxRssKiB / 1024).toFixed(0), `${p.kubectl.items} objects`, `${p.kubectlServer.requests} lists, ${p.kubectlServer.serverMs} ms`, '-', p.load],
+        [String(i + 1), 'image-clone sync --dry-run', s2(p.plan.run.wallMs), `${(p.plan.run.userS + p.plan.run.sysS).toFixed(2)}`, (p.plan.run.maxRssKiB / 1024).toFixed(0),
+          `${p.plan.report?.summary?.images?.present ?? '?'} present`, `${p.planServer.requests} lists, ${p.planServer.serverMs} ms`,
+          `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${issuer.total}`, ''],
+      ];
+    });
+    const head = ['run', 'command', 'wall s', 'CPU s', 'peak RSS MiB', 'result', 'API server: lists, time serving them', 'requests: backup auth+401 / source / token issuer', 'load avg before'];
+    const verdict = [
+      `Backup-registry requests per dry run: at most ${maxAuthenticated} authenticated (+ ${Math.max(...backupRuns.map((b) => b.challenges))} 401 challenge) for ${distinct} distinct images = ${(maxAuthenticated / distinct).toFixed(2)} per image; target <= ${targets.requestsPerImage}: ${metMissed(requestsMet)}`,
+      kubectl.bin
+        ? `Time: image-clone sync --dry-run median ${s2(planMs)} s vs kubectl listing median ${s2(kubectlMs)} s (${runs} runs each, alternating): ratio ${ratio.toFixed(2)}; target <= ${targets.ratio}: ${metMissed(ratioMet)}`
+        : `Time: image-clone sync --dry-run median ${s2(planMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`,
+      `Peak RSS of image-clone: ${peakMiB.toFixed(0)} MiB (GNU time, max over the timed runs; /proc VmHWM sample ${(Math.max(...pairs.map((p) => p.plan.vmHwmKiB ?? 0)) / 1024).toFixed(0)} MiB); target <= ${targets.rssMiB} MiB: ${metMissed(rssMet)}`,
+    ];
+    const counts = kinds.map((k) => `${settle.counts[k]} ${k}`).join(', ');
+    const setupLine = `Set-up ${s2(setupMs)} s: ${created.workloads} workloads created in ${s2(created.createMs)} s (${created.requestsPerSecond.toFixed(0)}/s, ${shape.concurrency} in flight, @kubernetes/client-node); ` +
+      `${fleet.images} images seeded into source (${s2(seeded.source.ms)} s) and backup (${s2(seeded.backup.ms)} s) in parallel with that; ` +
+      `then ${s2(settle.ms)} s until the controllers had made their objects and stopped writing (${settle.controllerWrites} writes: kube-controller-manager's client is limited to 20 requests/s per controller)`;
+    const text = [
+      '',
+      `Cluster: ${describeShape(shape)}; ${totalObjects} objects listed (${counts})`,
+      setupLine,
+      '',
+      textTable(head, rows),
+      '',
+      ...verdict,
+      ...(diagnostics.length ? ['', 'Diagnostics:', ...diagnostics] : []),
+      '',
+      `Total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    ].join('\n');
+    process.stdout.write(`${text}\n`);
+
+    const markdown = [
+      `## Plan benchmark (issue 4): results of ${machine.date}`,
+      '',
+      `Written by \`npm run bench:plan\` (bench/plan.ts, helpers in bench/cluster.ts) in ${((Date.now() - started) / 1000).toFixed(0)} s${scale !== 1 ? ` at --scale ${scale} (a trial, not the issue's size)` : ''}. Rerunning replaces this section.`,
+      '',
+      '### Verdict',
+      '',
+      ...verdict.map((v) => `- ${v}`),
+      '',
+      '### Runs (alternating; the first dry run and the first kubectl run were untimed warm-ups)',
+      '',
+      `Before timing, the benchmark waited for the machine to be under 30% busy (${quiet.quiet ? `it was ${(quiet.busy * 100).toFixed(0)}% busy after ${s2(quiet.waitedMs)} s` : `it was still ${(quiet.busy * 100).toFixed(0)}% busy after ${s2(quiet.waitedMs)} s: other processes ran during the timed runs`}).`,
+      '',
+      mdTable(head, rows),
+      '',
+      'wall: measured by the benchmark around the process; CPU and peak RSS: GNU time (`/usr/bin/time -f "%e %U %S %M"`). ' +
+        'API server: list requests in the kube-apiserver audit log during the run and the sum of their server-side durations. ' +
+        'requests: as the harness registries saw them (regharness --trace-requests); "auth" excludes the 401 challenges.',
+      '',
+      'Registry requests of each timed dry run, by kind and status:',
+      '',
+      ...pairs.map((p, i) => `- run ${i + 1}: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.plan.trace, r).byKind)}`).join('; ')}`),
+      '',
+      ...(diagnostics.length ? ['### Diagnostics: where the dry run\'s time and memory go', '', 'Single runs after the timed ones (not part of the verdict).', '', '```', ...diagnostics, '```', '', ...findings.map((f) => `- ${f}`), ''] : []),
+      '### Cluster and images',
+      '',
+      `- ${describeShape(shape)} = ${created.workloads} workloads. Deployments, StatefulSets, ReplicaSets and ReplicationControllers have \`replicas: 0\`, except ${shape.deploymentsWithAPod} Deployments per namespace with \`replicas: 1\`; ` +
+        'Jobs run; CronJobs are suspended; DaemonSets have no node to run on. No scheduler or kubelet: pods stay Pending. The deployment controller adds one ReplicaSet per Deployment.',
+      `- Objects listed by both (${totalObjects}): ${counts}.`,
+      `- Images: ${fleet.images} distinct, \`SOURCE/apps/app-N:v1\`, workload j runs image j mod ${fleet.images} (${created.workloads / fleet.images} workloads each, of several kinds and namespaces). ` +
+        `Each is an index of ${fleet.platforms.split(',').length} platforms with ${fleet.layers} layers of ${fleet.layerSize} (seeded by \`regharness seed-fleet --images ${fleet.images} --group-size ${fleet.groupSize} --platforms ${fleet.platforms} --layers ${fleet.layers} --shared-layers ${fleet.sharedLayers} --layer-size ${fleet.layerSize} --format ${fleet.format}\`). ` +
+        `"All already backed up": the same seed-fleet run pushed into \`backup\` under the nested names (\`BACKUP/${backupPrefix}/<source host with ':' as '_'>/apps/app-N:v1\`), byte-identical (same digests); the untimed confirming dry run planned ${summary.images.present}/${fleet.images} images as present.`,
+      `- ${setupLine}.`,
+      '',
+      '### Commands',
+      '',
+      `- kubectl (HOME is a private folder; the discovery cache was warmed by the warm-up run): \`${kubectlDisplay}\``,
+      `- image-clone: \`${syncDisplay({ backupPrefix, dryRun: true })}\` (config.json: the \`backup\` admin credentials)`,
+      '',
+      '### Machine and versions',
+      '',
+      mdTable(['', ''], [
+        ['date (UTC)', machine.date],
+        ['CPU', `${machine.cpu}, nproc ${machine.nproc}`],
+        ['memory', machine.memory],
+        ['kernel / OS', `${machine.kernel} / ${machine.os}`],
+        ['node', machine.node],
+        ['image-clone', icVersion],
+        ['kubectl', kubectl.bin ? `${kubectl.version} (${kubectl.note})` : `not run: ${kubectl.note}`],
+        ['Kubernetes (harness)', `kube-apiserver + kube-controller-manager ${h.env.k8sVersion}, audit log on (metadata level)`],
+        ['registries', 'distribution v3 (regharness serve), plain HTTP on 127.0.0.1; `backup` with Bearer tokens'],
+      ]),
+    ].join('\n');
+    if (!flag('--no-write') && scale === 1) {
+      await writeOwnSection(resultsPath, 'plan', markdown);
+      log(`wrote the plan section of ${resultsPath}`);
+    } else {
+      log('not writing RESULTS.md (--no-write or --scale)');
+    }
+  } finally {
+    await work.remove();
+    await h.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench:plan: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

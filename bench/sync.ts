@@ -1,0 +1,629 @@
+// `npm run bench:sync` (issue 5):
+//  (a) cold sync: 200 workloads over the 40 images of the copy benchmark's fleet shape, into an
+//      empty backup registry, against the best peer of the copy benchmark copying the same images
+//      (each in a fresh harness, into the same kind of empty registry); the ratio sync / peer.
+//  (b) no-op sync: the 5,000 workloads of bench:plan, already synced (every image backed up, every
+//      workload patched), synced again; its time as a ratio to the kubectl listing of the same
+//      objects, alternating, medians.
+//
+//   node bench/sync.ts [--runs N] [--cold-rounds N] [--scale F] [--peers crane,regctl,skopeo] [--only cold|noop] [--quiet-wait S]
+//                      [--profile] [--no-profile] [--no-write]
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
+import {
+  bigCluster, bigFleet, createCluster, describeShape, diagnose, phaseText, profileRun, expectedObjects, findKubectl, fmtKinds, imageCloneVersion, kinds, kubectlDisplay,
+  kubectlList, listRequestsBy, makeLog, median, metMissed, nestedBackupPath, readAuditFrom, registryRequests,
+  runImageClone, s2, scaled, seedBackedUpFleet, seedFleet, syncArgs, syncDisplay, toolEnv, verifyPairs, waitForControllers, waitForQuietMachine, workDir,
+  workloadImages, writeOwnSection, writeRegistryConfig, type ClusterShape, type CliRun, type FleetShape, type Kubectl, type ListRun,
+  type SeededFleet, type VerifySummary,
+} from './cluster.ts';
+import {
+  ensureGnuTime, ensureSkopeo, fileSize, firstLine, goInstall, loadAverage, machineInfo, mdTable, mib, readTraceFrom, run, textTable, timed,
+  type Machine, type TimedResult, type Tool,
+} from './lib.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const stringOption = (name: string) => {
+  const i = argv.indexOf(name);
+  return i === -1 ? undefined : argv[i + 1];
+};
+const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) => {
+  const v = Number(stringOption(name));
+  return Number.isFinite(v) && v >= min ? v : fallback;
+};
+const runs = Math.round(numberOption('--runs', 3));
+/** How long to wait for other processes on the machine to calm down before each timed part. */
+const quietWaitMs = numberOption('--quiet-wait', 20, 0) * 1000;
+/** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
+const coldRounds = Math.round(numberOption('--cold-rounds', 2, 1));
+const scale = numberOption('--scale', 1);
+const only = stringOption('--only');
+const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
+const log = makeLog('sync');
+const started = Date.now();
+const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
+const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
+
+// ---------------------------------------------------------------- (a) the cold sync
+
+/**
+ * The copy benchmark's fleet (bench/copy.ts: 2 platforms, 4 layers of 8 MiB, the first 2 shared by
+ * each group of 5, docker and OCI mixed), with the 40 images the issue names.
+ */
+const coldFleet: FleetShape = {
+  images: Math.max(5, Math.round(40 * scale)), groupSize: 5, platforms: 'linux/amd64,linux/arm64', layers: 4, sharedLayers: 2, layerSize: '8MiB', format: 'mixed', parallel: 2,
+};
+const coldFleetPrefix = 'fleet';
+/** 200 workloads: 4 namespaces x 50, every kind, mostly Deployments. */
+const coldCluster: ClusterShape = {
+  namespaces: Math.max(1, Math.round(4 * scale)),
+  namespacePrefix: 'cold',
+  perNamespace: { Deployment: 30, StatefulSet: 5, DaemonSet: 4, CronJob: 3, Job: 2, ReplicaSet: 2, ReplicationController: 2, Pod: 2 },
+  deploymentsWithAPod: 2,
+  suspendJobs: false,
+  concurrency: 16,
+};
+const coldBackupPrefix = 'mirror';
+/** Images checked with `regharness verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
+const fullVerify = [1, 20, 40];
+
+type Quiet = Awaited<ReturnType<typeof waitForQuietMachine>>;
+const busyText = (q: Quiet | undefined) => (q ? `${(q.busy * 100).toFixed(0)}%` : '-');
+
+interface ColdSync {
+  quiet: Quiet;
+  seed: SeededFleet;
+  created: number;
+  sync: CliRun;
+  verify: VerifySummary;
+  workloadsOnBackup: number;
+  workloadsExpectedOnBackup: number;
+  workloadProblems: string[];
+  requests: Record<string, ReturnType<typeof registryRequests>>;
+}
+
+/**
+ * Fresh harness: the fleet in source, 200 workloads, then `image-clone sync` into an empty
+ * backup-basic. With `profile`, the sync runs with the request timeline and CPU profile (slower;
+ * diagnostics only) and the phase summary is appended to it.
+ */
+async function coldSync(profile?: string[]): Promise<ColdSync> {
+  log(`cold sync: fresh harness; seeding ${coldFleet.images} images (copy-benchmark shape) and creating ${coldCluster.namespaces * 50} workloads`);
+  const h = await startHarness({ stderr: 'ignore' });
+  const work = await workDir('sync-cold');
+  try {
+    const src = h.env.registries.source.host;
+    const dst = h.env.registries['backup-basic'].host;
+    const seeding = seedFleet(h, src, coldFleet, coldFleetPrefix);
+    const images = Array.from({ length: coldFleet.images }, (_, i) => `${src}/${coldFleetPrefix}/app-${i + 1}:v1`);
+    const created = await createCluster(h.env.kubeconfig, coldCluster, images, log);
+    const seed = await seeding;
+    log(`cold sync: seeded ${mib(seed.uniqueBytes).toFixed(0)} MiB unique in ${s2(seed.ms)} s; ${created.workloads} workloads created; waiting for the controllers`);
+    const settle = await waitForControllers(h, expectedObjects(coldCluster), log);
+    if (!settle.reachedExpected) throw new Error(`controllers did not settle: ${JSON.stringify(settle.counts)}`);
+
+    const registryConfig = await writeRegistryConfig(h, work.dir);
+    const env = await toolEnv(work.dir);
+    // The same registry and auth (htpasswd basic) as the peers use: crane >= v0.21.4 refuses the
+    // token registry's realm on another loopback port (test/harness/registry/README.md).
+    const args = syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a));
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    log(`cold sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; running image-clone sync`);
+    let sync: CliRun;
+    if (profile) {
+      const p = await profileRun(h, args, env, work.dir);
+      sync = p.run;
+      profile.push(p.phases ? phaseText(p.phases) : `profile: ${p.note}`);
+    } else {
+      sync = await runImageClone(h, args, { env });
+    }
+    const s = sync.report?.summary;
+    log(`cold sync: exit ${sync.run.code} in ${s2(sync.run.wallMs)} s; images ${JSON.stringify(s?.images)}, workloads ${JSON.stringify(s?.workloads)}, ${mib(s?.bytesTransferred ?? 0).toFixed(0)} MiB`);
+
+    // Every workload but the Jobs (immutable pod template) now names BACKUP/...@<the source digest>.
+    const backupOf = (n: number) => `${dst}/${nestedBackupPath(coldBackupPrefix, src, `${coldFleetPrefix}/app-${n}`)}`;
+    const problems: string[] = [];
+    let onBackup = 0;
+    let expectedOnBackup = 0;
+    for (const w of await workloadImages(h.env.kubeconfig, 'bench.image-clone.io/fleet=true')) {
+      if (w.kind === 'Job') continue;
+      expectedOnBackup++;
+      const ok = w.images.every((image) => {
+        const m = /\/app-(\d+)(:v1)?@(sha256:[0-9a-f]{64})$/.exec(image);
+        return m && image === `${backupOf(Number(m[1]))}:v1@${seed.digests.get(`${coldFleetPrefix}/app-${m[1]}:v1`)}`;
+      });
+      if (ok) onBackup++;
+      else if (problems.length < 5) problems.push(`${w.kind} ${w.namespace}/${w.name}: ${w.images.join(', ')}`);
+    }
+    log(`cold sync: ${onBackup}/${expectedOnBackup} workloads (Jobs aside) run the backup copy pinned to the source digest; verifying the copies`);
+    const verify = await verifyPairs(h, images.map((image, i) => ({ src: image, dst: `${backupOf(i + 1)}:v1`, full: fullVerify.includes(i + 1) })));
+    log(`cold sync: regharness verify: ${verify.identical}/${verify.checked} identical${verify.problems.length ? ` — ${verify.problems[0]}` : ''}`);
+    const requests = Object.fromEntries(['source', 'backup-basic', 'backup', 'issuer'].map((r) => [r, registryRequests(sync.trace, r)]));
+    return { quiet, seed, created: created.workloads, sync, verify, workloadsOnBackup: onBackup, workloadsExpectedOnBackup: expectedOnBackup, workloadProblems: problems, requests };
+  } finally {
+    await work.remove();
+    await h.stop();
+  }
+}
+
+// ---------------------------------------------------------------- (a) the peers
+
+interface Peer {
+  id: 'crane' | 'regctl' | 'skopeo';
+  label: string;
+  tool: Tool;
+  setup: string;
+  display: string;
+}
+
+interface PeerRun {
+  peer: Peer;
+  round?: number;
+  quiet?: Quiet;
+  run?: TimedResult;
+  verify?: VerifySummary;
+  error?: string;
+  seed?: SeededFleet;
+  requests?: Record<string, ReturnType<typeof registryRequests>>;
+}
+
+const peerLabels: Record<Peer['id'], string> = { crane: 'crane copy', regctl: 'regctl image copy', skopeo: 'skopeo copy' };
+
+/** The best peer of the copy benchmark, from its section of RESULTS.md (verified runs of the three copy commands). */
+async function bestPeerFromCopyResults(): Promise<{ id: Peer['id']; seconds: number } | undefined> {
+  const text = await readFile(resultsPath, 'utf8').catch(() => '');
+  const begin = text.indexOf('<!-- bench:copy:begin');
+  const end = text.indexOf('<!-- bench:copy:end -->');
+  if (begin === -1 || end < begin) return undefined;
+  let best: { id: Peer['id']; seconds: number } | undefined;
+  // Columns by their headers (the copy benchmark's table may gain columns): tool, time (s)..., verified.
+  let col: { tool: number; time: number; verified: number } | undefined;
+  for (const line of text.slice(begin, end).split('\n')) {
+    if (!line.startsWith('|')) {
+      col = undefined;
+      continue;
+    }
+    const cells = line.split('|').map((c) => c.trim());
+    if (!col) {
+      const at = (re: RegExp) => cells.findIndex((c) => re.test(c));
+      const c = { tool: at(/^tool$/i), time: at(/^time/i), verified: at(/^verified/i) };
+      if (c.tool > 0 && c.time > 0 && c.verified > 0) col = c;
+      continue;
+    }
+    const id = (Object.keys(peerLabels) as Array<Peer['id']>).find((k) => cells[col!.tool] === peerLabels[k]);
+    const seconds = Number(/\d+(\.\d+)?/.exec(cells[col.time] ?? '')?.[0]);
+    if (id && Number.isFinite(seconds) && /^yes/i.test(cells[col.verified] ?? '') && (!best || seconds < best.seconds)) best = { id, seconds };
+  }
+  return best;
+}
+
+async function peerTools(ids: Array<Peer['id']>): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  for (const id of ids) {
+    let tool: Tool;
+    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log);
+    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log);
+    else tool = await ensureSkopeo(log);
+    if (!tool.bin) {
+      log(`${id}: not available: ${tool.note}`);
+      continue;
+    }
+    if (id !== 'skopeo') tool.version = `${id === 'regctl' ? /VCSTag:\s*(\S+)/.exec((await run(tool.bin, ['version'])).stdout)?.[1] ?? tool.version : firstLine((await run(tool.bin, ['version'])).stdout) || tool.version}`;
+    peers.push({
+      id, label: peerLabels[id], tool,
+      setup: id === 'crane' ? 'crane auth login DST -u admin --password-stdin (DOCKER_CONFIG in a temp dir)'
+        : id === 'regctl' ? 'regctl registry set --tls disabled SRC; regctl registry set --tls disabled DST; regctl registry login DST -u admin --pass-stdin (REGCTL_CONFIG in a temp dir)'
+          : 'auth.json {"auths":{"DST":{"auth":"<base64 admin:password>"}}}',
+      display: id === 'crane' ? 'while read -r src dst; do crane copy --insecure "$src" "$dst" || rc=1; done < pairs.txt'
+        : id === 'regctl' ? 'while read -r src dst; do regctl image copy "$src" "$dst" || rc=1; done < pairs.txt'
+          : 'while read -r src dst; do skopeo copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile auth.json "docker://$src" "docker://$dst" || rc=1; done < pairs.txt',
+    });
+  }
+  return peers;
+}
+
+/** Fresh harness, the same fleet seeded, the peer copies every image into the empty backup-basic under the names sync gives them. */
+async function peerRun(peer: Peer): Promise<PeerRun> {
+  log(`${peer.label}: fresh harness; seeding the same ${coldFleet.images} images`);
+  const h = await startHarness({ stderr: 'ignore' });
+  const work = await workDir(`sync-${peer.id}`);
+  try {
+    const src = h.env.registries.source.host;
+    const reg = h.env.registries['backup-basic'];
+    const dst = reg.host;
+    const seed = await seedFleet(h, src, coldFleet, coldFleetPrefix);
+    const pairs = Array.from({ length: coldFleet.images }, (_, i) => ({
+      src: `${src}/${coldFleetPrefix}/app-${i + 1}:v1`,
+      dst: `${dst}/${nestedBackupPath(coldBackupPrefix, src, `${coldFleetPrefix}/app-${i + 1}`)}:v1`,
+    }));
+    const pairsFile = join(work.dir, 'pairs.txt');
+    await writeFile(pairsFile, pairs.map((p) => `${p.src} ${p.dst}\n`).join(''));
+    const home = join(work.dir, 'home');
+    for (const d of [home, join(work.dir, 'docker'), join(work.dir, 'regctl')]) await mkdir(d, { recursive: true, mode: 0o700 });
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: home, DOCKER_CONFIG: join(work.dir, 'docker'), XDG_RUNTIME_DIR: work.dir,
+      XDG_CONFIG_HOME: join(home, '.config'), XDG_CACHE_HOME: join(home, '.cache'), REGCTL_CONFIG: join(work.dir, 'regctl', 'config.json'), TMPDIR: work.dir, PAIRS: pairsFile,
+    };
+    const bin = peer.tool.bin!;
+    let body: string;
+    if (peer.id === 'crane') {
+      const r = await run(bin, ['auth', 'login', dst, '-u', reg.username!, '--password-stdin'], { env, input: reg.password! });
+      if (r.code !== 0) return { peer, error: `crane auth login: ${firstLine(r.stderr)}` };
+      body = `"${bin}" copy --insecure "$src" "$dst"`;
+    } else if (peer.id === 'regctl') {
+      for (const step of [['registry', 'set', '--tls', 'disabled', src], ['registry', 'set', '--tls', 'disabled', dst], ['registry', 'login', dst, '-u', reg.username!, '--pass-stdin']]) {
+        // `registry set` pings the registry and exits non-zero when the ping fails (seen under load),
+        // though it saved the setting ("configuration still updated"): accept that, retry the rest.
+        let r = await run(bin, step, { env, input: reg.password! });
+        for (let attempt = 1; r.code !== 0 && !/configuration still updated/.test(r.stderr) && attempt < 3; attempt++) r = await run(bin, step, { env, input: reg.password! });
+        if (r.code !== 0 && !/configuration still updated/.test(r.stderr)) return { peer, error: `regctl ${step.slice(0, 2).join(' ')}: ${firstLine(r.stderr)}` };
+      }
+      body = `"${bin}" image copy "$src" "$dst"`;
+    } else {
+      const auth = join(work.dir, 'auth.json');
+      await writeFile(auth, JSON.stringify({ auths: { [dst]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }), { mode: 0o600 });
+      body = `"${bin}" copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile "${auth}" "docker://$src" "docker://$dst"`;
+    }
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    log(`${peer.label}: machine ${(quiet.busy * 100).toFixed(0)}% busy; copying`);
+    const offset = await fileSize(h.env.registryTrace);
+    const result = await timed('bash', ['-c', `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`], { env });
+    const trace = await readTraceFrom(h.env.registryTrace, offset);
+    log(`${peer.label}: exit ${result.code} in ${s2(result.wallMs)} s; verifying`);
+    const verify = await verifyPairs(h, pairs.map((p, i) => ({ ...p, full: fullVerify.includes(i + 1) })));
+    log(`${peer.label}: verify ${verify.identical}/${verify.checked} identical`);
+    return {
+      peer, run: result, verify, seed, quiet,
+      requests: Object.fromEntries(['source', 'backup-basic'].map((r) => [r, registryRequests(trace, r)])),
+      ...(result.code !== 0 ? { error: `exit ${result.code}: ${result.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}` } : {}),
+    };
+  } finally {
+    await work.remove();
+    await h.stop();
+  }
+}
+
+// ---------------------------------------------------------------- (b) the no-op sync
+
+interface NoopPair {
+  kubectl: ListRun;
+  sync: CliRun;
+  kubectlServer: ReturnType<typeof listRequestsBy>;
+  syncServer: ReturnType<typeof listRequestsBy>;
+  load: string;
+}
+
+interface NoopResult {
+  quiet: Quiet;
+  shape: ClusterShape;
+  fleet: FleetShape;
+  createMs: number;
+  createRate: number;
+  seedMs: number;
+  first: CliRun;
+  settleMs: number;
+  controllerWrites: number;
+  counts: Record<string, number>;
+  totalObjects: number;
+  confirm: CliRun;
+  pairs: NoopPair[];
+  syncMs: number;
+  kubectlMs: number;
+  ratio: number;
+  distinct: number;
+  diagnostics: string[];
+  findings: string[];
+  setupMs: number;
+}
+
+async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
+  const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+  const backupPrefix = 'mirror';
+  log(`no-op sync: fresh harness; ${describeShape(shape)}, ${fleet.images} images already backed up`);
+  const h = await startHarness({ stderr: 'ignore' });
+  const work = await workDir('sync-noop');
+  try {
+    const setupStarted = performance.now();
+    const seeding = seedBackedUpFleet(h, fleet, backupPrefix);
+    const images = Array.from({ length: fleet.images }, (_, i) => `${h.env.registries.source.host}/apps/app-${i + 1}:v1`);
+    const created = await createCluster(h.env.kubeconfig, shape, images, log);
+    const seeded = await seeding;
+    if (!seeded.sameDigests) throw new Error('the backup fleet does not have the source fleet\'s digests');
+    log(`no-op sync: ${created.workloads} workloads created in ${s2(created.createMs)} s; images seeded (source ${s2(seeded.source.ms)} s, backup ${s2(seeded.backup.ms)} s)`);
+
+    // The first sync does the work (every image present, every workload patched), right away:
+    // the deployment controller, rate limited, is still making the first ReplicaSets, so most
+    // Deployments get one ReplicaSet (for the patched template), not two.
+    const registryConfig = await writeRegistryConfig(h, work.dir);
+    const env = await toolEnv(work.dir);
+    const args = syncArgs({ h, backupPrefix, registryConfig, dryRun: false });
+    // --concurrency 32 (patches in flight) only here, to finish before the controller reaches most Deployments.
+    log('no-op sync: the first sync (patches every workload; --concurrency 32; not the measurement)');
+    const first = await runImageClone(h, [...args, '--concurrency', '32'], { env });
+    const fs = first.report?.summary;
+    log(`no-op sync: first sync exit ${first.run.code} in ${s2(first.run.wallMs)} s: images ${JSON.stringify(fs?.images)}, workloads ${JSON.stringify(fs?.workloads)}`);
+    if (!fs || fs.images.copied !== 0) throw new Error(`the first sync did not find every image present: ${JSON.stringify(fs)} ${first.run.stderr.slice(0, 400)}`);
+
+    const settle = await waitForControllers(h, expectedObjects(shape), log);
+    const setupMs = performance.now() - setupStarted;
+    log(`no-op sync: controllers settled (${settle.controllerWrites} writes); set-up ${s2(setupMs)} s`);
+    const totalObjects = kinds.reduce((a, k) => a + settle.counts[k], 0);
+
+    // A second sync finishes anything the first left (a workload that changed under it), then the measured ones must do nothing.
+    let confirm = await runImageClone(h, args, { env });
+    if (confirm.report?.summary?.workloads?.patched) {
+      log(`no-op sync: a second sync still patched ${confirm.report.summary.workloads.patched} workloads; settling and confirming again`);
+      await waitForControllers(h, {}, log);
+      confirm = await runImageClone(h, args, { env });
+    }
+    const cs = confirm.report?.summary;
+    log(`no-op sync: confirming run exit ${confirm.run.code} in ${s2(confirm.run.wallMs)} s: images ${JSON.stringify(cs?.images)}, workloads ${JSON.stringify(cs?.workloads)}`);
+    if (confirm.run.code !== 0 || !cs || cs.images.copied || cs.workloads.patched || cs.workloads.failed || cs.bytesTransferred) {
+      throw new Error(`the confirming sync was not a no-op (exit ${confirm.run.code}): ${JSON.stringify(cs)} ${confirm.run.stderr.slice(0, 400)}`);
+    }
+    const distinct = new Set((confirm.report.images as Array<{ backup: string }>).map((i) => i.backup)).size;
+
+    const kubeHome = join(work.dir, 'kubectl-home');
+    if (kubectl.bin) {
+      const warm = await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome);
+      if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
+      if (warm.items !== totalObjects) log(`WARNING: kubectl listed ${warm.items} objects, the API server counts ${totalObjects}`);
+    }
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    log(`no-op sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; timing ${runs} pairs`);
+    const pairs: NoopPair[] = [];
+    for (let i = 0; i < runs; i++) {
+      const load = await loadAverage();
+      let a0 = await fileSize(h.env.auditLog);
+      const k = kubectl.bin ? await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome) : undefined;
+      const kubectlServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^kubectl/);
+      a0 = await fileSize(h.env.auditLog);
+      const sync = await runImageClone(h, args, { env });
+      const syncServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^(?!kubectl|kube-)/);
+      const ss = sync.report?.summary;
+      log(`no-op run ${i + 1}/${runs}: kubectl ${k ? s2(k.run.wallMs) : '-'} s, sync ${s2(sync.run.wallMs)} s (exit ${sync.run.code}, patched ${ss?.workloads?.patched}, copied ${ss?.images?.copied}, ${(sync.run.maxRssKiB / 1024).toFixed(0)} MiB)`);
+      if (sync.run.code !== 0 || ss?.workloads?.patched || ss?.images?.copied) throw new Error(`no-op sync run ${i + 1} did something or failed: ${JSON.stringify(ss)} ${sync.run.stderr.slice(0, 300)}`);
+      pairs.push({ kubectl: k ?? { run: { code: -1, stdout: '', stderr: '', wallMs: NaN, userS: NaN, sysS: NaN, maxRssKiB: NaN }, items: 0, byKind: {} }, sync, kubectlServer, syncServer, load });
+    }
+    const syncMs = median(pairs.map((p) => p.sync.run.wallMs));
+    const kubectlMs = median(pairs.map((p) => p.kubectl.run.wallMs));
+    const ratio = syncMs / kubectlMs;
+    const diagnostics: string[] = [];
+    const findings: string[] = [];
+    if ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile')) {
+      const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: false });
+      diagnostics.push(...d.lines);
+      findings.push(...d.findings);
+    }
+    return {
+      quiet, shape, fleet, createMs: created.createMs, createRate: created.requestsPerSecond, seedMs: Math.max(seeded.source.ms, seeded.backup.ms),
+      first, settleMs: settle.ms, controllerWrites: settle.controllerWrites, counts: settle.counts, totalObjects, confirm, pairs, syncMs, kubectlMs, ratio, distinct, diagnostics, findings, setupMs,
+    };
+  } finally {
+    await work.remove();
+    await h.stop();
+  }
+}
+
+// ---------------------------------------------------------------- main and the report
+
+async function main(): Promise<void> {
+  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  ensureBuilt();
+  const machine = await machineInfo();
+  const icVersion = await imageCloneVersion();
+  const kubectl = await findKubectl(log);
+  log(`image-clone ${icVersion}; kubectl ${kubectl.bin ? kubectl.version : `missing: ${kubectl.note}`}`);
+
+  const colds: ColdSync[] = [];
+  const coldProfile: string[] = [];
+  const peers: PeerRun[] = [];
+  let peerChoice = '';
+  if (only !== 'noop') {
+    const fromCopy = await bestPeerFromCopyResults();
+    const asked = stringOption('--peers')?.split(',').filter((p): p is Peer['id'] => p in peerLabels);
+    const ids: Array<Peer['id']> = asked?.length ? asked : fromCopy ? [fromCopy.id] : ['crane', 'regctl', 'skopeo'];
+    peerChoice = asked?.length ? `--peers ${asked.join(',')}`
+      : fromCopy ? `${peerLabels[fromCopy.id]}: the fastest verified peer in the copy benchmark's section of RESULTS.md (${fromCopy.seconds.toFixed(2)} s there)`
+        : 'the copy benchmark has no results in RESULTS.md yet: every available peer was run, the fastest verified one counts';
+    log(`peers: ${peerChoice}`);
+    const tools = await peerTools(ids);
+    // Alternating rounds (sync, then each peer), each run in a fresh harness with an empty registry.
+    for (let round = 1; round <= coldRounds; round++) {
+      log(`cold round ${round}/${coldRounds}`);
+      colds.push(await coldSync());
+      for (const p of tools) peers.push({ ...(await peerRun(p)), round });
+    }
+    // Where the cold sync's time goes: one more cold sync, profiled (not part of the ratio).
+    if (!flag('--no-profile')) {
+      log('cold sync diagnostics: one more cold sync with the request timeline and CPU profile');
+      const profiled = await coldSync(coldProfile);
+      coldProfile.push(`profiled run: ${s2(profiled.sync.run.wallMs)} s wall (slower than the timed runs: tracing and profiling), report durationMs ${profiled.sync.report?.summary?.durationMs}`);
+    }
+  }
+  const noop = only !== 'cold' ? await noopSync(kubectl) : undefined;
+
+  // ---- verdicts: medians over the rounds; the best peer is the one with the lowest median of verified runs
+  const okPeers = peers.filter((p) => p.run && !p.error && p.verify && p.verify.identical === p.verify.checked);
+  const peerMedians = [...new Set(okPeers.map((p) => p.peer.id))].map((id) => {
+    const mine = okPeers.filter((p) => p.peer.id === id);
+    return { peer: mine[0]!.peer, ms: median(mine.map((p) => p.run!.wallMs)), n: mine.length, all: peers.filter((p) => p.peer.id === id).length };
+  });
+  const best = peerMedians.reduce<(typeof peerMedians)[number] | undefined>((a, p) => (!a || p.ms < a.ms ? p : a), undefined);
+  const cold = colds[0];
+  const coldOk = colds.length > 0 && colds.every((c) => c.sync.run.code === 0 && c.verify.identical === c.verify.checked && c.workloadsOnBackup === c.workloadsExpectedOnBackup);
+  const coldMs = median(colds.map((c) => c.sync.run.wallMs));
+  const coldRatio = best ? coldMs / best.ms : NaN;
+  const lines: string[] = [];
+  if (cold) {
+    const each = (xs: number[]) => xs.map((x) => s2(x)).join(', ');
+    lines.push(best
+      ? `Cold sync of ${cold.created} workloads over ${coldFleet.images} images: image-clone sync ${s2(coldMs)} s vs ${best.peer.label} ${s2(best.ms)} s copying the same images (medians of ${colds.length} and ${best.n} alternating runs: ${each(colds.map((c) => c.sync.run.wallMs))} vs ${each(okPeers.filter((p) => p.peer.id === best.peer.id).map((p) => p.run!.wallMs))}): ratio ${coldRatio.toFixed(2)} (sync / peer; below 1 is faster than the peer)${coldOk ? '' : ' — WARNING: a sync did not verify'}`
+      : `Cold sync of ${cold.created} workloads over ${coldFleet.images} images: image-clone sync median ${s2(coldMs)} s; no verified peer run (${peers.map((p) => `${p.peer.label}: ${p.error ?? 'not verified'}`).join('; ') || 'no peer available'}), so no ratio`);
+    lines.push(`Cold sync checks (every round): ${colds.map((c) => `${c.workloadsOnBackup}/${c.workloadsExpectedOnBackup} workloads (Jobs aside: immutable) on BACKUP/...:v1@<source digest>, regharness verify ${c.verify.identical}/${c.verify.checked} identical (${fullVerify.filter((n) => n <= coldFleet.images).length} with --full), exit ${c.sync.run.code}`).join('; ')}`);
+  }
+  if (noop) {
+    lines.push(kubectl.bin
+      ? `No-op sync of ${noop.shape.namespaces * 100} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
+      : `No-op sync of ${noop.shape.namespaces * 100} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
+    const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.sync.trace, 'backup').authenticated));
+    const peak = Math.max(...noop.pairs.map((p) => p.sync.run.maxRssKiB)) / 1024;
+    lines.push(`No-op sync: at most ${maxAuth} authenticated backup requests per run for ${noop.distinct} distinct images (${(maxAuth / noop.distinct).toFixed(2)} per image); peak RSS ${peak.toFixed(0)} MiB`);
+  }
+
+  // ---- tables
+  const coldHead = ['round', 'run', 'version', 'time s', 'ratio to the best peer\'s median', 'verified', 'CPU s', 'peak RSS MiB', 'requests source / target', 'machine busy before'];
+  const coldRows: string[][] = [];
+  colds.forEach((c, i) => {
+    const r = c.sync.run;
+    coldRows.push([`${i + 1}`, 'image-clone sync (cold)', icVersion.split(' ')[0]!, s2(r.wallMs), best ? (r.wallMs / best.ms).toFixed(2) : '-', `${c.verify.identical}/${c.verify.checked}, ${c.workloadsOnBackup}/${c.workloadsExpectedOnBackup} workloads`,
+      (r.userS + r.sysS).toFixed(1), (r.maxRssKiB / 1024).toFixed(0), `${c.requests.source!.total} / ${c.requests['backup-basic']!.total}`, busyText(c.quiet)]);
+    for (const p of peers.filter((x) => x.round === i + 1)) {
+      const pr = p.run;
+      coldRows.push([`${i + 1}`, p.peer.label, p.peer.tool.version, pr ? s2(pr.wallMs) : '-', pr && best ? (pr.wallMs / best.ms).toFixed(2) : '-', p.error ? `NO: ${p.error.slice(0, 80)}` : p.verify ? `${p.verify.identical}/${p.verify.checked}` : '-',
+        pr ? (pr.userS + pr.sysS).toFixed(1) : '-', pr ? (pr.maxRssKiB / 1024).toFixed(0) : '-', p.requests ? `${p.requests.source!.total} / ${p.requests['backup-basic']!.total}` : '-', busyText(p.quiet)]);
+    }
+  });
+  const noopHead = ['run', 'command', 'wall s', 'CPU s', 'peak RSS MiB', 'result', 'API server: lists, time serving them', 'requests: backup auth+401 / source / token issuer', 'load avg before'];
+  const noopRows = noop ? noop.pairs.flatMap((p, i) => {
+    const b = registryRequests(p.sync.trace, 'backup');
+    const s = registryRequests(p.sync.trace, 'source');
+    const iss = registryRequests(p.sync.trace, 'issuer');
+    const sum = p.sync.report?.summary;
+    return [
+      [String(i + 1), 'kubectl get', s2(p.kubectl.run.wallMs), (p.kubectl.run.userS + p.kubectl.run.sysS).toFixed(2), (p.kubectl.run.maxRssKiB / 1024).toFixed(0), `${p.kubectl.items} objects`, `${p.kubectlServer.requests} lists, ${p.kubectlServer.serverMs} ms`, '-', p.load],
+      [String(i + 1), 'image-clone sync (no-op)', s2(p.sync.run.wallMs), (p.sync.run.userS + p.sync.run.sysS).toFixed(2), (p.sync.run.maxRssKiB / 1024).toFixed(0),
+        `${sum?.images?.present} present, ${sum?.workloads?.unchanged} unchanged, ${sum?.workloads?.skipped} skipped`, `${p.syncServer.requests} lists, ${p.syncServer.serverMs} ms`, `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${iss.total}`, ''],
+    ];
+  }) : [];
+
+  const total = ((Date.now() - started) / 1000).toFixed(0);
+  const text = [
+    '',
+    ...(cold ? [`(a) cold sync: ${cold.created} workloads over ${coldFleet.images} images, ${mib(cold.seed.uniqueBytes).toFixed(0)} MiB unique`, textTable(coldHead, coldRows), ''] : []),
+    ...(coldProfile.length ? ['Cold sync, profiled:', ...coldProfile, ''] : []),
+    ...(noop ? [`(b) no-op sync: ${describeShape(noop.shape)}, ${noop.totalObjects} objects`, textTable(noopHead, noopRows), ''] : []),
+    ...lines,
+    ...(noop?.diagnostics.length ? ['', 'Diagnostics (no-op sync):', ...noop.diagnostics, '', ...noop.findings] : []),
+    '',
+    `Total ${total} s`,
+  ].join('\n');
+  process.stdout.write(`${text}\n`);
+
+  const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
+  if (!flag('--no-write') && scale === 1 && !only) {
+    await writeOwnSection(resultsPath, 'sync', markdown);
+    log(`wrote the sync section of ${resultsPath}`);
+  } else {
+    log('not writing RESULTS.md (--no-write, --scale or --only)');
+  }
+}
+
+interface MarkdownInput {
+  machine: Machine;
+  icVersion: string;
+  kubectl: Kubectl;
+  cold: ColdSync | undefined;
+  colds: ColdSync[];
+  coldProfile: string[];
+  peers: PeerRun[];
+  peerChoice: string;
+  noop: NoopResult | undefined;
+  lines: string[];
+  coldHead: string[];
+  coldRows: string[][];
+  noopHead: string[];
+  noopRows: string[][];
+  total: string;
+}
+
+function buildMarkdown(x: MarkdownInput): string {
+  const m = x.machine;
+  const out: string[] = [
+    `## Sync benchmark (issue 5): results of ${m.date}`,
+    '',
+    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/cluster.ts) in ${x.total} s. Rerunning replaces this section.`,
+    '',
+    '### Verdict',
+    '',
+    ...x.lines.map((l) => `- ${l}`),
+    '',
+  ];
+  if (x.cold) {
+    const c = x.cold;
+    const s = c.sync.report?.summary;
+    out.push(
+      `### (a) Cold sync: ${c.created} workloads over ${coldFleet.images} images, against the best peer`,
+      '',
+      mdTable(x.coldHead, x.coldRows),
+      '',
+      `- Images: the copy benchmark's fleet shape (bench/copy.ts) with the issue's ${coldFleet.images} images: \`regharness seed-fleet --images ${coldFleet.images} --group-size ${coldFleet.groupSize} --platforms ${coldFleet.platforms} --layers ${coldFleet.layers} --shared-layers ${coldFleet.sharedLayers} --layer-size ${coldFleet.layerSize} --format ${coldFleet.format}\`: ` +
+        `${c.seed.manifests} manifests, ${c.seed.blobs.size} distinct blobs, ${mib(c.seed.uniqueBytes).toFixed(0)} MiB unique. Not scaled down.`,
+      `- Cluster: ${describeShape(coldCluster)}; workload j runs image j mod ${coldFleet.images} (${c.created / coldFleet.images} each); replicas as in the plan benchmark. The controllers settled before the timed run.`,
+      `- Target: an empty \`backup-basic\` registry (htpasswd basic auth), for image-clone and the peer alike, each in a fresh harness (the token registry \`backup\` is not used here: crane >= v0.21.4 refuses its realm on another loopback port). ` +
+        'The peer copies the same images to the same names sync gives them, one invocation per image (as the copy benchmark runs it). ' +
+        'image-clone\'s time includes listing the workloads, planning, copying, verifying and patching them.',
+      `- Peer choice: ${x.peerChoice}.`,
+      `- ${x.colds.length} alternating round(s) (a cold run needs a fresh harness and an empty registry); medians. Before each timed run the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy (other benchmarks share this 2-core machine); "machine busy before" is the last 5 s sample.`,
+      `- The first round's sync report: images ${JSON.stringify(s?.images)}, blobs ${JSON.stringify(s?.blobs)}, workloads ${JSON.stringify(s?.workloads)}, ${mib(s?.bytesTransferred ?? 0).toFixed(0)} MiB transferred, durationMs ${s?.durationMs}.`,
+      `- Checks after each sync (first round shown): every workload read back from the API server (${c.workloadsOnBackup}/${c.workloadsExpectedOnBackup} non-Job workloads on \`BACKUP/${coldBackupPrefix}/<source host>/fleet/app-N:v1@<source digest>\`${c.workloadProblems.length ? `; problems: ${c.workloadProblems.join('; ')}` : ''}); ` +
+        `\`regharness verify\` on all ${c.verify.checked} images (manifests, digests, media types, every blob HEAD-checked in the target repository), \`--full\` (blobs re-hashed) on app-${fullVerify.join(', app-')}: ${c.verify.identical} identical${c.verify.problems.length ? `; ${c.verify.problems.slice(0, 3).join('; ')}` : ''}.`,
+      `- Requests of the first round's sync: ${['source', 'backup-basic'].map((r) => `${r}: ${fmtKinds(c.requests[r]!.byKind)}`).join('; ')}.`,
+      ...x.peers.filter((p) => p.requests && p.round === 1).map((p) => `- Requests of ${p.peer.label} (round 1): ${['source', 'backup-basic'].map((r) => `${r}: ${fmtKinds(p.requests![r]!.byKind)}`).join('; ')}.`),
+      '',
+      ...(x.coldProfile.length ? ['Where a cold sync\'s time goes (one more cold sync in a fresh harness, with bench/undici-trace.ts and node --cpu-prof; not part of the ratio):', '', '```', ...x.coldProfile, '```', ''] : []),
+      'Commands (SRC, DST: the fresh registries of that run):',
+      '',
+      `- image-clone: \`${syncDisplay({ backupPrefix: coldBackupPrefix, dryRun: false }).replace('BACKUP/', 'DST/')}\` (config.json: the admin credentials of DST)`,
+      ...x.peers.filter((p) => p.round === 1).map((p) => `- ${p.peer.label} (set-up, untimed: ${p.peer.setup}): \`${p.peer.display}\``),
+      '',
+    );
+  }
+  if (x.noop) {
+    const n = x.noop;
+    const fs = n.first.report?.summary;
+    out.push(
+      `### (b) No-op sync: ${n.shape.namespaces * 100} workloads, already synced`,
+      '',
+      mdTable(x.noopHead, x.noopRows),
+      '',
+      `- Cluster: the plan benchmark's: ${describeShape(n.shape)}, ${n.fleet.images} images all already backed up in \`backup\` (token auth). Objects listed by both: ${n.totalObjects} (${Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(', ')}).`,
+      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * 100} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
+        `a first real sync right after, with \`--concurrency 32\` (${s2(n.first.run.wallMs)} s, exit ${n.first.run.code}: images ${JSON.stringify(fs?.images)}, workloads ${JSON.stringify(fs?.workloads)}), ` +
+        `then ${s2(n.settleMs)} s until the controllers were done (${n.controllerWrites} writes; the Deployments rolled out to the patched template). The first sync ran while the deployment controller was still busy, so its time is not a benchmark figure.`,
+      `- Before the timed runs the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy: ${busyText(n.quiet)} busy after ${s2(n.quiet.waitedMs)} s${n.quiet.quiet ? '' : ' (other processes were running during the timed runs)'}.`,
+      `- Before the timed runs, a confirming sync: images ${JSON.stringify(n.confirm.report?.summary?.images)}, workloads ${JSON.stringify(n.confirm.report?.summary?.workloads)}, ${n.confirm.report?.summary?.bytesTransferred} bytes. Jobs are never patched (immutable pod template), so their images are still checked in the source and the backup.`,
+      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.sync.trace, r).byKind)}`).join('; ')}`),
+      '',
+      `Commands: \`${kubectlDisplay}\` (private HOME, discovery cache warmed by an untimed first run) and \`${syncDisplay({ backupPrefix: 'mirror', dryRun: false })}\`.`,
+      '',
+      ...(n.diagnostics.length ? ['Diagnostics (single runs after the timed ones, not part of the verdict):', '', '```', ...n.diagnostics, '```', '', ...n.findings.map((f) => `- ${f}`), ''] : []),
+    );
+  }
+  out.push(
+    '### Machine and versions',
+    '',
+    mdTable(['', ''], [
+      ['date (UTC)', m.date],
+      ['CPU', `${m.cpu}, nproc ${m.nproc}`],
+      ['memory', m.memory],
+      ['kernel / OS', `${m.kernel} / ${m.os}`],
+      ['node', m.node],
+      ['go', m.go],
+      ['image-clone', x.icVersion],
+      ['kubectl', x.kubectl.bin ? `${x.kubectl.version} (${x.kubectl.note})` : `not run: ${x.kubectl.note}`],
+      ...x.peers.filter((p) => p.round === 1).map((p) => [p.peer.label, `${p.peer.tool.version} — ${p.peer.tool.note}`]),
+      ['Kubernetes (harness)', 'kube-apiserver + kube-controller-manager v1.36.3, audit log on (metadata level)'],
+      ['registries', 'distribution v3 (regharness serve), plain HTTP on 127.0.0.1'],
+    ]),
+  );
+  return out.join('\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench:sync: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
+
