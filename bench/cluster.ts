@@ -999,8 +999,8 @@ export async function diagnose(h: Harness, args: string[], env: NodeJS.ProcessEn
   }
   if (capped.code === 0) {
     findings.push(`The live heap is small: with V8's old space capped at 96 MiB the run still completes (peak RSS ${mb(capped)} MiB, ${s2(capped.wallMs)} s, CPU ${(capped.userS + capped.sysS).toFixed(2)} s vs ${(asMeasured.userS + asMeasured.sysS).toFixed(2)} s uncapped). ` +
-      'Most of the peak is therefore garbage not yet collected: the list responses, parsed and then copied into typed models by client-node (ObjectSerializer), all pages of all kinds kept until discovery.' +
-      (raw ? ` The lists are ${(raw.bytes / 1e6).toFixed(1)} MB of JSON, ${((100 * raw.managedFieldsBytes) / Math.max(raw.bytes, 1)).toFixed(0)}% of it managedFields that discovery never reads.` : ''));
+      'So most of the peak is memory V8 has not reclaimed yet (transient allocations while the lists are read and parsed), not data the run keeps; capping the heap trades it for GC time.' +
+      (raw ? ` The lists are ${(raw.bytes / 1e6).toFixed(1)} MB of JSON, ${((100 * raw.managedFieldsBytes) / Math.max(raw.bytes, 1)).toFixed(0)}% of it managedFields.` : ''));
   }
   findings.push(`Young generation capped (--max-semi-space-size=4): peak ${mb(semi)} MiB, ${s2(semi.wallMs)} s; 32 lookups in flight instead of 8: ${s2(c32.wallMs)} s vs ${s2(asMeasured.wallMs)} s (single runs on a shared machine: indicative only).`);
   return { lines, findings };
