@@ -436,8 +436,9 @@ async function main(): Promise<void> {
       colds.push(await coldSync());
       for (const p of tools) peers.push({ ...(await peerRun(p)), round });
     }
-    // Where the cold sync's time goes: one more cold sync, profiled (not part of the ratio).
-    if (!flag('--no-profile')) {
+    // Where the cold sync's time goes (--profile): one more cold sync, profiled (not part of the ratio;
+    // opt-in, as the issue sets no target for the cold ratio and it costs another harness and seeding).
+    if (flag('--profile')) {
       log('cold sync diagnostics: one more cold sync with the request timeline and CPU profile');
       const profiled = await coldSync(coldProfile);
       coldProfile.push(`profiled run: ${s2(profiled.sync.run.wallMs)} s wall (slower than the timed runs: tracing and profiling), report durationMs ${profiled.sync.report?.summary?.durationMs}`);
