@@ -39,6 +39,7 @@ commands:
   seed        push one random image (or multi-platform index) to a registry
   seed-fleet  push many random images that share base layers
   verify      compare a source and a destination image, manifest by manifest and blob by blob
+  gc          garbage-collect one registry's storage (distribution's mark and sweep), with it stopped
 
 Run "regharness <command> -h" for the flags of a command.
 `
@@ -63,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSeedFleet(args[1:], stdout, stderr)
 	case "verify":
 		return cmdVerify(args[1:], stdout, stderr)
+	case "gc":
+		return cmdGC(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
