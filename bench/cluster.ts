@@ -91,9 +91,9 @@ export interface SeededFleet {
  * (seeds come from the image index), not on host or prefix: the same shape pushed under a backup
  * name gives byte-identical images.
  */
-export async function seedFleet(h: Harness, host: string, shape: FleetShape, prefix: string): Promise<SeededFleet> {
+export async function seedFleet(h: Harness, host: string, shape: FleetShape, prefix: string, options: { anchorTags?: boolean } = {}): Promise<SeededFleet> {
   const env = { ...process.env, REGHARNESS_REGISTRIES: h.envPath };
-  const r = await run(regharness, ['seed-fleet', '--registry', host, ...fleetArgs(shape, prefix)], { env });
+  const r = await run(regharness, ['seed-fleet', '--registry', host, ...fleetArgs(shape, prefix), ...(options.anchorTags ? ['--anchor-tags'] : [])], { env });
   if (r.code !== 0) throw new Error(`seed-fleet into ${host}/${prefix} failed: ${r.stderr.trim().slice(0, 500)}`);
   const images = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ref: string; digest: string; children: unknown[]; blobs: Array<{ digest: string; size: number }> });
   if (images.length !== shape.images) throw new Error(`seed-fleet pushed ${images.length} images into ${host}/${prefix}, not ${shape.images}`);
@@ -840,7 +840,7 @@ export async function seedBackedUpFleet(h: Harness, fleet: FleetShape, backupPre
   const src = h.env.registries.source.host;
   const dst = h.env.registries.backup.host;
   const backupPath = nestedBackupPath(backupPrefix, src, bigFleetPrefix);
-  const [source, backup] = await Promise.all([seedFleet(h, src, fleet, bigFleetPrefix), seedFleet(h, dst, fleet, backupPath)]);
+  const [source, backup] = await Promise.all([seedFleet(h, src, fleet, bigFleetPrefix), seedFleet(h, dst, fleet, backupPath, { anchorTags: true })]);
   const sameDigests = source.names.every((n, i) => source.digests.get(n) === backup.digests.get(backup.names[i]!));
   return {
     source, backup, sameDigests,

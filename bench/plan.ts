@@ -206,7 +206,7 @@ async function main(): Promise<void> {
       `- Objects listed by both (${totalObjects}): ${counts}.`,
       `- Images: ${fleet.images} distinct, \`SOURCE/apps/app-N:v1\`, workload j runs image j mod ${fleet.images} (${created.workloads / fleet.images} workloads each, of several kinds and namespaces). ` +
         `Each is an index of ${fleet.platforms.split(',').length} platforms with ${fleet.layers} layers of ${fleet.layerSize} (seeded by \`regharness seed-fleet --images ${fleet.images} --group-size ${fleet.groupSize} --platforms ${fleet.platforms} --layers ${fleet.layers} --shared-layers ${fleet.sharedLayers} --layer-size ${fleet.layerSize} --format ${fleet.format}\`). ` +
-        `"All already backed up": the same seed-fleet run pushed into \`backup\` under the nested names (\`BACKUP/${backupPrefix}/<source host with ':' as '_'>/apps/app-N:v1\`), byte-identical (same digests); the untimed confirming dry run planned ${summary.images.present}/${fleet.images} images as present.`,
+        `"All already backed up": the same seed-fleet run pushed into \`backup\` under the nested names (\`BACKUP/${backupPrefix}/<source host with ':' as '_'>/apps/app-N:v1\`) and their anchor tags (\`ic-sha256-<hex>\`, as image-clone keeps its copies), byte-identical (same digests); the untimed confirming dry run planned ${summary.images.present}/${fleet.images} images as present.`,
       `- ${setupLine}.`,
       '',
       '### Commands',

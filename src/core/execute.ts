@@ -73,33 +73,42 @@ export async function executePlan(
   const resolved = (r: ImageRequest) => resolutions.get(r.key) as Extract<Resolution, { digest: string }>;
   const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
   const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
-  const toCopy = requests.filter((r) => resolutions.get(r.key)?.state === 'copy');
+  // Requests that name one digest of one repository (by tag and by the digest pods run, or by two
+  // tags) share one copy: the anchor is the same.
+  const copies = new Map<string, ImageRequest[]>();
+  for (const r of requests.filter((r) => resolutions.get(r.key)?.state === 'copy')) {
+    const target = backupName(r);
+    copies.set(target, [...(copies.get(target) ?? []), r]);
+  }
+  const toCopy = [...copies.values()].map((group) => group[0]!);
   if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
     const { tag: _, ...repository } = r.backup;
     return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, tag: anchorTag(resolved(r).digest) } };
   }), Math.max(2, Math.ceil(options.concurrency / 2)));
   const settled: ImageRequest[] = [];
-  outcomes.forEach((outcome, i) => {
-    const request = toCopy[i]!;
+  outcomes.forEach((outcome, i) => copies.get(backupName(toCopy[i]!))!.forEach((request, index) => {
+    const first = index === 0;
     if ('result' in outcome) {
       const c = outcome.result.counts;
-      totals.blobsCopied += c.blobsCopied;
-      totals.blobsMounted += c.blobsMounted;
-      totals.blobsPresent += c.blobsPresent;
-      totals.bytesCopied += c.bytesCopied;
+      if (first) {
+        totals.blobsCopied += c.blobsCopied;
+        totals.blobsMounted += c.blobsMounted;
+        totals.blobsPresent += c.blobsPresent;
+        totals.bytesCopied += c.bytesCopied;
+      }
       // Another run (another cluster) may have copied it since this one planned: then nothing moved.
       const present = outcome.result.status === 'present';
       images.set(request.key, present ? { result: 'present', reason: 'already in the backup (copied by another run meanwhile)' } : { result: 'copied', reason: 'copied and verified' });
-      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
+      if (first) emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
       settled.push(request);
     } else {
       const message = oneLine(outcome.error);
       images.set(request.key, { result: 'failed', reason: message });
       usable.set(request.key, { state: 'error', reason: `copy failed: ${message}` });
-      emit({ kind: 'image-failed', source: sourceName(request), message });
+      if (first) emit({ kind: 'image-failed', source: sourceName(request), message });
     }
-  });
+  }));
 
   // Tag: the backup holds the digest but not under its anchor (a copy made before anchor tags, or
   // one a human tag left): add the anchor from the backup's own bytes, and check it.

@@ -195,4 +195,19 @@ describe('executePlan', () => {
     assert.equal(result.images.get(requests[0]!.key)?.result, 'tagged');
     assert.equal(result.workloads[0]!.result, 'patched');
   });
+
+  test('one digest named two ways (by tag, and by the digest pods run) is copied once', async () => {
+    const workloads = [
+      workload('pods', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(1) }] }),
+      workload('template', { app: 'nginx:1.25' }),
+    ];
+    const requests = imagesToResolve(workloads, config);
+    assert.equal(requests.length, 2);
+    const c = copier();
+    const result = await executePlan(workloads, requests, new Map(requests.map((r) => [r.key, { state: 'copy', digest: d(1), upstream: d(1), reason: '' } as Resolution])), config,
+      { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.equal(c.jobs.filter((j) => !j.startsWith('tag ')).length, 1, 'one copy');
+    assert.deepEqual(requests.map((r) => result.images.get(r.key)?.result), ['copied', 'copied']);
+    assert.equal(result.totals.bytesCopied, 100, 'its bytes counted once');
+  });
 });
