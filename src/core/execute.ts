@@ -1,39 +1,13 @@
 // Carrying out a plan: copy each image once (largest first), then patch each workload whose images
 // are all verified in the backup, in one patch per workload. A copy that fails leaves its workloads
 // untouched; a workload that changed under us is re-read and re-planned, never overwritten.
-import type { ImageReference } from '../oci/reference.ts';
-import { createLimiter } from '../oci/limit.ts';
+import { createLimiter } from '../util/limit.ts';
+import { oneLine } from '../util/text.ts';
 import { anchorTag, isAnchorTag } from './naming.ts';
 import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
-import type { ManifestLookup } from './resolve.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
-import { discoverWorkloads, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
-
-/** The copy engine, as the pipeline sees it. */
-export interface ImageCopier {
-  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
-    Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
-  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
-  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
-}
-
-interface CopyCounts {
-  blobsCopied: number;
-  blobsMounted: number;
-  blobsPresent: number;
-  bytesCopied: number;
-}
-
-export interface Patcher {
-  patch(kind: WorkloadKind, namespace: string, name: string, body: object): Promise<{ status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' }>;
-  read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined>;
-}
-
-/** --pull-secret: the Secret copied into each namespace before its first patch. */
-export interface PullSecrets {
-  name: string;
-  ensure(namespace: string): Promise<void>;
-}
+import type { ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
+import { discoverWorkloads, type Workload, type WorkloadKind } from './workloads.ts';
 
 export type SyncEvent =
   | { kind: 'copying'; images: number }
@@ -256,8 +230,4 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
       return { result: 'skipped', reason: 'its images changed during the run; the other writer\'s change is kept, and the next run will back it up' };
     }
   }
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }

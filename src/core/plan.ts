@@ -1,6 +1,6 @@
 // The plan: a pure function from (workloads, resolved images, config) to actions with reasons.
 // `sync --dry-run` prints it; `sync` carries it out.
-import { formatReference, parseReference, type ImageReference } from '../oci/reference.ts';
+import { formatReference, parseReference, type ImageReference } from '../reference.ts';
 import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';

@@ -7,7 +7,7 @@ import { AuthError, RegistryError } from '../errors.ts';
 import { Authenticator, readCapped } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import type { CredentialSource } from './credentials.ts';
-import { apiHost } from './reference.ts';
+import { apiHost } from '../reference.ts';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

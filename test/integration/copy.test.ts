@@ -9,7 +9,7 @@ import { before, describe, test } from 'node:test';
 import { CopyEngine } from '../../src/oci/copy.ts';
 import { loadCredentialSource } from '../../src/oci/credentials.ts';
 import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
-import { parseReference } from '../../src/oci/reference.ts';
+import { parseReference } from '../../src/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';

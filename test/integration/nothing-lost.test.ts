@@ -12,7 +12,7 @@ import {
   AppsV1Api, BatchV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
 import { anchorTag } from '../../src/core/naming.ts';
-import { parseReference } from '../../src/oci/reference.ts';
+import { parseReference } from '../../src/reference.ts';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startApiProxy, type ApiProxy } from './api-proxy.ts';
 import { seededRandom, startFaultProxy, type FaultProxy } from './fault-proxy.ts';

@@ -76,7 +76,7 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
   const fromFile = resolveOption(source, 'from-file', 'string');
 
   // The engine loads only when there is work: --help stays fast.
-  const { parseReference, formatReference } = await import('../../oci/reference.ts');
+  const { parseReference, formatReference } = await import('../../reference.ts');
   const { parsePlatform } = await import('../../oci/manifest.ts');
   const parseArg = (value: unknown, what: string) => {
     try {

@@ -189,7 +189,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const registry = registrySettings(source);
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
-  const { registryKey } = await import('../../oci/reference.ts');
+  const { registryKey } = await import('../../reference.ts');
   const { kube, discovery, ownNamespace } = await kubeSelection(settings.selection, context.env);
   settings.plan.neverPatchNamespaces = [ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;

@@ -2,7 +2,7 @@
 // (a versioned JSON document), and for GitOps owners (a Kustomize images: block).
 import Table from 'cli-table3';
 import type { Plan, PlannedContainer } from '../../core/plan.ts';
-import { parseReference, repositoryName } from '../../oci/reference.ts';
+import { parseReference, repositoryName } from '../../reference.ts';
 import { outcome } from './colour.ts';
 import { shortDigest } from './format.ts';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { executePlan, type ImageCopier, type Patcher } from '../../../src/core/execute.ts';
+import { executePlan } from '../../../src/core/execute.ts';
+import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
 import { anchorTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
