@@ -223,11 +223,9 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     current = rediscovered;
     const replanned = buildPlan([current], resolutions, config).workloads;
     // An image another writer put there has not been resolved in this run: leave it for the next.
-    plannedContainers = replanned.map((c) => (c.action === 'error' && c.reason === 'not resolved'
-      ? { ...c, action: 'skip' as const, reason: 'its image changed during the run; the next run will back it up' }
-      : c));
-    if (plannedContainers.some((c) => c.action === 'skip' && c.reason.startsWith('its image changed'))) {
+    if (replanned.some((c) => c.code === 'unresolved')) {
       return { result: 'skipped', reason: 'its images changed during the run; the other writer\'s change is kept, and the next run will back it up' };
     }
+    plannedContainers = replanned;
   }
 }
