@@ -29,7 +29,8 @@ export interface ExecutionResult {
   totals: { blobsCopied: number; blobsMounted: number; blobsPresent: number; bytesCopied: number };
 }
 
-const maxConflictRetries = 3;
+/** Tries of one workload's patch when other writers keep changing it (sync and restore alike). */
+export const maxConflictRetries = 3;
 const workloadKey = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
 export async function executePlan(
@@ -206,9 +207,8 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     if (outcome.status === 'gone') return { result: 'skipped', reason: 'deleted during the run' };
     emit({ kind: 'workload-conflict', workload: workloadKey(current), attempt });
     if (attempt >= maxConflictRetries) return { result: 'skipped', reason: 'kept changing during the run; the next run will patch it' };
-    const fresh = await patcher.read(current.kind, current.namespace, current.name);
-    if (!fresh) return { result: 'skipped', reason: 'deleted during the run' };
-    const [rediscovered] = discoverWorkloads({ objects: { [current.kind]: [fresh] } });
+    const rediscovered = await reread(patcher, current);
+    if (rediscovered === 'gone') return { result: 'skipped', reason: 'deleted during the run' };
     if (!rediscovered) return { result: 'skipped', reason: 'no longer has a pod template' };
     // Our own patch may have landed with its answer lost (then retried into this conflict).
     if (changes.every((change) => rediscovered.containers.some((c) => c.name === change.container && c.image === change.image))) {
@@ -228,4 +228,11 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     }
     plannedContainers = replanned;
   }
+}
+
+/** A workload as it is now, after a conflict: 'gone' when deleted, undefined when it has no pod template. */
+export async function reread(patcher: Patcher, workload: Workload): Promise<Workload | 'gone' | undefined> {
+  const fresh = await patcher.read(workload.kind, workload.namespace, workload.name);
+  if (!fresh) return 'gone';
+  return discoverWorkloads({ objects: { [workload.kind]: [fresh] } })[0];
 }

@@ -5,7 +5,7 @@ import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
 import { anchorTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { planRestore } from '../../../src/core/restore.ts';
+import { executeRestore, planRestore } from '../../../src/core/restore.ts';
 import { originalImagesAnnotation, type KubeObject, type Workload } from '../../../src/core/workloads.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -210,5 +210,20 @@ describe('executePlan', () => {
     assert.equal(c.jobs.filter((j) => !j.startsWith('tag ')).length, 1, 'one copy');
     assert.deepEqual(requests.map((r) => result.images.get(r.key)?.result), ['copied', 'copied']);
     assert.equal(result.totals.bytesCopied, 100, 'its bytes counted once');
+  });
+
+  test('restore: a conflict is re-read and re-planned; one that keeps changing is kept, never overwritten', async () => {
+    const annotations = { [originalImagesAnnotation]: JSON.stringify({ containers: { app: { original: 'nginx:1.25', backup: 'B1' } } }) };
+    const fresh = (name: string): KubeObject => ({
+      metadata: { name, namespace: 'shop', uid: name, resourceVersion: '11', annotations },
+      spec: { template: { spec: { containers: [{ name: 'app', image: 'B1' }] } } },
+    });
+    const steps = planRestore([workload('once', { app: 'B1' }, { annotations }), workload('busy', { app: 'B1' }, { annotations })]);
+    const p = patcher((_kind, name, body) => (name === 'busy' || body.metadata.resourceVersion === '10' ? 'conflict' : 'patched'), fresh);
+    const outcomes = await executeRestore(steps, p, { dryRun: false });
+    assert.deepEqual(outcomes.map((o) => [o.step.workload.name, o.result]), [['once', 'restored'], ['busy', 'kept']]);
+    assert.equal(outcomes[0]!.step.workload.resourceVersion, '11', 'restored on top of the fresh read');
+    assert.equal(p.bodies.filter((b) => b.metadata.resourceVersion === '11').length, 1 + 2, 'once: the re-planned patch; busy: two more tries, then kept');
+    assert.deepEqual((await executeRestore(steps, patcher(() => 'patched'), { dryRun: true })).map((o) => o.result), ['would restore', 'would restore']);
   });
 });
