@@ -105,8 +105,9 @@ type harness struct {
 	infoPath string
 	info     registriesFile
 
-	servers []*http.Server
-	apps    []*handlers.App
+	servers  []*http.Server
+	apps     []*handlers.App
+	children []child // registries in processes of their own (matrix.go)
 	closers []io.Closer // log and trace files, closed after the servers
 }
 
@@ -243,6 +244,10 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		h.info.Registries[reg.name] = info
 	}
 
+	if err := h.startMatrix(tr, realm, caPath, adminPass, reader); err != nil {
+		return h, err
+	}
+
 	data, err := json.MarshalIndent(h.info, "", "  ")
 	if err != nil {
 		return h, err
@@ -335,6 +340,9 @@ func (h *harness) Close(removeDir bool) error {
 		})
 	}
 	wg.Wait()
+	childCtx, cancelChildren := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelChildren()
+	h.stopChildren(childCtx)
 	var errs []error
 	for _, a := range h.apps {
 		_ = a.Shutdown()
