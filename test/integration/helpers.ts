@@ -148,3 +148,49 @@ export async function writeKubeconfig(kc: KubeConfig, name: string): Promise<str
   await writeFile(path, kc.exportConfig(), { mode: 0o600 });
   return path;
 }
+
+export interface AttachResult {
+  ref: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * Pushes an artifact about `subject` (REPO@DIGEST) with the harness's own tool (go-containerregistry):
+ * as a referrer with a subject (go-containerregistry keeps the fallback tag itself where the registry
+ * has no referrers API), or with `tag` under a cosign-style tag.
+ */
+export async function attachArtifact(registry: HarnessRegistry, subject: string, options: { seed: number; artifactType?: string; tag?: string }): Promise<AttachResult> {
+  const args = ['attach', '--subject', `${registry.host}/${subject}`, '--seed', String(options.seed), ...credentialArgs(registry)];
+  if (options.artifactType) args.push('--artifact-type', options.artifactType);
+  if (options.tag) args.push('--tag', options.tag);
+  const { stdout } = await execFileAsync(regharness, args);
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+/**
+ * One GET or HEAD against a harness registry, authenticated as its admin the way the token spec
+ * says (an independent reading of the registry's state, without image-clone's client).
+ */
+export async function registryRequest(registry: HarnessRegistry, method: 'GET' | 'HEAD', path: string, accept = 'application/vnd.oci.image.index.v1+json'): Promise<{ status: number; body: string; headers: Headers }> {
+  const url = `http://${registry.host}${path}`;
+  const send = (authorization?: string) => fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) } });
+  let response = await send();
+  const challenge = response.headers.get('www-authenticate');
+  if (response.status === 401 && challenge && registry.username) {
+    await response.arrayBuffer();
+    const basic = `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`;
+    if (/^bearer/i.test(challenge)) {
+      const param = (name: string) => new RegExp(`${name}="([^"]*)"`, 'i').exec(challenge)?.[1];
+      const tokenUrl = new URL(param('realm')!);
+      tokenUrl.searchParams.set('service', param('service') ?? '');
+      if (param('scope')) tokenUrl.searchParams.set('scope', param('scope')!);
+      const token = (await (await fetch(tokenUrl, { headers: { authorization: basic } })).json()) as { token: string };
+      response = await send(`Bearer ${token.token}`);
+    } else {
+      response = await send(basic);
+    }
+  }
+  return { status: response.status, body: method === 'GET' ? await response.text() : '', headers: response.headers };
+}
