@@ -137,11 +137,18 @@ export class CopyEngine {
    * back in the order given; one image's failure does not stop the others.
    */
   async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
-    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).catch(() => 0)));
-    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]!);
+    // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
+    // with that error, rather than going through the same retries again.
+    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
+    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]!.bytes - sizes[a]!.bytes);
     const slots = createLimiter(imageConcurrency);
     const outcomes: Array<{ result: ImageCopyResult } | { error: unknown }> = new Array(jobs.length);
     await Promise.all(order.map((i) => slots(async () => {
+      const measured = sizes[i]!;
+      if (measured.error !== undefined) {
+        outcomes[i] = { error: measured.error };
+        return;
+      }
       try {
         outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
       } catch (error) {

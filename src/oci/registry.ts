@@ -95,6 +95,12 @@ export class RegistryClient {
       scopes: push(repo),
       headers: { 'content-type': manifest.mediaType, 'content-length': String(manifest.bytes.length) },
       body: manifest.bytes,
+    }).catch((err: unknown) => {
+      // A registry that refuses the media type (415, or MANIFEST_INVALID for Docker types on an OCI-only registry).
+      if (err instanceof RegistryError && (err.status === 415 || (err.code === 'MANIFEST_INVALID' && manifest.mediaType.startsWith('application/vnd.docker.')))) {
+        throw new ManifestError(`${repoName(repo)}: the registry does not accept the media type ${manifest.mediaType} (${err.message.replace(/^[^(]*\(/, '').replace(/\)$/, '')}); nothing was tagged. Some registries have a setting to accept Docker media types`);
+      }
+      throw err;
     });
     await response.body.dump();
     const stored = header(response, 'docker-content-digest');
