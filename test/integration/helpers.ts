@@ -76,8 +76,8 @@ export async function verifyCopy(src: { registry: HarnessRegistry; ref: string }
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }
 
-/** A docker config.json holding the harness registries' admin credentials. */
-export async function writeRegistryConfig(env: HarnessEnv, names: string[] = ['backup', 'backup-basic']): Promise<string> {
+/** A docker config.json holding the harness registries' admin credentials (by default, of every registry that has any). */
+export async function writeRegistryConfig(env: HarnessEnv, names: string[] = Object.keys(env.registries).filter((name) => env.registries[name]!.username)): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-auth-'));
   const auths: Record<string, { auth: string }> = {};
   for (const name of names) {
