@@ -3,7 +3,9 @@
 // untouched; a workload that changed under us is re-read and re-planned, never overwritten.
 import type { ImageReference } from '../oci/reference.ts';
 import { createLimiter } from '../oci/limit.ts';
+import { anchorTag, isAnchorTag } from './naming.ts';
 import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
+import type { ManifestLookup } from './resolve.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
 import { discoverWorkloads, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
 
@@ -11,6 +13,8 @@ import { discoverWorkloads, type KubeObject, type Workload, type WorkloadKind } 
 export interface ImageCopier {
   copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
     Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
+  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
+  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
 }
 
 interface CopyCounts {
@@ -33,13 +37,14 @@ export interface PullSecrets {
 
 export type SyncEvent =
   | { kind: 'copying'; images: number }
-  | { kind: 'image-copied'; source: string; backup: string; digest: string; bytes: number; status: 'copied' | 'present' }
+  | { kind: 'image-copied'; source: string; backup: string; digest: string; bytes: number; status: 'copied' | 'present' | 'tagged' }
+  | { kind: 'tag-warning'; backup: string; message: string }
   | { kind: 'image-failed'; source: string; message: string }
   | { kind: 'workload-patched'; workload: string; containers: number }
   | { kind: 'workload-conflict'; workload: string; attempt: number }
   | { kind: 'workload-failed'; workload: string; message: string };
 
-export type ImageResult = 'copied' | 'present' | 'lost' | 'excluded' | 'failed' | 'error';
+export type ImageResult = 'copied' | 'tagged' | 'present' | 'lost' | 'excluded' | 'failed' | 'error';
 export type WorkloadResult = 'patched' | 'unchanged' | 'skipped' | 'failed';
 
 export interface ExecutionResult {
@@ -55,7 +60,7 @@ const workloadKey = (w: { kind: string; namespace: string; name: string }) => `$
 
 export async function executePlan(
   workloads: Workload[], requests: ImageRequest[], resolutions: Map<string, Resolution>, config: PlanConfig,
-  ports: { copier: ImageCopier; patcher: Patcher; pullSecrets?: PullSecrets },
+  ports: { copier: ImageCopier; patcher: Patcher; manifests: ManifestLookup; pullSecrets?: PullSecrets },
   options: { concurrency: number; onEvent?: (event: SyncEvent) => void; signal?: AbortSignal },
 ): Promise<ExecutionResult> {
   const emit = options.onEvent ?? (() => {});
@@ -63,31 +68,63 @@ export async function executePlan(
   const totals = { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 };
   const usable = new Map(resolutions);
 
-  // Copy: each distinct image once. The engine verifies the tag's digest before it reports success.
+  // Copy: each distinct image once, to the anchor tag of its digest. The engine verifies that the
+  // anchor answers with the digest before it reports success.
+  const resolved = (r: ImageRequest) => resolutions.get(r.key) as Extract<Resolution, { digest: string }>;
+  const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
+  const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
   const toCopy = requests.filter((r) => resolutions.get(r.key)?.state === 'copy');
   if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
-    const resolution = resolutions.get(r.key) as Extract<Resolution, { state: 'copy' }>;
-    return { source: { ...r.source, digest: resolution.digest }, target: r.backup };
+    const { tag: _, ...repository } = r.backup;
+    return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, tag: anchorTag(resolved(r).digest) } };
   }), Math.max(2, Math.ceil(options.concurrency / 2)));
+  const settled: ImageRequest[] = [];
   outcomes.forEach((outcome, i) => {
     const request = toCopy[i]!;
-    const source = `${request.source.registry}/${request.source.repository}${request.source.tag ? `:${request.source.tag}` : ''}`;
     if ('result' in outcome) {
       const c = outcome.result.counts;
       totals.blobsCopied += c.blobsCopied;
       totals.blobsMounted += c.blobsMounted;
       totals.blobsPresent += c.blobsPresent;
       totals.bytesCopied += c.bytesCopied;
-      images.set(request.key, { result: 'copied', reason: outcome.result.status === 'present' ? 'already in the backup' : 'copied and verified' });
-      emit({ kind: 'image-copied', source, backup: `${request.backup.registry}/${request.backup.repository}:${request.backup.tag}`, digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
+      // Another run (another cluster) may have copied it since this one planned: then nothing moved.
+      const present = outcome.result.status === 'present';
+      images.set(request.key, present ? { result: 'present', reason: 'already in the backup (copied by another run meanwhile)' } : { result: 'copied', reason: 'copied and verified' });
+      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
+      settled.push(request);
     } else {
       const message = oneLine(outcome.error);
       images.set(request.key, { result: 'failed', reason: message });
       usable.set(request.key, { state: 'error', reason: `copy failed: ${message}` });
-      emit({ kind: 'image-failed', source, message });
+      emit({ kind: 'image-failed', source: sourceName(request), message });
     }
   });
+
+  // Tag: the backup holds the digest but not under its anchor (a copy made before anchor tags, or
+  // one a human tag left): add the anchor from the backup's own bytes, and check it.
+  const tagSlots = createLimiter(options.concurrency);
+  await Promise.all(requests.filter((r) => resolutions.get(r.key)?.state === 'tag').map((request) => tagSlots(async () => {
+    const { digest } = resolved(request);
+    try {
+      if (options.signal?.aborted) throw options.signal.reason;
+      await ports.copier.tag(request.backup, digest, anchorTag(digest));
+      const held = await ports.manifests.digestOf(request.backup, anchorTag(digest));
+      if (held !== digest) throw new Error(`after tagging, ${backupName(request)} answers ${held ?? 'nothing'} instead of ${digest}`);
+      images.set(request.key, { result: 'tagged', reason: 'the backup held this digest without its anchor tag: tagged, no bytes moved' });
+      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest, bytes: 0, status: 'tagged' });
+      settled.push(request);
+    } catch (err) {
+      const message = oneLine(err);
+      images.set(request.key, { result: 'failed', reason: message });
+      usable.set(request.key, { state: 'error', reason: `tagging failed: ${message}` });
+      emit({ kind: 'image-failed', source: sourceName(request), message });
+    }
+  })));
+
+  // Human tags (…:1.27) for people and tools that browse the backup: one per source tag and
+  // repository, placed one after another so that two digests of one tag in this run settle in order.
+  await placeHumanTags(settled, resolutions, ports, emit);
   for (const request of requests) {
     if (images.has(request.key)) continue;
     const r = resolutions.get(request.key);
@@ -127,6 +164,43 @@ export async function executePlan(
     }
   })));
   return { plan, images, workloads: results, totals };
+}
+
+/**
+ * The human tag points at the copy of the digest the source tag names upstream: it moves when this
+ * run copied (or tagged) exactly that digest, and is created when missing. It never moves for a
+ * digest the tag no longer names upstream (a workload still running an older build), so runs
+ * converge and two clusters with different digests of one tag never flip it. Before it moves, the
+ * digest it leaves gets its anchor tag if it had none (a copy made before anchor tags): moving a
+ * human tag never leaves a manifest untagged for garbage collection. Failures here are warnings:
+ * every copy is already held by its anchor tag.
+ */
+async function placeHumanTags(settled: ImageRequest[], resolutions: Map<string, Resolution>, ports: { copier: ImageCopier; manifests: ManifestLookup }, emit: (e: SyncEvent) => void): Promise<void> {
+  const groups = new Map<string, ImageRequest[]>();
+  for (const request of settled) {
+    const tag = request.backup.tag;
+    if (tag === undefined || isAnchorTag(tag)) continue;
+    const key = `${request.backup.registry}/${request.backup.repository}:${tag}`;
+    groups.set(key, [...(groups.get(key) ?? []), request]);
+  }
+  const slots = createLimiter(8);
+  await Promise.all([...groups.entries()].map(([name, group]) => slots(async () => {
+    for (const request of group) {
+      const resolution = resolutions.get(request.key) as Extract<Resolution, { digest: string }>;
+      const tag = request.backup.tag!;
+      try {
+        const current = await ports.manifests.digestOf(request.backup, tag);
+        if (current === resolution.digest) continue;
+        if (current !== undefined && resolution.upstream !== resolution.digest) continue;
+        if (current !== undefined && (await ports.manifests.digestOf(request.backup, anchorTag(current))) !== current) {
+          await ports.copier.tag(request.backup, current, anchorTag(current));
+        }
+        await ports.copier.tag(request.backup, resolution.digest, tag);
+      } catch (err) {
+        emit({ kind: 'tag-warning', backup: name, message: `could not set the human tag (every copy stays held by its anchor tag): ${oneLine(err)}` });
+      }
+    }
+  })));
 }
 
 /** Patches one workload; on a conflict, re-reads and re-plans it (another writer's change is kept). */

@@ -82,8 +82,9 @@ export function parseBackupLocation(value: string): BackupLocation {
 }
 
 /**
- * The backup name for a source image, tagged: with the source's tag if it has one, else (digest only)
- * with '<algorithm>-<hex>', because registries garbage-collect untagged manifests. No digest is set.
+ * The backup name for a source image, with the source's human tag (`latest` when the reference has
+ * neither tag nor digest, as parseReference reads it; none for a digest-only reference). No digest
+ * is set: what holds a digest in the backup is its anchor tag (anchorTag).
  */
 export function backupReference(source: ImageReference, backup: BackupLocation, mode: NamingMode): ImageReference {
   const repository = backupRepository(source, backup, mode);
@@ -93,12 +94,60 @@ export function backupReference(source: ImageReference, backup: BackupLocation, 
         `over the registries' limit of ${maxRepositoryLength}${mode === 'nested' ? '' : ' (flat naming)'}`,
     );
   }
-  return { registry: backup.registry, repository, tag: backupTag(source) };
+  const tag = humanTag(source);
+  return { registry: backup.registry, repository, ...(tag === undefined ? {} : { tag }) };
 }
 
-/** '<backup name>:<tag>@<digest>', what a patched workload runs: the node pulls exactly this digest. */
-export function pinnedReference(backupRef: ImageReference, digest: string): string {
-  return formatReference({ ...backupRef, digest });
+/**
+ * The tag a source reference gives its backup copies for people: its own tag, `latest` when it has
+ * neither tag nor digest (parseReference's reading), none when it is pinned by digest only.
+ */
+export function humanTag(source: ImageReference): string | undefined {
+  if (source.tag !== undefined) return source.tag;
+  return source.digest === undefined ? 'latest' : undefined;
+}
+
+/**
+ * What a patched workload runs: '<backup name>:<tag>@<digest>' (the node pulls exactly this digest),
+ * or with `pin` false the anchor tag alone, '<backup name>:ic-sha256-<hex>': a human tag may move
+ * to a newer copy, the anchor never does, so the workload runs the digest it ran before either way.
+ */
+export function patchedReference(backupRef: ImageReference, digest: string, pin = true): string {
+  const { tag: _, ...repository } = backupRef;
+  return formatReference(pin ? { ...backupRef, digest } : { ...repository, tag: anchorTag(digest) });
+}
+
+// Anchor tags. Every digest a workload is pinned to is held in the backup by a tag of its own,
+// derived from the digest alone, so that registry garbage collection (which deletes untagged
+// manifests) never takes it, and a human tag that moves to a newer copy un-tags nothing:
+//   sha256:<64 hex>  ->  ic-sha256-<64 hex>   (74 characters)
+// - within the tag grammar [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}; a longer digest (sha512) is cut to
+//   128 characters: still unique in practice, and the digest check decides what is pulled;
+// - never one of cosign's tags or the referrers fallback tag (sha256-<hex>[.sig|.att|.sbom]): those
+//   start with the algorithm, anchors with 'ic-';
+// - never a human tag: a source tag of this form is not written to the backup (isAnchorTag).
+// One anchor per (repository, digest), whatever tags point at the digest upstream: the check
+// "already backed up" is one HEAD of it.
+const anchorPrefix = 'ic-';
+const anchorPattern = /^ic-(sha256|sha384|sha512)-([0-9a-f]+)$/;
+
+/** The anchor tag that holds `digest` (algorithm:hex) in a backup repository. */
+export function anchorTag(digest: string): string {
+  const colon = digest.indexOf(':');
+  return `${anchorPrefix}${digest.slice(0, colon)}-${digest.slice(colon + 1)}`.slice(0, maxTagLength);
+}
+
+/** Whether a tag has the anchor form (a source tag of that form is never written as a human tag). */
+export function isAnchorTag(tag: string): boolean {
+  return anchorPattern.test(tag);
+}
+
+/** The digest an anchor tag holds, when the tag carries all of it (sha256 always does). */
+export function digestOfAnchorTag(tag: string): string | undefined {
+  const match = anchorPattern.exec(tag);
+  if (!match) return undefined;
+  const digest = `${match[1]}:${match[2]}`;
+  return anchorTag(digest) === tag && match[2]!.length === { sha256: 64, sha384: 96, sha512: 128 }[match[1]!] ? digest : undefined;
 }
 
 /**
@@ -142,14 +191,6 @@ function backupRepository(source: { registry: string; repository: string }, back
 
 function prefixComponents(backup: BackupLocation): string[] {
   return backup.prefix === '' ? [] : backup.prefix.split('/');
-}
-
-function backupTag(source: ImageReference): string {
-  if (source.tag !== undefined) return source.tag;
-  // A reference with neither tag nor digest means :latest, as parseReference has it.
-  if (source.digest === undefined) return 'latest';
-  // sha512-<128 hex> is over the tag limit: cut, it is still unique, and the pinned digest decides what is pulled.
-  return source.digest.replace(':', '-').slice(0, maxTagLength);
 }
 
 function registryComponent(registry: string): string {

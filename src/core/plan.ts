@@ -1,7 +1,7 @@
 // The plan: a pure function from (workloads, resolved images, config) to actions with reasons.
 // `sync --dry-run` prints it; `sync` carries it out.
 import { formatReference, parseReference, type ImageReference } from '../oci/reference.ts';
-import { backupReference, isUnderBackup, pinnedReference, type BackupLocation, type NamingMode } from './naming.ts';
+import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
 
@@ -21,10 +21,16 @@ export interface PlanConfig {
   pullSecret?: string;
 }
 
-/** What resolution found out about one distinct image. */
+/**
+ * What resolution found out about one distinct image. `upstream`: the digest the source tag points
+ * at now, when the source was asked for it; it differs from `digest` when the tag moved upstream
+ * since the workload started (what runs is what is backed up).
+ * present: the backup holds the digest under its anchor tag; tag: the backup holds the digest but
+ * not under its anchor tag (a copy made before anchor tags, or left untagged): tagged, no bytes move;
+ * copy: copied from the source.
+ */
 export type Resolution =
-  | { state: 'present'; digest: string; reason: string }
-  | { state: 'copy'; digest: string; reason: string }
+  | { state: 'present' | 'tag' | 'copy'; digest: string; reason: string; upstream?: string }
   | { state: 'lost'; reason: string }
   | { state: 'error'; reason: string };
 
@@ -34,10 +40,11 @@ export interface ImageRequest {
   source: ImageReference;
   /** The digest that matters when already known (from the reference, or from the pods). */
   digest?: string;
+  /** The backup repository, with the human tag its copies get (none for a digest-only source). */
   backup: ImageReference;
 }
 
-export type ImageAction = 'copy' | 'present' | 'lost' | 'excluded' | 'error';
+export type ImageAction = 'copy' | 'tag' | 'present' | 'lost' | 'excluded' | 'error';
 export type WorkloadAction = 'patch' | 'unchanged' | 'skip' | 'error';
 
 export interface PlannedImage {
@@ -46,6 +53,8 @@ export interface PlannedImage {
   source: string;
   digest: string | null;
   backup: string | null;
+  /** The digest the source tag points at now, when the source was asked and it differs from `digest`. */
+  upstreamDigest: string | null;
   action: ImageAction;
   reason: string;
   /** Workload containers that use it. */
@@ -69,6 +78,8 @@ export interface Plan {
   summary: {
     images: Record<ImageAction, number>;
     workloads: Record<WorkloadAction, number>;
+    /** Images whose tag moved upstream since their workloads started (they run an older digest). */
+    drifted: number;
   };
 }
 
@@ -118,14 +129,17 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
 function ourBackup(current: ImageReference, container: WorkloadContainer, workload: Workload): ContainerImage {
   const field = container.type === 'initContainer' ? 'initContainers' : 'containers';
   const recorded = readRecorded(workload.annotations)?.[field]?.[container.name];
-  if (!recorded || recorded.backup !== container.image || !current.digest || !current.tag) return { kind: 'backup' };
+  // Pinned (…:tag@digest, …@digest), or an anchor tag (--no-pin): either names one digest.
+  const digest = current.digest ?? (current.tag === undefined ? undefined : digestOfAnchorTag(current.tag));
+  if (!recorded || recorded.backup !== container.image || !digest) return { kind: 'backup' };
   let original: ImageReference;
   try {
     original = parseReference(recorded.original);
   } catch {
     return { kind: 'backup' };
   }
-  const { digest, ...backup } = current;
+  const tag = humanTag(original);
+  const backup = { registry: current.registry, repository: current.repository, ...(tag === undefined ? {} : { tag }) };
   return { kind: 'image', ours: true, request: { key: imageKey(original, digest), source: original, backup, digest } };
 }
 
@@ -158,7 +172,7 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       }
       if (c.kind === 'excluded') {
         const key = container.image;
-        const planned = images.get(key) ?? { key, source: container.image, digest: null, backup: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
+        const planned = images.get(key) ?? { key, source: container.image, digest: null, backup: null, upstreamDigest: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
         planned.usedBy++;
         images.set(key, planned);
         containers.push({ ...base, newImage: null, action: 'skip', reason: `image excluded (${c.reason})` });
@@ -167,12 +181,11 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       const { request } = c;
       const resolution = resolutions.get(request.key) ?? { state: 'error', reason: 'not resolved' };
       const digest = 'digest' in resolution ? resolution.digest : request.digest ?? null;
-      const newImage = 'digest' in resolution
-        ? config.pin ? pinnedReference(request.backup, resolution.digest) : formatReference(request.backup)
-        : null;
+      const newImage = 'digest' in resolution ? patchedReference(request.backup, resolution.digest, config.pin) : null;
+      const upstreamDigest = 'digest' in resolution && resolution.upstream && resolution.upstream !== resolution.digest ? resolution.upstream : null;
       const planned = images.get(request.key) ?? {
         key: request.key, source: formatReference(request.source), digest, backup: formatReference(request.backup),
-        action: resolution.state, reason: resolution.reason, usedBy: 0,
+        upstreamDigest, action: resolution.state, reason: resolution.reason, usedBy: 0,
       };
       planned.usedBy++;
       images.set(request.key, planned);
@@ -194,8 +207,9 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
     images: imageList,
     workloads: containers,
     summary: {
-      images: count(imageList.map((i) => i.action), ['copy', 'present', 'lost', 'excluded', 'error']),
+      images: count(imageList.map((i) => i.action), ['copy', 'tag', 'present', 'lost', 'excluded', 'error']),
       workloads: count(containers.map((c) => c.action), ['patch', 'unchanged', 'skip', 'error']),
+      drifted: imageList.filter((i) => i.upstreamDigest !== null).length,
     },
   };
 }
@@ -214,13 +228,15 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   if (workload.managedBy && !config.patchManaged) {
     return { action: 'skip', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
   }
-  return { action: 'patch', reason: resolution.state === 'copy' ? 'after the image is copied and verified' : 'the backup already holds this digest' };
+  const when = { copy: 'after the image is copied and verified', tag: 'after its anchor tag is added and verified', present: 'the backup already holds this digest' };
+  return { action: 'patch', reason: when[resolution.state] };
 }
 
 /** A container already on our backup copy: nothing to patch, but the copy must exist. */
 function ownCopyAction(resolution: Resolution): { action: WorkloadAction; reason: string } {
   if (resolution.state === 'present') return { action: 'unchanged', reason: 'runs from the backup, which holds its digest' };
   if (resolution.state === 'copy') return { action: 'unchanged', reason: 'runs from the backup, whose copy had vanished: copied again from the original' };
+  if (resolution.state === 'tag') return { action: 'unchanged', reason: 'runs from the backup, which holds its digest; its anchor tag is added' };
   if (resolution.state === 'lost') return { action: 'error', reason: 'runs from a backup copy that has vanished, and the original is gone too' };
   return { action: 'error', reason: resolution.reason };
 }
@@ -235,24 +251,4 @@ function count<T extends string>(values: T[], keys: T[]): Record<T, number> {
 export function globMatch(glob: string, text: string): boolean {
   const pattern = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${pattern}$`).test(text);
-}
-
-/**
- * Decides what one image needs from what the registries answered. The backup is asked first, so an
- * image gone upstream but present in the backup is still safe, and when it already holds the
- * wanted digest the source is not asked at all.
- * `wanted`: the digest known in advance (the reference's, or the one the pods run);
- * `backupDigest`: what the backup tag holds; `sourceDigest`: what the source answers for the
- * wanted digest or the tag (undefined: not found, or not asked because the backup matched).
- */
-export function decide(wanted: string | undefined, backupDigest: string | undefined, sourceDigest: string | undefined): Resolution {
-  if (wanted) {
-    if (backupDigest === wanted) return { state: 'present', digest: wanted, reason: 'the backup holds this digest' };
-    if (sourceDigest === wanted) return { state: 'copy', digest: wanted, reason: 'not in the backup yet' };
-    return { state: 'lost', reason: `${wanted} is missing from the source and from the backup` };
-  }
-  if (sourceDigest && backupDigest === sourceDigest) return { state: 'present', digest: sourceDigest, reason: 'the backup holds the current digest' };
-  if (sourceDigest) return { state: 'copy', digest: sourceDigest, reason: backupDigest ? 'the tag moved upstream since the last backup' : 'not in the backup yet' };
-  if (backupDigest) return { state: 'present', digest: backupDigest, reason: 'gone upstream; the backup copy is used' };
-  return { state: 'lost', reason: 'missing from the source and from the backup' };
 }

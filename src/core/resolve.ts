@@ -1,8 +1,11 @@
-// Resolution: for each distinct image, ask the backup registry first (one request when it already
-// holds the digest the pods run), then the source. The registries sit behind a small port.
+// Resolution: for each distinct (image, digest), find out whether the backup holds that digest
+// under its anchor tag (one request on a warm run), else whether it holds the digest at all (a copy
+// made before anchor tags: tag it, move no bytes), else whether the source has it (copy). The
+// registries sit behind a small port.
 import { AuthError } from '../errors.ts';
 import { createLimiter } from '../oci/limit.ts';
-import { decide, type ImageRequest, type Resolution } from './plan.ts';
+import { anchorTag } from './naming.ts';
+import type { ImageRequest, Resolution } from './plan.ts';
 
 export interface ManifestLookup {
   /** The digest a registry holds under `reference` (a tag or a digest); undefined when it has none. */
@@ -11,7 +14,7 @@ export interface ManifestLookup {
 
 export async function resolveImages(requests: ImageRequest[], registries: ManifestLookup, concurrency: number): Promise<Map<string, Resolution>> {
   const limit = createLimiter(concurrency);
-  // Images that share a backup tag (one by tag, one by the digest pods run) share its lookup.
+  // Images that share a lookup (one tag run under two digests asks the source tag once) share its answer.
   const answers = new Map<string, Promise<string | undefined>>();
   const lookup: ManifestLookup = {
     digestOf(repository, reference) {
@@ -28,27 +31,77 @@ export async function resolveImages(requests: ImageRequest[], registries: Manife
   return resolutions;
 }
 
-async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promise<Resolution> {
-  let backupDigest: string | undefined;
+/** A lookup's answer, or the error it failed with (refused backup credentials stop the run). */
+type Answer = { digest: string | undefined } | { failed: string };
+
+async function ask(lookup: ManifestLookup, repository: ImageRequest['backup'], reference: string, rethrowAuth: boolean): Promise<Answer> {
   try {
-    backupDigest = await lookup.digestOf(request.backup, request.backup.tag ?? request.digest ?? 'latest');
+    return { digest: await lookup.digestOf(repository, reference) };
   } catch (err) {
     // Refused credentials for the backup registry fail every image the same way: stop the run.
-    if (err instanceof AuthError) throw err;
-    return { state: 'error', reason: `backup registry: ${oneLine(err)}` };
+    if (rethrowAuth && err instanceof AuthError) throw err;
+    return { failed: oneLine(err) };
   }
-  if (request.digest && backupDigest === request.digest) return decide(request.digest, backupDigest, undefined);
-  let sourceDigest: string | undefined;
-  try {
-    sourceDigest = await lookup.digestOf(request.source, request.digest ?? request.source.tag ?? 'latest');
-  } catch (err) {
-    // The backup copy is what keeps a workload safe when its source is gone or failing.
-    if (backupDigest && !request.digest) return { state: 'present', digest: backupDigest, reason: `source failed (${oneLine(err)}); the backup copy is used` };
-    return { state: 'error', reason: `source registry: ${oneLine(err)}` };
+}
+
+async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promise<Resolution> {
+  const { backup, source } = request;
+  const backupHolds = async (digest: string): Promise<Extract<Resolution, { digest: string }> | Answer> => {
+    const anchored = await ask(lookup, backup, anchorTag(digest), true);
+    if ('failed' in anchored) return anchored;
+    if (anchored.digest === digest) return { state: 'present', digest, reason: 'the backup holds this digest under its anchor tag' };
+    return ask(lookup, backup, digest, true);
+  };
+
+  if (request.digest) {
+    // Known digest (the reference's, or the one the pods run): the warm path is one HEAD of its anchor.
+    const wanted = request.digest;
+    const held = await backupHolds(wanted);
+    if ('state' in held) return held;
+    if ('failed' in held) return { state: 'error', reason: `backup registry: ${held.failed}` };
+    if (held.digest === wanted) return { state: 'tag', digest: wanted, reason: 'the backup holds this digest without its anchor tag: tagged, no bytes move' };
+    const [byDigest, byTag] = await Promise.all([
+      ask(lookup, source, wanted, false),
+      source.tag && !source.digest ? ask(lookup, source, source.tag, false) : Promise.resolve(undefined),
+    ]);
+    if ('failed' in byDigest) return { state: 'error', reason: `source registry: ${byDigest.failed}` };
+    if (byDigest.digest !== wanted) return { state: 'lost', reason: `${wanted} is missing from the source and from the backup` };
+    const upstream = byTag && 'digest' in byTag ? byTag.digest : undefined;
+    return { state: 'copy', digest: wanted, reason: copyReason(wanted, upstream, source.tag), ...(upstream ? { upstream } : {}) };
   }
-  return decide(request.digest, backupDigest, sourceDigest);
+
+  // Only a tag: the source says which digest it names now; the backup is asked for that digest.
+  const tag = source.tag ?? 'latest';
+  const upstream = await ask(lookup, source, tag, false);
+  if ('digest' in upstream && upstream.digest) {
+    const digest = upstream.digest;
+    const held = await backupHolds(digest);
+    if ('state' in held) return { ...held, upstream: digest };
+    if ('failed' in held) return { state: 'error', reason: `backup registry: ${held.failed}` };
+    if (held.digest === digest) return { state: 'tag', digest, upstream: digest, reason: 'the backup holds this digest without its anchor tag: tagged, no bytes move' };
+    return { state: 'copy', digest, upstream: digest, reason: 'not in the backup yet' };
+  }
+  // Gone upstream, or the source failing: the backup copy under the human tag keeps the workload safe.
+  const human = backup.tag === undefined ? { digest: undefined } : await ask(lookup, backup, backup.tag, true);
+  if ('failed' in human) return { state: 'error', reason: `backup registry: ${human.failed}` };
+  const why = 'failed' in upstream ? `source failed (${upstream.failed})` : 'gone upstream';
+  if (!human.digest) {
+    if ('failed' in upstream) return { state: 'error', reason: `source registry: ${upstream.failed}` };
+    return { state: 'lost', reason: 'missing from the source and from the backup' };
+  }
+  const anchored = await ask(lookup, backup, anchorTag(human.digest), true);
+  if ('failed' in anchored) return { state: 'error', reason: `backup registry: ${anchored.failed}` };
+  return anchored.digest === human.digest
+    ? { state: 'present', digest: human.digest, reason: `${why}; the backup copy is used` }
+    : { state: 'tag', digest: human.digest, reason: `${why}; the backup copy is used, and its anchor tag added` };
+}
+
+function copyReason(running: string, upstream: string | undefined, tag: string | undefined): string {
+  if (!upstream || upstream === running || !tag) return 'not in the backup yet';
+  return `the tag moved upstream: runs ${running}, upstream now ${upstream}; what runs is backed up`;
 }
 
 function oneLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
+

@@ -158,6 +158,16 @@ export class CopyEngine {
     return outcomes;
   }
 
+  /**
+   * Puts the manifest `repository` holds by `digest` under `tag` too: the registry's own bytes and
+   * media type, so the digest stays the same and no blob moves (the registry checks its references).
+   */
+  async tag(repository: Repository, digest: string, tag: string): Promise<void> {
+    const manifest = await this.#client.getManifest(repository, digest);
+    await this.#client.putManifest(repository, tag, manifest);
+    this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+  }
+
   /** Bytes of the distinct blobs an image references, from its manifests (cached for the copy). */
   async size(source: ImageReference): Promise<number> {
     const src: Repository = { registry: source.registry, repository: source.repository };

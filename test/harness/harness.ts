@@ -88,6 +88,46 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
 }
 
+/**
+ * A second Kubernetes control plane (its own API server, etcd and controllers): a second cluster,
+ * for tests of several clusters sharing one backup registry.
+ */
+export async function startControlPlane(): Promise<{ kubeconfig: string; server: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-clone-kube-'));
+  const kube = startProgram('kubeharness', ['--dir', dir], 'ignore');
+  const stop = async () => {
+    await stopProgram(kube.child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const env = JSON.parse(await readFile(await kube.ready, 'utf8'));
+    return { kubeconfig: env.kubeconfig, server: env.server, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * A registry set of its own (source, backup, backup-basic, token issuer) in `dir`. Started again on
+ * the same folder after stop(), it serves the same storage on the same addresses with the same
+ * passwords: a test can stop it, garbage-collect a registry's storage, and start it again.
+ */
+export async function startRegistries(dir: string): Promise<{ registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> }> {
+  const trace = join(dir, 'requests.jsonl');
+  const registry = startProgram('regharness', ['serve', '--dir', dir, '--keep', '--trace-requests', trace], 'ignore');
+  const info = JSON.parse(await readFile(await registry.ready, 'utf8').catch(async (err) => {
+    await stopProgram(registry.child);
+    throw err;
+  }));
+  return { registries: info.registries, trace, stop: () => stopProgram(registry.child) };
+}
+
+/** Runs distribution's garbage collector on one registry of a stopped startRegistries() folder. */
+export function collectGarbage(dir: string, registry: string, options: { deleteUntagged: boolean }): string {
+  return execFileSync(join(binDir, 'regharness'), ['gc', '--dir', dir, '--registry', registry, ...(options.deleteUntagged ? ['--delete-untagged'] : [])], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+}
+
 interface Program {
   child: ChildProcess;
   /** Resolves with the path the program printed after READY. */

@@ -173,7 +173,7 @@ export async function attachArtifact(registry: HarnessRegistry, subject: string,
  * One GET or HEAD against a harness registry, authenticated as its admin the way the token spec
  * says (an independent reading of the registry's state, without image-clone's client).
  */
-export async function registryRequest(registry: HarnessRegistry, method: 'GET' | 'HEAD', path: string, accept = 'application/vnd.oci.image.index.v1+json'): Promise<{ status: number; body: string; headers: Headers }> {
+export async function registryRead(registry: HarnessRegistry, method: 'GET' | 'HEAD', path: string, accept = 'application/vnd.oci.image.index.v1+json'): Promise<{ status: number; body: string; headers: Headers }> {
   const url = `http://${registry.host}${path}`;
   const send = (authorization?: string) => fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) } });
   let response = await send();
@@ -193,4 +193,43 @@ export async function registryRequest(registry: HarnessRegistry, method: 'GET' |
     }
   }
   return { status: response.status, body: method === 'GET' ? await response.text() : '', headers: response.headers };
+}
+
+const manifestAccept = [
+  'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+/**
+ * A request to a harness registry as its admin, answering its Basic or Bearer challenge: what the
+ * registry itself holds, read without image-clone's client.
+ */
+export async function registryRequest(registry: HarnessRegistry, path: string, method = 'GET', scope?: string): Promise<Response> {
+  const url = `http://${registry.host}${path}`;
+  const headers: Record<string, string> = { accept: manifestAccept };
+  const basic = registry.username ? `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}` : undefined;
+  if (registry.auth === 'basic' && basic) headers.authorization = basic;
+  if (registry.auth === 'token' && basic && registry.realm) {
+    const query = new URLSearchParams({ service: registry.service ?? '', ...(scope ? { scope } : {}) });
+    const token = await fetch(`${registry.realm}?${query}`, { headers: { authorization: basic } }).then((r) => r.json()) as { token?: string; access_token?: string };
+    headers.authorization = `Bearer ${token.token ?? token.access_token}`;
+  }
+  return fetch(url, { method, headers });
+}
+
+/** The digest a registry holds under a tag or digest, undefined when it has none. */
+export async function manifestDigest(registry: HarnessRegistry, repository: string, reference: string): Promise<string | undefined> {
+  const response = await registryRequest(registry, `/v2/${repository}/manifests/${reference}`, 'HEAD', `repository:${repository}:pull`);
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`HEAD ${repository}:${reference}: HTTP ${response.status}`);
+  return response.headers.get('docker-content-digest') ?? undefined;
+}
+
+/** Every tag of a repository and the digest it names. */
+export async function tagsOf(registry: HarnessRegistry, repository: string): Promise<Map<string, string>> {
+  const response = await registryRequest(registry, `/v2/${repository}/tags/list`, 'GET', `repository:${repository}:pull`);
+  if (response.status === 404) return new Map();
+  const { tags } = await response.json() as { tags: string[] | null };
+  const entries = await Promise.all((tags ?? []).map(async (tag) => [tag, await manifestDigest(registry, repository, tag)] as const));
+  return new Map(entries.filter((e): e is readonly [string, string] => e[1] !== undefined));
 }

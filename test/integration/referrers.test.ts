@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import { harnessEnv, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
-import { attachArtifact, registryRequest, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig } from './helpers.ts';
+import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
@@ -30,8 +30,8 @@ function copy(source: string, target: string, ...extra: string[]) {
 /** The referrers a registry lists for a digest: through its API, else through the fallback tag. */
 async function listedReferrers(registry: HarnessRegistry, repo: string, digest: string, api: boolean): Promise<string[]> {
   const response = api
-    ? await registryRequest(registry, 'GET', `/v2/${repo}/referrers/${digest}`)
-    : await registryRequest(registry, 'GET', `/v2/${repo}/manifests/${tagOf(digest)}`);
+    ? await registryRead(registry, 'GET', `/v2/${repo}/referrers/${digest}`)
+    : await registryRead(registry, 'GET', `/v2/${repo}/manifests/${tagOf(digest)}`);
   if (response.status === 404) return [];
   assert.equal(response.status, 200, `${registry.host}/${repo} referrers of ${digest}: ${response.body}`);
   return (JSON.parse(response.body) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest).sort();
@@ -64,7 +64,7 @@ describe('referrers pushed the way the spec says', () => {
         assert.equal(run.code, 0, run.stderr);
         assert.equal(JSON.parse(run.stdout).images[0].signatures, 3);
         assert.deepEqual(await listedReferrers(target, dst, image.digest, api), referrers, `round ${round + 1}: all three listed`);
-        const fallback = await registryRequest(target, 'HEAD', `/v2/${dst}/manifests/${tagOf(image.digest)}`);
+        const fallback = await registryRead(target, 'HEAD', `/v2/${dst}/manifests/${tagOf(image.digest)}`);
         assert.equal(fallback.status, api ? 404 : 200, api ? 'no fallback tag where the registry keeps the referrers itself' : 'the fallback tag');
         for (const digest of referrers) {
           const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}@${digest}` }, { registry: target, ref: `${dst}@${digest}` });
@@ -80,7 +80,7 @@ describe('referrers pushed the way the spec says', () => {
     const repo = uniqueRepo('from-api');
     const image = await seedImage(source, `${repo}:1`, { layers: 1, layerSize: 2048, seed: 74, format: 'oci' });
     const referrers = [(await attachArtifact(source, `${repo}@${image.digest}`, { seed: 75 })).digest, (await attachArtifact(source, `${repo}@${image.digest}`, { seed: 76 })).digest].sort();
-    assert.equal((await registryRequest(source, 'HEAD', `/v2/${repo}/manifests/${tagOf(image.digest)}`)).status, 404, 'olareg keeps no fallback tag');
+    assert.equal((await registryRead(source, 'HEAD', `/v2/${repo}/manifests/${tagOf(image.digest)}`)).status, 404, 'olareg keeps no fallback tag');
     const run = await copy(`${source.host}/${repo}:1`, `${target.host}/${repo}:1`);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(await listedReferrers(target, repo, image.digest, false), referrers);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { anchorTag } from '../../src/core/naming.ts';
 import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -55,6 +56,8 @@ before(async () => {
   images.twin = await seedImage(env.registries['backup-basic'], `${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 4 });
   // Already backed up: the api image, under the name nested naming gives it.
   await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 2 });
+  // As image-clone keeps it: held by its anchor tag too (the same seed gives the same digest).
+  await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:${anchorTag(images.api.digest)}`, { layers: 1, layerSize: 4096, seed: 2 });
 
   const web = `${src.host}/${repo}/web:1.0`;
   const api = `${src.host}/${repo}/api:2.0`;

@@ -246,8 +246,9 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
+    const manifests = { digestOf: async (repo: { registry: string; repository: string }, reference: string) => (await client.headManifest(repo, reference, true))?.digest };
     const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
-      { copier: engine, patcher: new WorkloadPatcher(kube.kc), ...(pullSecrets ? { pullSecrets } : {}) },
+      { copier: engine, patcher: new WorkloadPatcher(kube.kc), manifests, ...(pullSecrets ? { pullSecrets } : {}) },
       { concurrency: registry.concurrency, onEvent: (e) => log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
     progress.stop();
     const { runReport, renderRunSummary } = await import('../output/report.ts');

@@ -35,7 +35,7 @@ export function createEventLog(progress: Progress, format: LogFormat, stream: No
           break;
         case 'image-copied':
           counts.copied++;
-          write('info', `${e.status === 'present' ? 'already present' : 'copied'} ${e.source} -> ${e.backup}@${shortDigest(e.digest)} (${formatBytes(e.bytes)})`, { event: 'image-copied', ...withoutKind(e) });
+          write('info', `${{ present: 'already present', tagged: 'tagged', copied: 'copied' }[e.status]} ${e.source} -> ${e.backup}@${shortDigest(e.digest)} (${formatBytes(e.bytes)})`, { event: 'image-copied', ...withoutKind(e) });
           break;
         case 'image-failed':
           counts.failed++;
@@ -47,6 +47,9 @@ export function createEventLog(progress: Progress, format: LogFormat, stream: No
           break;
         case 'workload-conflict':
           write('warn', `${e.workload} changed while we patched it; re-reading (attempt ${e.attempt})`, { event: 'workload-conflict', ...withoutKind(e) });
+          break;
+        case 'tag-warning':
+          write('warn', `${e.backup}: ${e.message}`, { event: 'tag-warning', ...withoutKind(e) });
           break;
         case 'workload-failed':
           write('error', `failed to patch ${e.workload}: ${e.message}`, { event: 'workload-failed', ...withoutKind(e) });

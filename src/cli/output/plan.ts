@@ -83,7 +83,8 @@ export function renderPlanTable(plan: Plan, width = 80, dryRun = true): string {
     '',
     plan.workloads.length ? workloads : 'No workloads found.',
     '',
-    `Images: ${s.images.copy} to copy, ${s.images.present} already backed up, ${s.images.lost} lost, ${s.images.excluded} excluded, ${s.images.error} errors.`,
+    `Images: ${s.images.copy} to copy, ${s.images.tag ? `${s.images.tag} to tag, ` : ''}${s.images.present} already backed up, ${s.images.lost} lost, ${s.images.excluded} excluded, ${s.images.error} errors.`
+      + (s.drifted ? ` ${s.drifted} run an older digest than their tag names upstream (the tag moved).` : ''),
     `Containers: ${s.workloads.patch} ${verb}patch, ${s.workloads.unchanged} unchanged, ${s.workloads.skip} skipped, ${s.workloads.error} errors.`,
   ];
   return `${lines.join('\n')}\n`;

@@ -16,6 +16,8 @@ export interface RunReport {
     images: Record<ImageResult, number>;
     blobs: { copied: number; mounted: number; present: number };
     workloads: Record<WorkloadResult, number>;
+    /** Images whose tag moved upstream since their workloads started. */
+    drifted: number;
     bytesTransferred: number;
     durationMs: number;
   };
@@ -39,9 +41,10 @@ export function runReport(result: ExecutionResult, backup: string, durationMs: n
     images,
     workloads,
     summary: {
-      images: countOf(images.map((i) => i.result), ['copied', 'present', 'lost', 'excluded', 'failed', 'error']),
+      images: countOf(images.map((i) => i.result), ['copied', 'tagged', 'present', 'lost', 'excluded', 'failed', 'error']),
       blobs: { copied: result.totals.blobsCopied, mounted: result.totals.blobsMounted, present: result.totals.blobsPresent },
       workloads: countOf(result.workloads.map((w) => w.result), ['patched', 'unchanged', 'skipped', 'failed']),
+      drifted: result.plan.summary.drifted,
       bytesTransferred: result.totals.bytesCopied,
       durationMs: Math.round(durationMs),
     },
@@ -59,7 +62,7 @@ export function renderRunSummary(report: RunReport, width = 80): string {
   const details = renderTable(['WORKLOAD', 'RESULT', 'REASON'], [...workloads.values()].map((w) => [w.workload, w.result, w.reason]),
     [{ weight: 4, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 5, wrap: 'words' }], width);
   const summary = renderTable(['', 'SUMMARY'], [
-    ['Images', `${s.images.copied} copied, ${s.images.present} already present, ${s.images.lost} lost, ${s.images.failed + s.images.error} failed, ${s.images.excluded} excluded`],
+    ['Images', `${s.images.copied} copied, ${s.images.tagged ? `${s.images.tagged} tagged, ` : ''}${s.images.present} already present, ${s.images.lost} lost, ${s.images.failed + s.images.error} failed, ${s.images.excluded} excluded${s.drifted ? `; ${s.drifted} run an older digest than their tag names upstream` : ''}`],
     ['Blobs', `${s.blobs.copied} copied, ${s.blobs.mounted} mounted, ${s.blobs.present} already present`],
     ['Workloads', `${s.workloads.patched} patched, ${s.workloads.unchanged} unchanged, ${s.workloads.skipped} skipped, ${s.workloads.failed} failed`],
     ['Transferred', `${formatBytes(s.bytesTransferred)} in ${formatDuration(s.durationMs)} (${formatBytes(s.bytesTransferred / seconds)}/s)`],

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { executePlan, type ImageCopier, type Patcher } from '../../../src/core/execute.ts';
+import { anchorTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { planRestore } from '../../../src/core/restore.ts';
@@ -9,6 +10,7 @@ import { originalImagesAnnotation, type KubeObject, type Workload } from '../../
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
 const backupOf = (name: string, tag: string, digest: string) => `backup.example.com/mirror/docker.io/library/${name}:${tag}@${digest}`;
+const anchor = (n: number) => anchorTag(d(n));
 
 function workload(name: string, images: Record<string, string>, extra: Partial<Workload> = {}): Workload {
   return {
@@ -51,20 +53,33 @@ describe('patch bodies', () => {
 });
 
 describe('executePlan', () => {
-  function copier(fail: string[] = []): ImageCopier & { jobs: string[] } {
+  // A fake backup registry (tags and manifests by repository) standing in for the copy engine and
+  // the lookups: the registry rules under test are the core's, not a registry's.
+  function copier(fail: string[] = [], tags: Map<string, string> = new Map(), held: Set<string> = new Set()): ImageCopier & { jobs: string[]; tags: Map<string, string>; held: Set<string> } {
     const jobs: string[] = [];
     return {
-      jobs,
+      jobs, tags, held,
       async copyAll(list) {
         return list.map(({ source, target }) => {
           jobs.push(`${source.repository}@${source.digest} -> ${target.repository}:${target.tag}`);
-          return fail.includes(source.repository)
-            ? { error: new Error(`${source.repository}: copy failed`) }
-            : { result: { status: 'copied' as const, digest: source.digest!, counts: { blobsCopied: 2, blobsMounted: 0, blobsPresent: 0, bytesCopied: 100 } } };
+          if (fail.includes(source.repository)) return { error: new Error(`${source.repository}: copy failed`) };
+          tags.set(`${target.repository}:${target.tag}`, source.digest!);
+          held.add(`${target.repository}@${source.digest}`);
+          return { result: { status: 'copied' as const, digest: source.digest!, counts: { blobsCopied: 2, blobsMounted: 0, blobsPresent: 0, bytesCopied: 100 } } };
         });
+      },
+      async tag(repository, digest, tag) {
+        if (!held.has(`${repository.repository}@${digest}`)) throw new Error(`${repository.repository}@${digest}: manifest unknown`);
+        jobs.push(`tag ${repository.repository}:${tag} -> ${digest}`);
+        tags.set(`${repository.repository}:${tag}`, digest);
       },
     };
   }
+  const lookupOf = (c: ReturnType<typeof copier>) => ({
+    async digestOf(repository: { repository: string }, reference: string) {
+      return reference.includes(':') && !reference.startsWith('ic-') ? (c.held.has(`${repository.repository}@${reference}`) ? reference : undefined) : c.tags.get(`${repository.repository}:${reference}`);
+    },
+  });
   function patcher(onPatch: (kind: string, name: string, body: any, call: number) => 'patched' | 'conflict' | 'gone', fresh?: (name: string) => KubeObject): Patcher & { bodies: any[] } {
     const bodies: any[] = [];
     let calls = 0;
@@ -89,8 +104,11 @@ describe('executePlan', () => {
     ]);
     const c = copier(['library/redis']);
     const p = patcher(() => 'patched');
-    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: c, patcher: p }, { concurrency: 4 });
-    assert.deepEqual(c.jobs, [`library/nginx@${d(1)} -> mirror/docker.io/library/nginx:1.25`, `library/redis@${d(2)} -> mirror/docker.io/library/redis:7`]);
+    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: c, patcher: p, manifests: lookupOf(c) }, { concurrency: 4 });
+    assert.deepEqual(c.jobs, [
+      `library/nginx@${d(1)} -> mirror/docker.io/library/nginx:${anchor(1)}`, `library/redis@${d(2)} -> mirror/docker.io/library/redis:${anchor(2)}`,
+      `tag mirror/docker.io/library/nginx:1.25 -> ${d(1)}`,
+    ], 'copies go to anchor tags; the human tag follows a copy that verified');
     assert.deepEqual(result.workloads.map((w) => [w.name, w.result]).sort(), [['api', 'failed'], ['cache', 'failed'], ['web', 'patched']]);
     assert.equal(p.bodies.length, 1, 'only web was patched; api would have been half-patched');
     assert.equal(p.bodies[0].spec.template.spec.containers[0].image, backupOf('nginx', '1.25', d(1)));
@@ -104,9 +122,10 @@ describe('executePlan', () => {
       metadata: { name, namespace: 'shop', uid: name, resourceVersion: '11', labels: { team: 'payments' } },
       spec: { replicas: 3, template: { spec: { containers: [{ name: 'app', image: name === 'retagged' ? 'nginx:1.26' : 'nginx:1.25' }] } } },
     });
+    const cp = copier();
     const p = patcher((_kind, _name, body) => (body.metadata.resourceVersion === '10' ? 'conflict' : 'patched'), fresh);
     const events: string[] = [];
-    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: copier(), patcher: p }, { concurrency: 4, onEvent: (e) => events.push(e.kind) });
+    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: cp, patcher: p, manifests: lookupOf(cp) }, { concurrency: 4, onEvent: (e) => events.push(e.kind) });
     const byName = Object.fromEntries(result.workloads.map((w) => [w.name, w]));
     assert.equal(byName.scaled!.result, 'patched');
     assert.equal(p.bodies.find((b) => b.metadata.resourceVersion === '11')?.spec.template.spec.containers[0].image, backupOf('nginx', '1.25', d(1)));
@@ -119,8 +138,61 @@ describe('executePlan', () => {
   test('a workload that keeps changing is given up after three tries, not overwritten', async () => {
     const workloads = [workload('busy', { app: 'nginx:1.25' })];
     const resolutions = new Map<string, Resolution>([['docker.io/library/nginx:1.25', { state: 'present', digest: d(1), reason: '' }]]);
+    const cp = copier();
     const p = patcher(() => 'conflict', (name) => ({ metadata: { name, namespace: 'shop', uid: name, resourceVersion: 'x' }, spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:1.25' }] } } } }));
-    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: copier(), patcher: p }, { concurrency: 1 });
+    const result = await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: cp, patcher: p, manifests: lookupOf(cp) }, { concurrency: 1 });
     assert.deepEqual([result.workloads[0]!.result, p.bodies.length], ['skipped', 3]);
+  });
+
+  test('two digests of one tag: both copied to their anchors, both workloads patched; the human tag goes to the one upstream names', async () => {
+    const workloads = [
+      workload('old', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(1) }] }),
+      workload('new', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(2) }] }),
+    ];
+    const requests = imagesToResolve(workloads, config);
+    assert.equal(requests.length, 2, 'one request per (image, digest)');
+    const resolutions = new Map<string, Resolution>([
+      [requests[0]!.key, { state: 'copy', digest: d(1), upstream: d(2), reason: 'the tag moved upstream' }],
+      [requests[1]!.key, { state: 'copy', digest: d(2), upstream: d(2), reason: 'not in the backup yet' }],
+    ]);
+    const c = copier();
+    const p = patcher(() => 'patched');
+    const result = await executePlan(workloads, requests, resolutions, config, { copier: c, patcher: p, manifests: lookupOf(c) }, { concurrency: 4 });
+    assert.deepEqual(result.workloads.map((w) => [w.name, w.result]).sort(), [['new', 'patched'], ['old', 'patched']]);
+    assert.deepEqual(p.bodies.map((b) => b.spec.template.spec.containers[0].image).sort(), [backupOf('nginx', '1.25', d(1)), backupOf('nginx', '1.25', d(2))]);
+    const repo = 'mirror/docker.io/library/nginx';
+    assert.equal(c.tags.get(`${repo}:${anchor(1)}`), d(1));
+    assert.equal(c.tags.get(`${repo}:${anchor(2)}`), d(2));
+    assert.equal(c.tags.get(`${repo}:1.25`), d(2), 'the human tag names what upstream names');
+  });
+
+  test('a human tag never moves for a digest upstream no longer names, and never leaves its old digest untagged', async () => {
+    const repo = 'mirror/docker.io/library/nginx';
+    const running = (n: number) => [workload('w', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(n) }] })];
+    // A backup made before anchor tags: the human tag holds d(1), no anchor.
+    const c = copier([], new Map([[`${repo}:1.25`, d(1)]]), new Set([`${repo}@${d(1)}`]));
+    // d(3) runs, but upstream now names d(4): what runs is copied, the human tag stays.
+    let requests = imagesToResolve(running(3), config);
+    await executePlan(running(3), requests, new Map([[requests[0]!.key, { state: 'copy', digest: d(3), upstream: d(4), reason: '' }]]), config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.equal(c.tags.get(`${repo}:1.25`), d(1));
+    assert.equal(c.tags.get(`${repo}:${anchor(3)}`), d(3));
+    // d(4) runs and upstream names it: the human tag moves, after d(1) got its anchor.
+    requests = imagesToResolve(running(4), config);
+    await executePlan(running(4), requests, new Map([[requests[0]!.key, { state: 'copy', digest: d(4), upstream: d(4), reason: '' }]]), config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.equal(c.tags.get(`${repo}:1.25`), d(4));
+    assert.equal(c.tags.get(`${repo}:${anchor(1)}`), d(1), 'the digest the human tag left is held by its anchor');
+    assert.ok(c.jobs.indexOf(`tag ${repo}:${anchor(1)} -> ${d(1)}`) < c.jobs.indexOf(`tag ${repo}:1.25 -> ${d(4)}`), 'anchored before the tag moved');
+  });
+
+  test('tag: a digest the backup holds without its anchor gets the anchor from its own bytes, then the workload is patched', async () => {
+    const repo = 'mirror/docker.io/library/nginx';
+    const c = copier([], new Map([[`${repo}:1.25`, d(1)]]), new Set([`${repo}@${d(1)}`]));
+    const workloads = [workload('w', { app: 'nginx:1.25' })];
+    const requests = imagesToResolve(workloads, config);
+    const p = patcher(() => 'patched');
+    const result = await executePlan(workloads, requests, new Map([[requests[0]!.key, { state: 'tag', digest: d(1), upstream: d(1), reason: '' }]]), config, { copier: c, patcher: p, manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)} -> ${d(1)}`], 'no copy: one tag, no bytes');
+    assert.equal(result.images.get(requests[0]!.key)?.result, 'tagged');
+    assert.equal(result.workloads[0]!.result, 'patched');
   });
 });

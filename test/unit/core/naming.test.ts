@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
@@ -7,7 +8,10 @@ import {
   NamingError,
   type NamingMode,
   parseBackupLocation,
-  pinnedReference,
+  patchedReference,
+  anchorTag,
+  digestOfAnchorTag,
+  isAnchorTag,
   sourceOfBackup,
 } from '../../../src/core/naming.ts';
 import { UsageError } from '../../../src/errors.ts';
@@ -110,10 +114,9 @@ describe('backupReference: tags', () => {
     assert.deepEqual(ref, { registry: 'backup.example.com', repository: 'mirror/docker.io/library/nginx', tag: '1.25' });
   });
 
-  test('a digest-only source gets the tag sha256-<hex>', () => {
+  test('a digest-only source gets no human tag: its anchor tag holds it', () => {
     const ref = backupReference(parseReference(`nginx@${sha256}`), mirror, 'nested');
-    assert.deepEqual(ref, { registry: 'backup.example.com', repository: 'mirror/docker.io/library/nginx', tag: `sha256-${hex}` });
-    assert.equal('digest' in ref, false);
+    assert.deepEqual(ref, { registry: 'backup.example.com', repository: 'mirror/docker.io/library/nginx' });
   });
 
   test('tag@digest keeps the tag, without the digest', () => {
@@ -121,28 +124,65 @@ describe('backupReference: tags', () => {
     assert.deepEqual(ref, { registry: 'backup.example.com', repository: 'mirror/docker.io-library-nginx', tag: '1.25' });
   });
 
-  test('a sha512 digest-only source gets a tag cut to the 128-character limit', () => {
-    const ref = backupReference(parseReference(`quay.io/a/b@${sha512}`), mirror, 'nested');
-    assert.equal(ref.tag, `sha512-${'cd'.repeat(64)}`.slice(0, 128));
-    assert.deepEqual(parseReference(formatReference(ref)), ref);
-  });
 
   test('a reference with neither tag nor digest is :latest, as parseReference reads it', () => {
     assert.equal(backupReference({ registry: 'quay.io', repository: 'a/b' }, mirror, 'nested').tag, 'latest');
   });
 });
 
-describe('pinnedReference', () => {
+describe('patchedReference', () => {
   test('<backup name>:<tag>@<digest>', () => {
     const ref = backupReference(parseReference(`nginx:1.25@${sha256}`), mirror, 'nested');
-    assert.equal(pinnedReference(ref, sha256), `backup.example.com/mirror/docker.io/library/nginx:1.25@${sha256}`);
+    assert.equal(patchedReference(ref, sha256), `backup.example.com/mirror/docker.io/library/nginx:1.25@${sha256}`);
   });
 
-  test('a digest-only source pins its digest under the sha256-<hex> tag', () => {
+  test('a digest-only source is pinned by digest alone', () => {
     const ref = backupReference(parseReference(`nginx@${sha256}`), mirror, 'flat');
-    const pinned = pinnedReference(ref, sha256);
-    assert.equal(pinned, `backup.example.com/mirror/docker.io-library-nginx:sha256-${hex}@${sha256}`);
+    const pinned = patchedReference(ref, sha256);
+    assert.equal(pinned, `backup.example.com/mirror/docker.io-library-nginx@${sha256}`);
     assert.deepEqual(parseReference(pinned), { ...ref, digest: sha256 });
+  });
+
+  test('--no-pin names the anchor tag, which never moves, not the human tag, which may', () => {
+    const ref = backupReference(parseReference('nginx:1.25'), mirror, 'nested');
+    assert.equal(patchedReference(ref, sha256, false), `backup.example.com/mirror/docker.io/library/nginx:ic-sha256-${hex}`);
+  });
+});
+
+describe('anchorTag', () => {
+  const tagGrammar = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+  test('ic-<algorithm>-<hex>: deterministic, in the tag grammar, and read back to its digest', () => {
+    assert.equal(anchorTag(sha256), `ic-sha256-${hex}`);
+    assert.equal(anchorTag(sha256), anchorTag(sha256));
+    assert.match(anchorTag(sha256), tagGrammar);
+    assert.equal(digestOfAnchorTag(anchorTag(sha256)), sha256);
+    assert.equal(isAnchorTag(anchorTag(sha256)), true);
+  });
+
+  test('a sha512 digest is cut to the 128-character limit; such an anchor does not read back', () => {
+    const tag = anchorTag(sha512);
+    assert.equal(tag.length, 128);
+    assert.match(tag, tagGrammar);
+    assert.equal(isAnchorTag(tag), true);
+    assert.equal(digestOfAnchorTag(tag), undefined);
+  });
+
+  test("never one of cosign's tags or the referrers fallback tag, and never a usual human tag", () => {
+    for (const other of [`sha256-${hex}`, `sha256-${hex}.sig`, `sha256-${hex}.att`, `sha256-${hex}.sbom`, 'latest', '1.27', `1.27-sha256-${hex}`, 'ic-1']) {
+      assert.notEqual(anchorTag(sha256), other);
+      assert.equal(isAnchorTag(other), false, other);
+    }
+    assert.equal(digestOfAnchorTag(`ic-sha256-${hex.slice(1)}`), undefined, 'a short hex is no digest');
+  });
+
+  test('distinct digests get distinct anchors (random sample)', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const digest = `sha256:${createHash('sha256').update(String(i)).digest('hex')}`;
+      seen.add(anchorTag(digest));
+    }
+    assert.equal(seen.size, 2000);
   });
 });
 
@@ -425,13 +465,14 @@ describe('properties over many sources', () => {
         for (const source of randomSources()) {
           const ref = backupReference(source, location, mode);
           const label = `${formatReference(source)} -> ${formatReference(ref)} (seed ${seed})`;
-          assert.deepEqual(parseReference(formatReference(ref)), ref, label);
-          assert.equal(ref.tag, source.tag ?? `sha256-${hex}`, label);
+          // A digest-only source's backup has no human tag; the parser reads a bare name as :latest.
+          assert.deepEqual(parseReference(formatReference(ref)), { tag: 'latest', ...ref }, label);
+          assert.equal(ref.tag, source.tag ?? (source.digest ? undefined : 'latest'), label);
           assert.equal(ref.digest, undefined, label);
           assert.equal(isUnderBackup(ref, location), true, label);
           if (mode === 'flat') assert.equal(ref.repository.split('/').length, (location.prefix === '' ? 0 : location.prefix.split('/').length) + 1, label);
           assert.deepEqual(sourceOfBackup(ref, location, mode), sourceKey(source), label);
-          assert.deepEqual(parseReference(pinnedReference(ref, sha256)), { ...ref, digest: sha256 }, label);
+          assert.deepEqual(parseReference(patchedReference(ref, sha256)), { ...ref, digest: sha256 }, label);
         }
       });
 

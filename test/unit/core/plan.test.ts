@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildPlan, decide, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { anchorTag } from '../../../src/core/naming.ts';
+import { buildPlan, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { resolveImages, type ManifestLookup } from '../../../src/core/resolve.ts';
 import type { Workload } from '../../../src/core/workloads.ts';
 import { AuthError } from '../../../src/errors.ts';
@@ -14,22 +15,6 @@ function workload(name: string, images: string[], extra: Partial<Workload> = {})
     containers: images.map((image, i) => ({ name: `c${i}`, image, type: 'container' as const })), ...extra,
   };
 }
-
-describe('decide', () => {
-  test('a known digest the backup holds: present, without asking the source', () => {
-    assert.deepEqual(decide(d(1), d(1), undefined), { state: 'present', digest: d(1), reason: 'the backup holds this digest' });
-  });
-  test('a known digest still upstream: copy; gone from both: lost', () => {
-    assert.equal(decide(d(1), undefined, d(1)).state, 'copy');
-    assert.equal(decide(d(1), d(2), undefined).state, 'lost');
-  });
-  test('tags: the source says which digest matters; the backup alone keeps a vanished image safe', () => {
-    assert.deepEqual(decide(undefined, d(1), d(1)), { state: 'present', digest: d(1), reason: 'the backup holds the current digest' });
-    assert.deepEqual(decide(undefined, d(1), d(2)), { state: 'copy', digest: d(2), reason: 'the tag moved upstream since the last backup' });
-    assert.deepEqual(decide(undefined, d(1), undefined), { state: 'present', digest: d(1), reason: 'gone upstream; the backup copy is used' });
-    assert.equal(decide(undefined, undefined, undefined).state, 'lost');
-  });
-});
 
 describe('buildPlan', () => {
   test('each distinct image is resolved once, whatever the number of users', () => {
@@ -66,7 +51,7 @@ describe('buildPlan', () => {
     assert.deepEqual([byName.argo!.action, byName.argo!.newImage !== null], ['skip', true]);
     assert.match(byName.argo!.reason, /managed by Argo CD/);
     assert.equal(byName.batch!.action, 'skip');
-    assert.deepEqual(plan.summary.images, { copy: 1, present: 1, lost: 1, excluded: 0, error: 0 });
+    assert.deepEqual(plan.summary.images, { copy: 1, tag: 0, present: 1, lost: 1, excluded: 0, error: 0 });
     assert.deepEqual(plan.images.find((i) => i.action === 'copy')!.usedBy, 3);
     const managed = buildPlan(workloads, resolutions, { ...config, patchManaged: true });
     assert.equal(managed.workloads.find((w) => w.name === 'argo')!.action, 'patch');
@@ -86,13 +71,36 @@ describe('buildPlan', () => {
     ]);
     const plan = buildPlan(workloads, resolutions, { ...config, pin: false, excludeImages: ['docker.io/library/redis:*'] });
     assert.deepEqual(plan.workloads.map((w) => [w.action, w.newImage]), [
-      ['patch', 'backup.example.com/mirror/docker.io/library/nginx:1.25'],
+      ['patch', `backup.example.com/mirror/docker.io/library/nginx:ic-sha256-${d(1).slice(7)}`],
       ['skip', null],
-      ['patch', `backup.example.com/mirror/docker.io/library/alpine:sha256-${d(3).slice(7)}`],
+      ['patch', `backup.example.com/mirror/docker.io/library/alpine:ic-sha256-${d(3).slice(7)}`],
     ]);
     assert.equal(plan.images.find((i) => i.action === 'excluded')!.reason, 'matched by --exclude-image docker.io/library/redis:*');
     const only = buildPlan(workloads, resolutions, { ...config, includeImages: ['*nginx*'] });
     assert.deepEqual(only.workloads.map((w) => w.action), ['patch', 'skip', 'skip']);
+  });
+
+  test('a digest-only reference is pinned by digest alone: its copy is held by its anchor tag', () => {
+    const plan = buildPlan([workload('a', [`alpine@${d(3)}`])], new Map([[`docker.io/library/alpine@${d(3)}`, { state: 'copy', digest: d(3), reason: '' } as Resolution]]), config);
+    assert.equal(plan.workloads[0]!.newImage, `backup.example.com/mirror/docker.io/library/alpine@${d(3)}`);
+  });
+
+  test('drift: the plan names the digest that runs and the one upstream names now, and counts it', () => {
+    const w = workload('a', ['nginx:1.25']);
+    w.containers[0]!.runningDigest = d(1);
+    const [request] = imagesToResolve([w], config);
+    const plan = buildPlan([w], new Map([[request!.key, { state: 'copy', digest: d(1), upstream: d(2), reason: 'the tag moved upstream' } as Resolution]]), config);
+    assert.deepEqual([plan.images[0]!.digest, plan.images[0]!.upstreamDigest, plan.summary.drifted], [d(1), d(2), 1]);
+    assert.equal(plan.workloads[0]!.newImage, `backup.example.com/mirror/docker.io/library/nginx:1.25@${d(1)}`, 'what runs is what the workload is patched to');
+  });
+
+  test('a workload already on its copy, pinned or by anchor tag (--no-pin), is checked by the digest it names', () => {
+    const backup = 'backup.example.com/mirror/docker.io/library/nginx';
+    for (const image of [`${backup}:1.25@${d(1)}`, `${backup}:${anchorTag(d(1))}`, `${backup}@${d(1)}`]) {
+      const annotations = { 'image-clone.io/original-images': JSON.stringify({ containers: { c0: { original: 'nginx:1.25', backup: image } } }) };
+      const [request] = imagesToResolve([workload('a', [image], { annotations })], config);
+      assert.deepEqual([request?.digest, request?.backup.tag, request?.source.tag], [d(1), '1.25', '1.25'], image);
+    }
   });
 
   test('globs: * crosses slashes, ? is one character, everything else is literal', () => {
@@ -119,29 +127,52 @@ describe('resolveImages', () => {
     };
   }
 
-  test('the backup is asked first; one request per image when it already holds the running digest', async () => {
-    const workloads = [workload('a', ['nginx:1.25'])];
+  const backupRepo = 'backup.example.com/mirror/docker.io/library/nginx';
+
+  test('the backup is asked first; one request per (image, digest) when its anchor tag holds the running digest', async () => {
+    const workloads = [workload('a', ['nginx:1.25']), workload('b', ['nginx:1.25'])];
     workloads[0]!.containers[0]!.runningDigest = d(1);
-    const l = lookup({ 'backup.example.com/mirror/docker.io/library/nginx:1.25': d(1) });
+    workloads[1]!.containers[0]!.runningDigest = d(2);
+    const l = lookup({ [`${backupRepo}:${anchorTag(d(1))}`]: d(1), [`${backupRepo}:${anchorTag(d(2))}`]: d(2), [`${backupRepo}:1.25`]: d(2) });
     const resolutions = await resolveImages(imagesToResolve(workloads, config), l, 4);
-    assert.deepEqual(l.calls, ['backup.example.com/mirror/docker.io/library/nginx:1.25']);
-    assert.equal([...resolutions.values()][0]!.state, 'present');
+    assert.deepEqual(l.calls, [`${backupRepo}:${anchorTag(d(1))}`, `${backupRepo}:${anchorTag(d(2))}`]);
+    assert.deepEqual([...resolutions.values()].map((r) => r.state), ['present', 'present']);
+  });
+
+  test('the human tag alone is not "backed up": a digest it holds without an anchor is tagged, one missing from the backup copied', async () => {
+    const w = workload('a', ['nginx:1.25']);
+    w.containers[0]!.runningDigest = d(1);
+    const held = lookup({ [`${backupRepo}:1.25`]: d(1), [`${backupRepo}:${d(1)}`]: d(1) });
+    assert.equal([...(await resolveImages(imagesToResolve([w], config), held, 4)).values()][0]!.state, 'tag');
+    const moved = lookup({ [`${backupRepo}:1.25`]: d(1), 'docker.io/library/nginx:1.25': d(2), [`docker.io/library/nginx:${d(3)}`]: d(3) });
+    w.containers[0]!.runningDigest = d(3);
+    const [copy] = [...(await resolveImages(imagesToResolve([w], config), moved, 4)).values()];
+    assert.deepEqual(copy, { state: 'copy', digest: d(3), upstream: d(2), reason: `the tag moved upstream: runs ${d(3)}, upstream now ${d(2)}; what runs is backed up` });
+  });
+
+  test('a tag without a running digest: the source names the digest, the backup is asked for its anchor', async () => {
+    const l = lookup({ 'docker.io/library/nginx:1.25': d(1), [`${backupRepo}:${anchorTag(d(1))}`]: d(1) });
+    const [r] = [...(await resolveImages(imagesToResolve([workload('a', ['nginx:1.25'])], config), l, 4)).values()];
+    assert.equal(r!.state, 'present');
+    assert.equal(l.calls.filter((c) => c.startsWith('backup.')).length, 1, 'one backup request');
   });
 
   test('a failing source with a backup copy is safe; a failing source without one is an error for that image only', async () => {
     const workloads = [workload('a', ['nginx:1.25', 'redis:7'])];
     const l = lookup({
       'backup.example.com/mirror/docker.io/library/nginx:1.25': d(1),
+      [`backup.example.com/mirror/docker.io/library/nginx:${anchorTag(d(1))}`]: d(1),
       'docker.io/library/nginx:1.25': new Error('docker.io: cannot reach the registry: host not found'),
       'docker.io/library/redis:7': new Error('docker.io: cannot reach the registry: host not found'),
     });
-    const resolutions = [...(await resolveImages(imagesToResolve(workloads, config), l, 4)).values()];
+    const byKey = await resolveImages(imagesToResolve(workloads, config), l, 4);
+    const resolutions = ['docker.io/library/nginx:1.25', 'docker.io/library/redis:7'].map((key) => byKey.get(key)!);
     assert.deepEqual(resolutions.map((r) => r.state), ['present', 'error']);
     assert.match(resolutions[1]!.reason, /^source registry: docker.io: cannot reach/);
   });
 
   test('refused backup credentials stop the run', async () => {
-    const l = lookup({ 'backup.example.com/mirror/docker.io/library/nginx:1.25': new AuthError('backup.example.com', 'refused') });
+    const l = lookup({ 'docker.io/library/nginx:1.25': d(1), [`${backupRepo}:${anchorTag(d(1))}`]: new AuthError('backup.example.com', 'refused') });
     await assert.rejects(resolveImages(imagesToResolve([workload('a', ['nginx:1.25'])], config), l, 4), AuthError);
   });
 });

@@ -41,6 +41,7 @@ commands:
   seed-fleet  push many random images that share base layers
   verify      compare a source and a destination image, manifest by manifest and blob by blob
   attach      push an artifact about an image (a referrer with a subject, or a cosign-style tag)
+  gc          garbage-collect one registry's storage (distribution's mark and sweep), with it stopped
 
 Run "regharness <command> -h" for the flags of a command.
 `
@@ -67,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdVerify(args[1:], stdout, stderr)
 	case "attach":
 		return cmdAttach(args[1:], stdout, stderr)
+	case "gc":
+		return cmdGC(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK

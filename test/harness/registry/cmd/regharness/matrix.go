@@ -38,7 +38,9 @@ const (
 // distribution2Binary is Debian's docker-registry; .ci/run installs the package.
 const distribution2Binary = "docker-registry"
 
-func (h *harness) startMatrix(tr *tracer, realm, caPath, adminPass string, reader *credentials) error {
+// listenAddr gives the address of a registry of an earlier run on the same folder (a restart keeps
+// them), else 127.0.0.1:0.
+func (h *harness) startMatrix(tr *tracer, listenAddr func(name string) string, realm, caPath, adminPass string, reader *credentials) error {
 	// go-containerregistry's registry keeps manifests in memory; blobs go to disk.
 	blobDir := filepath.Join(h.dir, regGGCR)
 	if err := os.MkdirAll(blobDir, 0o755); err != nil {
@@ -46,7 +48,7 @@ func (h *harness) startMatrix(tr *tracer, realm, caPath, adminPass string, reade
 	}
 	ggcr := ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.WithBlobHandler(ggcrregistry.NewDiskBlobHandler(blobDir)),
 		ggcrregistry.Logger(discardLogger()))
-	addr, err := h.serve(regGGCR, tr.wrap(regGGCR, ggcr))
+	addr, err := h.serveOn(listenAddr(regGGCR), regGGCR, tr.wrap(regGGCR, ggcr))
 	if err != nil {
 		return err
 	}
@@ -54,12 +56,12 @@ func (h *harness) startMatrix(tr *tracer, realm, caPath, adminPass string, reade
 
 	ola := olareg.New(olaconfig.Config{Storage: olaconfig.ConfigStorage{StoreType: olaconfig.StoreDir, RootDir: filepath.Join(h.dir, regOlareg)}})
 	h.closers = append(h.closers, ola)
-	if addr, err = h.serve(regOlareg, tr.wrap(regOlareg, ola)); err != nil {
+	if addr, err = h.serveOn(listenAddr(regOlareg), regOlareg, tr.wrap(regOlareg, ola)); err != nil {
 		return err
 	}
 	h.info.Registries[regOlareg] = registryInfo{Host: addr, Auth: "none"}
 
-	if addr, err = h.startDistribution2(realm, caPath); err != nil {
+	if addr, err = h.startDistribution2(listenAddr(regDistribution2), realm, caPath); err != nil {
 		return err
 	}
 	h.info.Registries[regDistribution2] = registryInfo{Host: addr, Auth: "token", Username: "admin", Password: adminPass, Realm: realm, Service: tokenService, Reader: reader}
@@ -68,12 +70,13 @@ func (h *harness) startMatrix(tr *tracer, realm, caPath, adminPass string, reade
 
 // startDistribution2 runs Debian's docker-registry with a generated
 // configuration (token auth from the harness issuer), and waits for it to answer.
-func (h *harness) startDistribution2(realm, caPath string) (string, error) {
+func (h *harness) startDistribution2(listen, realm, caPath string) (string, error) {
 	bin, err := exec.LookPath(distribution2Binary)
 	if err != nil {
 		return "", fmt.Errorf("registry %s: %s not found on PATH: install Debian's docker-registry package (apt-get install docker-registry)", regDistribution2, distribution2Binary)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The child listens itself: find a free port (or take the earlier run's) and hand it over.
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -107,8 +108,8 @@ type harness struct {
 
 	servers  []*http.Server
 	apps     []*handlers.App
-	children []child // registries in processes of their own (matrix.go)
-	closers []io.Closer // log and trace files, closed after the servers
+	children []child     // registries in processes of their own (matrix.go)
+	closers  []io.Closer // log and trace files, closed after the servers
 }
 
 // Registry names, also used as storage subdirectories and log file names.
@@ -139,6 +140,22 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		return nil, err
 	}
 	h = &harness{dir: dir, infoPath: filepath.Join(dir, "registries.json")}
+	// A restart on the folder of an earlier run (kept with --keep) serves the
+	// same storage on the same addresses with the same passwords, so that a
+	// test can stop a registry, garbage-collect its storage, and start it again
+	// under the references its workloads already use.
+	var prev registriesFile
+	if data, err := os.ReadFile(h.infoPath); err == nil {
+		if err := json.Unmarshal(data, &prev); err != nil {
+			return nil, fmt.Errorf("%s: %w", h.infoPath, err)
+		}
+	}
+	listenAddr := func(name string) string {
+		if info, ok := prev.Registries[name]; ok && info.Host != "" {
+			return info.Host
+		}
+		return "127.0.0.1:0"
+	}
 	defer func() {
 		if err != nil {
 			h.Close(opts.Dir == "") // remove only a directory we invented
@@ -159,6 +176,9 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 	// Users: the same two accounts exist on the token issuer and in the
 	// htpasswd file.
 	adminPass, readerPass := randomHex(12), randomHex(12)
+	if info, ok := prev.Registries[regBackupBasic]; ok && info.Password != "" && info.Reader != nil {
+		adminPass, readerPass = info.Password, info.Reader.Password
+	}
 
 	// Token issuer.
 	pki, err := newTokenPKI()
@@ -175,7 +195,11 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		roles:         map[string]userRole{"admin": roleAdmin, "reader": roleReader},
 		refreshTokens: map[string]string{},
 	}
-	issuerAddr, err := h.serve(issuerName, tr.wrap(issuerName, issuer))
+	issuerListen := "127.0.0.1:0"
+	if u, err := url.Parse(prev.TokenServer); err == nil && u.Host != "" {
+		issuerListen = u.Host
+	}
+	issuerAddr, err := h.serveOn(issuerListen, issuerName, tr.wrap(issuerName, issuer))
 	if err != nil {
 		return h, err
 	}
@@ -218,7 +242,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 	installLogRouter()
 	h.info = registriesFile{Registries: map[string]registryInfo{}, TokenServer: realm}
 	for _, reg := range regs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", listenAddr(reg.name))
 		if err != nil {
 			return h, err
 		}
@@ -244,7 +268,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		h.info.Registries[reg.name] = info
 	}
 
-	if err := h.startMatrix(tr, realm, caPath, adminPass, reader); err != nil {
+	if err := h.startMatrix(tr, listenAddr, realm, caPath, adminPass, reader); err != nil {
 		return h, err
 	}
 
@@ -300,9 +324,9 @@ func instanceContext(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, "instance.id", name) //nolint:staticcheck // key type dictated by distribution
 }
 
-// serve listens on an ephemeral loopback port and serves handler there.
-func (h *harness) serve(name string, handler http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// serveOn listens on addr (127.0.0.1:0 for an ephemeral port) and serves handler there.
+func (h *harness) serveOn(addr, name string, handler http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
