@@ -168,6 +168,25 @@ export class CopyEngine {
     this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
   }
 
+  /**
+   * For images the target already holds (by digest): copies what was attached to them upstream
+   * since, at the cost #copyAttachments states. A failure is a warning: the copy itself stands.
+   */
+  async refreshAttachments(jobs: Array<{ source: ImageReference; target: ImageReference }>, concurrency: number): Promise<void> {
+    if (!(this.#options.signatures ?? true)) return;
+    const slots = createLimiter(Math.max(1, concurrency));
+    await Promise.all(jobs.map((job) => slots(async () => {
+      const digest = job.source.digest ?? job.target.digest;
+      if (!digest) return;
+      try {
+        await this.#copyAttachments({ registry: job.source.registry, repository: job.source.repository },
+          { registry: job.target.registry, repository: job.target.repository }, { digest, mediaType: undefined }, undefined, emptyCounts());
+      } catch (err) {
+        this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(job.source)}: its signatures and referrers were not refreshed: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}` });
+      }
+    })));
+  }
+
   /** Bytes of the distinct blobs an image references, from its manifests (cached for the copy). */
   async size(source: ImageReference): Promise<number> {
     const src: Repository = { registry: source.registry, repository: source.repository };
@@ -322,7 +341,7 @@ export class CopyEngine {
    * registry per run; then, only for what exists, a HEAD per cosign tag, a GET per fallback tag,
    * and on a registry with the referrers API one query per manifest of the image.
    */
-  async #copyAttachments(src: Repository, dst: Repository, root: { digest: string; mediaType: string }, manifest: Manifest | undefined, counts: CopyCounts): Promise<void> {
+  async #copyAttachments(src: Repository, dst: Repository, root: { digest: string; mediaType: string | undefined }, manifest: Manifest | undefined, counts: CopyCounts): Promise<void> {
     const tags = await this.#tagsOf(src);
     const tagged = new Set<string>();
     for (const tag of tags) {
@@ -333,7 +352,8 @@ export class CopyEngine {
     const api = rootReferrers !== undefined;
     const subjects = [root.digest];
     // Children matter when the source may list referrers for them, or tags name a digest other than the root.
-    if (indexTypes.has(root.mediaType) && (api || [...tagged].some((digest) => digest !== root.digest))) {
+    // (A media type not known yet is read with the index.)
+    if ((root.mediaType === undefined || indexTypes.has(root.mediaType)) && (api || [...tagged].some((digest) => digest !== root.digest))) {
       // An image already in the target is read there (the same bytes): the source is asked for nothing more.
       const index = manifest ?? await this.#client.getManifest(dst, root.digest);
       const parsed = parseManifest(index.bytes, index.mediaType, `${repoName(dst)}@${root.digest}`);
