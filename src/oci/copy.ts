@@ -109,7 +109,12 @@ export class CopyEngine {
       const existing = await this.#client.headManifest(dst, targetRef, true);
       if (existing?.digest === head.digest) {
         // In the target already; what was attached to it upstream since the last run still comes.
-        if (this.#options.signatures ?? true) await this.#copyAttachments(src, dst, head, undefined, counts);
+        if (this.#options.signatures ?? true) {
+          // The copy is in place: a failure here is a warning, not a failed image.
+          await this.#copyAttachments(src, dst, head, undefined, counts).catch((err: unknown) => {
+            this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(source)}: its signatures and referrers were not refreshed: ${firstLine(err)}` });
+          });
+        }
         return result(head.digest, head.mediaType, 'present', []);
       }
     }
@@ -182,7 +187,7 @@ export class CopyEngine {
         await this.#copyAttachments({ registry: job.source.registry, repository: job.source.repository },
           { registry: job.target.registry, repository: job.target.repository }, { digest, mediaType: undefined }, undefined, emptyCounts());
       } catch (err) {
-        this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(job.source)}: its signatures and referrers were not refreshed: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}` });
+        this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(job.source)}: its signatures and referrers were not refreshed: ${firstLine(err)}` });
       }
     })));
   }
@@ -377,9 +382,13 @@ export class CopyEngine {
     const key = `${registryKey(src.registry)}/${src.repository}`;
     let tags = this.#sourceTags.get(key);
     if (!tags) {
-      tags = this.#client.listTags(src).then((list) => new Set(list));
+      // A registry that refuses to list tags (some want more than pull rights for it) still gives
+      // its referrers; the cosign tags are then not seen, and the run says so once.
+      tags = this.#client.listTags(src).then((list) => new Set(list), (err: unknown) => {
+        this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: cannot list its tags, so cosign signatures are not copied from it: ${firstLine(err)}` });
+        return new Set<string>();
+      });
       this.#sourceTags.set(key, tags);
-      tags.catch(() => this.#sourceTags.delete(key));
     }
     return tags;
   }
@@ -495,6 +504,10 @@ export class CopyEngine {
 const attachmentTag = /^sha256-([a-f0-9]{64})(?:\.sig|\.att|\.sbom)?$/;
 const cosignSuffixes = ['.sig', '.att', '.sbom'];
 const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes.dockerList]);
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
 
 function sameDigests(a: Descriptor[], b: Descriptor[]): boolean {
   const set = new Set(a.map((d) => d.digest));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import { harnessEnv, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
+import { startFaultProxy } from './fault-proxy.ts';
 import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -156,6 +157,32 @@ describe('what travels with a multi-platform image, and what a later run brings'
       assert.equal(byKind(unsigned, /\/(tags\/list|referrers\/)/, 'GET'), 0, '--no-signatures asks for none of it');
     });
   }
+
+  test('a source that refuses to list its tags: the image is copied with a warning, and a later run is still present', async () => {
+    // Every harness registry lists tags; a proxy in front of the source refuses it (403 DENIED),
+    // as a registry can for an identity without list rights.
+    const repo = uniqueRepo('no-list');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 98, format: 'oci' });
+    const front = await startFaultProxy({
+      upstream: env.registries.source.host, rates: {},
+      intercept: (req, res) => {
+        if (!/\/tags\/list/.test(req.url ?? '')) return false;
+        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'listing tags is not allowed' }] }));
+        return true;
+      },
+    });
+    try {
+      const dst = `${env.registries.backup.host}/${repo}:1`;
+      for (const status of ['copied', 'present']) {
+        const run = await copy(`${front.host}/${repo}:1`, dst, '--insecure-registry', front.host);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(JSON.parse(run.stdout).images[0].status, status);
+        assert.match(run.stderr, /warning: .*cannot list its tags, so cosign signatures are not copied from it: .*DENIED: listing tags is not allowed/);
+      }
+    } finally {
+      await front.close();
+    }
+  });
 
   test('an unsigned image costs one tag list and one referrers probe more than --no-signatures', async () => {
     const repo = uniqueRepo('unsigned');
