@@ -440,9 +440,19 @@ export class CopyEngine {
   async #pushReferrers(src: Repository, dst: Repository, subject: string, referrers: Descriptor[], sourceFallback: Manifest | undefined, counts: CopyCounts): Promise<void> {
     const registry = registryKey(dst.registry);
     let targetApi = this.#referrersApi.get(registry);
+    const missing = new Set<string>();
     for (const referrer of referrers) {
       if (await this.#client.headManifest(dst, referrer.digest, true)) continue;
-      const manifest = await this.#manifest(src, referrer.digest);
+      const manifest = await this.#manifest(src, referrer.digest).catch((err: unknown) => {
+        // A fallback tag may still list a referrer that was deleted since: skip it, say so.
+        if (err instanceof RegistryError && err.status === 404) return undefined;
+        throw err;
+      });
+      if (!manifest) {
+        this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: referrer ${referrer.digest} of ${subject} is listed but not there; not copied` });
+        missing.add(referrer.digest);
+        continue;
+      }
       await this.#copyTree(src, dst, manifest, [subject], counts);
       const { ociSubject } = await this.#client.putManifest(dst, referrer.digest, manifest);
       if (ociSubject) this.#referrersApi.set(registry, (targetApi = true));
@@ -463,8 +473,8 @@ export class CopyEngine {
       const parsed = parseManifest(current.bytes, current.mediaType, `${repoName(dst)}:${base}`);
       if (parsed.kind === 'index') listed.push(...parsed.manifests);
     }
-    const merged = [...listed, ...referrers.filter((r) => !listed.some((l) => l.digest === r.digest))];
-    if (head && merged.length === listed.length) return;
+    const merged = [...listed, ...referrers.filter((r) => !missing.has(r.digest) && !listed.some((l) => l.digest === r.digest))];
+    if (!merged.length || (head && merged.length === listed.length)) return;
     let index: Pick<Manifest, 'bytes' | 'digest' | 'mediaType'>;
     const sourceListed = sourceFallback && parseManifest(sourceFallback.bytes, sourceFallback.mediaType, `${repoName(src)}:${base}`);
     if (!head && sourceFallback && sourceListed?.kind === 'index' && sameDigests(sourceListed.manifests, merged)) {

@@ -87,6 +87,19 @@ describe('referrers pushed the way the spec says', () => {
     assert.deepEqual(await listedReferrers(target, repo, image.digest, false), referrers);
   });
 
+  test('a referrer the fallback tag lists but the source deleted since is skipped with a warning', async () => {
+    const repo = uniqueRepo('stale');
+    const image = await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 2048, seed: 99, format: 'oci' });
+    const gone = await attachArtifact(env.registries.source, `${repo}@${image.digest}`, { seed: 100 });
+    const kept = await attachArtifact(env.registries.source, `${repo}@${image.digest}`, { seed: 101 });
+    // Deleting a manifest leaves the fallback tag as it was: it still lists the deleted referrer.
+    assert.equal((await fetch(`http://${env.registries.source.host}/v2/${repo}/manifests/${gone.digest}`, { method: 'DELETE' })).status, 202);
+    const run = await copy(`${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`warning: .*referrer ${gone.digest} of ${image.digest} is listed but not there; not copied`));
+    assert.deepEqual(await listedReferrers(env.registries.backup, repo, image.digest, false), [kept.digest]);
+  });
+
   test('a fallback tag the target already has is merged with, not replaced', async () => {
     const target = env.registries.backup;
     const repo = uniqueRepo('merge');
