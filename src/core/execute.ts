@@ -109,6 +109,20 @@ export async function executePlan(
   // Human tags (…:1.27) for people and tools that browse the backup: one per source tag and
   // repository, placed one after another so that two digests of one tag in this run settle in order.
   await placeHumanTags(settled, resolutions, ports, emit);
+
+  // Images already in the backup get what was attached to them upstream since (a new signature,
+  // SBOM or referrer), when the source was asked or the pods' digest is known; not when it is gone.
+  const refresh = requests.filter((r) => {
+    const s = resolutions.get(r.key);
+    const inBackup = s?.state === 'present' || (s?.state === 'tag' && images.get(r.key)?.result === 'tagged');
+    return inBackup && (r.digest !== undefined || s.upstream !== undefined);
+  });
+  if (refresh.length && !options.signal?.aborted) {
+    await ports.copier.refreshAttachments?.(refresh.map((r) => {
+      const { tag: _, ...repository } = r.backup;
+      return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, digest: resolved(r).digest } };
+    }), options.concurrency);
+  }
   for (const request of requests) {
     if (images.has(request.key)) continue;
     const r = resolutions.get(request.key);

@@ -3,7 +3,7 @@
 // requests so that N parallel blob copies cause one token fetch.
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { AuthError } from '../errors.ts';
+import { AuthError, RegistryError } from '../errors.ts';
 import type { Challenge } from './challenge.ts';
 import type { Credential, CredentialSource } from './credentials.ts';
 
@@ -67,6 +67,11 @@ export class Authenticator {
       return true;
     }
     return false;
+  }
+
+  /** Whether credentials are configured for the registry (never the credential itself). */
+  async hasCredential(registry: string, repository: string | undefined): Promise<boolean> {
+    return (await this.#credentials.lookup(registry, repository)) !== undefined;
   }
 
   knows(host: string): boolean {
@@ -146,6 +151,20 @@ export class Authenticator {
     }
   }
 
+  /** The token request; a token server that cannot be reached is named as such, not as the registry. */
+  async #reachTokenServer(registry: string, url: URL, init: Parameters<TokenFetch>[1]): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.#fetchToken(url, init);
+    } catch (err) {
+      const code = networkCode(err);
+      if (code === undefined) throw err;
+      const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found' : code;
+      throw new RegistryError(registry, `${registry}: cannot reach its token server ${url.origin}${url.pathname} (${what}); the registry itself answers`, {
+        transient: tokenServerRetryable.has(code), cause: err,
+      });
+    }
+  }
+
   async #fetch(registry: string, auth: Extract<HostAuth, { kind: 'bearer' }>, scopes: string[], credential: Credential | undefined): Promise<Token> {
     const url = new URL(auth.realm);
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -157,14 +176,14 @@ export class Authenticator {
       if (auth.service) form.set('service', auth.service);
       if (scopes.length) form.set('scope', scopes.join(' '));
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      response = await this.#fetchToken(url, { method: 'POST', headers, body: form.toString() });
+      response = await this.#reachTokenServer(registry, url, { method: 'POST', headers, body: form.toString() });
     } else {
       if (auth.service) url.searchParams.set('service', auth.service);
       for (const scope of scopes) url.searchParams.append('scope', scope);
       if (credential?.kind === 'basic') {
         headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
       }
-      response = await this.#fetchToken(url, { method: 'GET', headers });
+      response = await this.#reachTokenServer(registry, url, { method: 'GET', headers });
     }
     const text = await readCapped(response.body, maxTokenResponseBytes);
     if (response.statusCode !== 200) {
@@ -189,6 +208,16 @@ export class Authenticator {
     // Count from when we asked, not from issued_at: clocks differ, and the earlier start is safer.
     return { value, expiresAt: started + lifetime * 1000 };
   }
+}
+
+const tokenServerRetryable = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+function networkCode(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const own = (err as { code?: unknown }).code;
+  if (typeof own === 'string' && own !== 'UND_ERR') return own;
+  const cause = (err as { cause?: unknown }).cause;
+  return cause ? networkCode(cause) : undefined;
 }
 
 /** Identifies a credential in cache keys without keeping the secret itself in the key. */

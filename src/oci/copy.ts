@@ -70,6 +70,12 @@ export class CopyEngine implements ImageCopier {
   readonly #manifestWork = new Map<string, Promise<void>>();
   /** Uploads in flight by target registry and digest, so other repositories mount instead of uploading again. */
   readonly #uploadsByDigest = new Map<string, Promise<void>>();
+  /** Attachments (signatures, referrers) handled, by target repository and subject digest: once per run. */
+  readonly #attachmentWork = new Map<string, Promise<void>>();
+  /** Source tag lists, by repository: one request per repository per run. */
+  readonly #sourceTags = new Map<string, Promise<Set<string>>>();
+  /** Whether a registry answers the referrers API, by registry, once known. */
+  readonly #referrersApi = new Map<string, boolean>();
   /** Source manifests by repository and digest: measuring an image fetches what its copy needs. */
   readonly #manifests = new Map<string, Promise<Manifest>>();
 
@@ -102,10 +108,20 @@ export class CopyEngine implements ImageCopier {
     }
     if (!filtering) {
       const existing = await this.#client.headManifest(dst, targetRef, true);
-      if (existing?.digest === head.digest) return result(head.digest, head.mediaType, 'present', []);
+      if (existing?.digest === head.digest) {
+        // In the target already; what was attached to it upstream since the last run still comes.
+        if (this.#options.signatures ?? true) {
+          // The copy is in place: a failure here is a warning, not a failed image.
+          await this.#copyAttachments(src, dst, head, undefined, counts).catch((err: unknown) => {
+            this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(source)}: its signatures and referrers were not refreshed: ${firstLine(err)}` });
+          });
+        }
+        return result(head.digest, head.mediaType, 'present', []);
+      }
     }
 
-    let manifest = await this.#manifest(src, head.digest);
+    const original = await this.#manifest(src, head.digest);
+    let manifest = original;
     if (filtering) manifest = this.#filterPlatforms(manifest, formatReference(source));
     const platforms = await this.#copyTree(src, dst, manifest, [], counts);
     await this.#client.putManifest(dst, targetRef, manifest);
@@ -117,7 +133,7 @@ export class CopyEngine implements ImageCopier {
     if (stored?.digest !== manifest.digest) {
       throw new ManifestError(`${formatReference(target)}: after the copy the target answers ${stored?.digest ?? 'nothing'} instead of ${manifest.digest}`);
     }
-    if (this.#options.signatures ?? true) await this.#copySignatures(src, dst, head.digest, counts);
+    if (this.#options.signatures ?? true) await this.#copyAttachments(src, dst, head, original, counts);
     return result(manifest.digest, manifest.mediaType, 'copied', platforms);
   }
 
@@ -127,11 +143,18 @@ export class CopyEngine implements ImageCopier {
    * back in the order given; one image's failure does not stop the others.
    */
   async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
-    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).catch(() => 0)));
-    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]!);
+    // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
+    // with that error, rather than going through the same retries again.
+    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
+    const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]!.bytes - sizes[a]!.bytes);
     const slots = createLimiter(imageConcurrency);
     const outcomes: Array<{ result: ImageCopyResult } | { error: unknown }> = new Array(jobs.length);
     await Promise.all(order.map((i) => slots(async () => {
+      const measured = sizes[i]!;
+      if (measured.error !== undefined) {
+        outcomes[i] = { error: measured.error };
+        return;
+      }
       try {
         outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
       } catch (error) {
@@ -149,6 +172,25 @@ export class CopyEngine implements ImageCopier {
     const manifest = await this.#client.getManifest(repository, digest);
     await this.#client.putManifest(repository, tag, manifest);
     this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+  }
+
+  /**
+   * For images the target already holds (by digest): copies what was attached to them upstream
+   * since, at the cost #copyAttachments states. A failure is a warning: the copy itself stands.
+   */
+  async refreshAttachments(jobs: Array<{ source: ImageReference; target: ImageReference }>, concurrency: number): Promise<void> {
+    if (!(this.#options.signatures ?? true)) return;
+    const slots = createLimiter(Math.max(1, concurrency));
+    await Promise.all(jobs.map((job) => slots(async () => {
+      const digest = job.source.digest ?? job.target.digest;
+      if (!digest) return;
+      try {
+        await this.#copyAttachments({ registry: job.source.registry, repository: job.source.repository },
+          { registry: job.target.registry, repository: job.target.repository }, { digest, mediaType: undefined }, undefined, emptyCounts());
+      } catch (err) {
+        this.#options.onEvent?.({ kind: 'warning', message: `${formatReference(job.source)}: its signatures and referrers were not refreshed: ${firstLine(err)}` });
+      }
+    })));
   }
 
   /** Bytes of the distinct blobs an image references, from its manifests (cached for the copy). */
@@ -298,33 +340,151 @@ export class CopyEngine implements ImageCopier {
   }
 
   /**
-   * Signatures and other artifacts about the image: cosign's sha256-<hex>.sig/.att/.sbom tags, the
-   * referrers tag schema (sha256-<hex>), and referrers the source lists through the OCI API.
+   * What is attached to the image and to each of its children in the source: cosign's
+   * sha256-<hex>.sig/.att/.sbom tags, and OCI referrers (the referrers API, or its fallback tag
+   * sha256-<hex>). Runs for images already in the target too, so attachments added upstream since
+   * the first copy arrive. Source cost: one tag list per repository and one referrers probe per
+   * registry per run; then, only for what exists, a HEAD per cosign tag, a GET per fallback tag,
+   * and on a registry with the referrers API one query per manifest of the image.
    */
-  async #copySignatures(src: Repository, dst: Repository, digest: string, counts: CopyCounts): Promise<void> {
-    const tagBase = digest.replace(':', '-');
-    const tags = [tagBase, `${tagBase}.sig`, `${tagBase}.att`, `${tagBase}.sbom`];
-    await Promise.all(tags.map(async (tag) => {
-      const head = await this.#client.headManifest(src, tag);
-      if (!head) return;
-      const existing = await this.#client.headManifest(dst, tag, true);
-      if (existing?.digest === head.digest) return;
-      const manifest = await this.#client.getManifest(src, head.digest);
-      await this.#copyTree(src, dst, manifest, [], counts);
-      await this.#client.putManifest(dst, tag, manifest);
-      this.#count(counts, 'signatures', 1);
-    }));
-    const referrers = await this.#client.referrers(src, digest);
-    if (!referrers?.length) return;
-    await Promise.all(referrers.map(async (referrer) => {
-      await this.#copyChild(src, dst, referrer.digest, [digest], counts);
-      this.#count(counts, 'signatures', 1);
-    }));
-    // A target without the referrers API finds them through the tag schema: keep that index current.
-    if ((await this.#client.referrers(dst, digest)) === undefined) {
-      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: referrers }));
-      await this.#client.putManifest(dst, tagBase, { bytes: index, digest: sha256Digest(index), mediaType: mediaTypes.ociIndex });
+  async #copyAttachments(src: Repository, dst: Repository, root: { digest: string; mediaType: string | undefined }, manifest: Manifest | undefined, counts: CopyCounts): Promise<void> {
+    const tags = await this.#tagsOf(src);
+    const tagged = new Set<string>();
+    for (const tag of tags) {
+      const match = attachmentTag.exec(tag);
+      if (match) tagged.add(`sha256:${match[1]}`);
     }
+    const rootReferrers = await this.#referrersOf(src, root.digest);
+    const api = rootReferrers !== undefined;
+    const subjects = [root.digest];
+    // Children matter when the source may list referrers for them, or tags name a digest other than the root.
+    // (A media type not known yet is read with the index.)
+    if ((root.mediaType === undefined || indexTypes.has(root.mediaType)) && (api || [...tagged].some((digest) => digest !== root.digest))) {
+      // An image already in the target is read there (the same bytes): the source is asked for nothing more.
+      const index = manifest ?? await this.#client.getManifest(dst, root.digest);
+      const parsed = parseManifest(index.bytes, index.mediaType, `${repoName(dst)}@${root.digest}`);
+      if (parsed.kind === 'index') subjects.push(...uniqueByDigest(parsed.manifests).map((child) => child.digest));
+    }
+    await Promise.all(subjects.map((subject) => {
+      const key = `${registryKey(dst.registry)}/${dst.repository}@${subject}`;
+      let work = this.#attachmentWork.get(key);
+      if (!work) {
+        const known = subject === root.digest ? rootReferrers : undefined;
+        work = this.#attachmentsOf(src, dst, subject, tags, api, known, counts);
+        this.#attachmentWork.set(key, work);
+        work.catch(() => this.#attachmentWork.delete(key));
+      }
+      return work;
+    }));
+  }
+
+  /** The source's tags, listed once per repository per run. */
+  #tagsOf(src: Repository): Promise<Set<string>> {
+    const key = `${registryKey(src.registry)}/${src.repository}`;
+    let tags = this.#sourceTags.get(key);
+    if (!tags) {
+      // A registry that refuses to list tags (some want more than pull rights for it) still gives
+      // its referrers; the cosign tags are then not seen, and the run says so once.
+      tags = this.#client.listTags(src).then((list) => new Set(list), (err: unknown) => {
+        this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: cannot list its tags, so cosign signatures are not copied from it: ${firstLine(err)}` });
+        return new Set<string>();
+      });
+      this.#sourceTags.set(key, tags);
+    }
+    return tags;
+  }
+
+  /**
+   * Referrers of a digest through the referrers API; undefined when the registry has none. A
+   * registry found without the API is not asked again during the run.
+   */
+  async #referrersOf(repo: Repository, digest: string): Promise<Descriptor[] | undefined> {
+    const registry = registryKey(repo.registry);
+    if (this.#referrersApi.get(registry) === false) return undefined;
+    const found = await this.#client.referrers(repo, digest);
+    this.#referrersApi.set(registry, found !== undefined);
+    return found;
+  }
+
+  async #attachmentsOf(src: Repository, dst: Repository, subject: string, tags: Set<string>, api: boolean, known: Descriptor[] | undefined, counts: CopyCounts): Promise<void> {
+    const base = subject.replace(':', '-');
+    await Promise.all(cosignSuffixes.filter((suffix) => tags.has(base + suffix)).map((suffix) => this.#copyTag(src, dst, base + suffix, counts)));
+    const referrers: Descriptor[] = api ? [...(known ?? (await this.#referrersOf(src, subject)) ?? [])] : [];
+    let sourceFallback: Manifest | undefined;
+    if (tags.has(base)) {
+      sourceFallback = await this.#client.getManifest(src, base);
+      const parsed = parseManifest(sourceFallback.bytes, sourceFallback.mediaType, `${repoName(src)}:${base}`);
+      if (parsed.kind === 'index') for (const d of parsed.manifests) if (!referrers.some((r) => r.digest === d.digest)) referrers.push(d);
+    }
+    if (referrers.length) await this.#pushReferrers(src, dst, subject, referrers, sourceFallback, counts);
+  }
+
+  /** A tag of the source (a cosign signature, attestation or SBOM), when the target's differs. */
+  async #copyTag(src: Repository, dst: Repository, tag: string, counts: CopyCounts): Promise<void> {
+    const head = await this.#client.headManifest(src, tag);
+    if (!head) return;
+    const existing = await this.#client.headManifest(dst, tag, true);
+    if (existing?.digest === head.digest) return;
+    const manifest = await this.#manifest(src, head.digest);
+    await this.#copyTree(src, dst, manifest, [], counts);
+    await this.#client.putManifest(dst, tag, manifest);
+    this.#count(counts, 'signatures', 1);
+    this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: tag, digest: manifest.digest });
+  }
+
+  /**
+   * Pushes the referrers of one subject one after another (a registry that keeps one referrers
+   * index per subject loses updates made at the same time). A target with the referrers API
+   * (OCI-Subject on the PUT, or a referrers endpoint that answers) indexes them itself and gets no
+   * fallback tag; one without gets the fallback tag sha256-<hex>, merged with what it lists already.
+   */
+  async #pushReferrers(src: Repository, dst: Repository, subject: string, referrers: Descriptor[], sourceFallback: Manifest | undefined, counts: CopyCounts): Promise<void> {
+    const registry = registryKey(dst.registry);
+    let targetApi = this.#referrersApi.get(registry);
+    const missing = new Set<string>();
+    for (const referrer of referrers) {
+      if (await this.#client.headManifest(dst, referrer.digest, true)) continue;
+      const manifest = await this.#manifest(src, referrer.digest).catch((err: unknown) => {
+        // A fallback tag may still list a referrer that was deleted since: skip it, say so.
+        if (err instanceof RegistryError && err.status === 404) return undefined;
+        throw err;
+      });
+      if (!manifest) {
+        this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: referrer ${referrer.digest} of ${subject} is listed but not there; not copied` });
+        missing.add(referrer.digest);
+        continue;
+      }
+      await this.#copyTree(src, dst, manifest, [subject], counts);
+      const { ociSubject } = await this.#client.putManifest(dst, referrer.digest, manifest);
+      if (ociSubject) this.#referrersApi.set(registry, (targetApi = true));
+      this.#count(counts, 'signatures', 1);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: referrer.digest, digest: referrer.digest });
+    }
+    if (targetApi === undefined) {
+      targetApi = (await this.#client.referrers(dst, subject)) !== undefined;
+      this.#referrersApi.set(registry, targetApi);
+    }
+    if (targetApi) return;
+
+    const base = subject.replace(':', '-');
+    const head = await this.#client.headManifest(dst, base, true);
+    const listed: Descriptor[] = [];
+    if (head) {
+      const current = await this.#client.getManifest(dst, head.digest);
+      const parsed = parseManifest(current.bytes, current.mediaType, `${repoName(dst)}:${base}`);
+      if (parsed.kind === 'index') listed.push(...parsed.manifests);
+    }
+    const merged = [...listed, ...referrers.filter((r) => !missing.has(r.digest) && !listed.some((l) => l.digest === r.digest))];
+    if (!merged.length || (head && merged.length === listed.length)) return;
+    let index: Pick<Manifest, 'bytes' | 'digest' | 'mediaType'>;
+    const sourceListed = sourceFallback && parseManifest(sourceFallback.bytes, sourceFallback.mediaType, `${repoName(src)}:${base}`);
+    if (!head && sourceFallback && sourceListed?.kind === 'index' && sameDigests(sourceListed.manifests, merged)) {
+      index = sourceFallback; // the source's own bytes: the same digest on both sides
+    } else {
+      const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: merged.map(descriptorJson) }));
+      index = { bytes, digest: sha256Digest(bytes), mediaType: mediaTypes.ociIndex };
+    }
+    await this.#client.putManifest(dst, base, index);
   }
 
   #filterPlatforms(manifest: Manifest, where: string): Manifest {
@@ -349,6 +509,30 @@ export class CopyEngine implements ImageCopier {
     counts[field] += n;
     this.totals[field] += n;
   }
+}
+
+/** A tag of the cosign or referrers tag schemes: sha256-<hex>, optionally .sig, .att or .sbom. */
+const attachmentTag = /^sha256-([a-f0-9]{64})(?:\.sig|\.att|\.sbom)?$/;
+const cosignSuffixes = ['.sig', '.att', '.sbom'];
+const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes.dockerList]);
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+function sameDigests(a: Descriptor[], b: Descriptor[]): boolean {
+  const set = new Set(a.map((d) => d.digest));
+  return set.size === b.length && b.every((d) => set.has(d.digest));
+}
+
+/** A descriptor as a referrers index lists it. */
+function descriptorJson(d: Descriptor): Record<string, unknown> {
+  return {
+    mediaType: d.mediaType, digest: d.digest, size: d.size,
+    ...(d.artifactType ? { artifactType: d.artifactType } : {}),
+    ...(d.annotations ? { annotations: d.annotations } : {}),
+    ...(d.platform ? { platform: d.platform } : {}),
+  };
 }
 
 function uniqueByDigest(descriptors: Descriptor[]): Descriptor[] {

@@ -84,20 +84,56 @@ export class RegistryClient {
     return { bytes, digest, mediaType, size: bytes.length };
   }
 
-  /** PUT of manifest bytes, exactly as received, under a tag or its digest. */
-  async putManifest(repo: Repository, reference: string, manifest: Pick<Manifest, 'bytes' | 'digest' | 'mediaType'>): Promise<void> {
+  /**
+   * PUT of manifest bytes, exactly as received, under a tag or its digest. Resolves with the
+   * registry's OCI-Subject header: set when it indexed the manifest's subject (the referrers API).
+   */
+  async putManifest(repo: Repository, reference: string, manifest: Pick<Manifest, 'bytes' | 'digest' | 'mediaType'>): Promise<{ ociSubject: string | undefined }> {
     const response = await this.transport.send({
       registry: repo.registry, repository: repo.repository, method: 'PUT',
       path: `/v2/${repo.repository}/manifests/${reference}`,
       scopes: push(repo),
       headers: { 'content-type': manifest.mediaType, 'content-length': String(manifest.bytes.length) },
       body: manifest.bytes,
+    }).catch((err: unknown) => {
+      // A registry that refuses the media type (415, or MANIFEST_INVALID for Docker types on an OCI-only registry).
+      if (err instanceof RegistryError && (err.status === 415 || (err.code === 'MANIFEST_INVALID' && manifest.mediaType.startsWith('application/vnd.docker.')))) {
+        throw new ManifestError(`${repoName(repo)}: the registry does not accept the media type ${manifest.mediaType} (${err.message.replace(/^[^(]*\(/, '').replace(/\)$/, '')}); nothing was tagged. Some registries have a setting to accept Docker media types`);
+      }
+      throw err;
     });
     await response.body.dump();
     const stored = header(response, 'docker-content-digest');
     if (stored && stored.startsWith('sha256:') && stored !== manifest.digest) {
       throw new ManifestError(`${repoName(repo)}:${reference}: the registry stored the manifest as ${stored}, not ${manifest.digest}`);
     }
+    return { ociSubject: header(response, 'oci-subject') };
+  }
+
+  /** Every tag of a repository (following pagination); empty when the repository does not exist. */
+  async listTags(repo: Repository): Promise<string[]> {
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${repo.repository}/tags/list`;
+    for (let page = 0; path && page < 1000; page++) {
+      const response = await this.transport.send({
+        registry: repo.registry, repository: repo.repository, method: 'GET', path,
+        scopes: pull(repo), accept: [404],
+      });
+      if (response.status === 404) {
+        await response.body.dump();
+        return tags;
+      }
+      const bytes = await readAll(response, maxManifestBytes, () => new ManifestError(`${repoName(repo)}: tag list page too large`));
+      let doc: { tags?: unknown };
+      try {
+        doc = JSON.parse(bytes.toString('utf8')) as { tags?: unknown };
+      } catch {
+        throw new ManifestError(`${repoName(repo)}: the tag list is not valid JSON`);
+      }
+      if (Array.isArray(doc.tags)) tags.push(...doc.tags.filter((t): t is string => typeof t === 'string'));
+      path = nextLink(header(response, 'link'), response.url);
+    }
+    return tags;
   }
 
   /** Size of a blob in the repository, or undefined when it is not there. */
@@ -194,6 +230,8 @@ export class RegistryClient {
         return page === 0 ? undefined : found;
       }
       const bytes = await readAll(response, maxManifestBytes, () => new ManifestError(`${repoName(repo)}: referrers list too large`));
+      // olareg (v0.1.2) answers an empty list with "manifests": null: that is an empty list.
+      if (emptyReferrersList(bytes)) return found;
       const index = parseManifest(bytes, 'application/vnd.oci.image.index.v1+json', `${repoName(repo)} referrers of ${digest}`);
       if (index.kind === 'index') found.push(...index.manifests);
       path = nextLink(header(response, 'link'), response.url);
@@ -209,6 +247,15 @@ export function header(response: RegistryResponse, name: string): string | undef
 
 function mediaTypeOf(response: RegistryResponse): string {
   return header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
+}
+
+function emptyReferrersList(bytes: Buffer): boolean {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> | null;
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && (doc.manifests === undefined || doc.manifests === null);
+  } catch {
+    return false;
+  }
 }
 
 /** Reads a whole (small) body, refusing more than `limit` bytes. */

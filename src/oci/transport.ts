@@ -167,6 +167,16 @@ export class Transport {
     if (request.method === 'HEAD') await response.body.dump().catch(() => {});
     const detail = registryErrorDetail(text);
     const what = `${request.method} ${describePath(request.path)}`;
+    const refusedScope = status === 401 ? insufficientScope(response.headers['www-authenticate']) : undefined;
+    if (refusedScope !== undefined) {
+      // The token server accepted who we are but granted less than the registry asked for: a
+      // permission, not a password. Say which repository and which scope.
+      const scope = refusedScope || request.scopes.join(' ');
+      const wanted = /[:,]push(,|$)/.test(scope) ? 'push to' : 'pull from';
+      const who = await this.auth.hasCredential(request.registry, request.repository).catch(() => false)
+        ? 'the credentials are valid but may not' : 'anonymous access may not (no credentials are configured for it), so it cannot';
+      throw new AuthError(request.registry, `${request.registry}: ${who} ${wanted} ${request.repository ?? 'this repository'}: the token server did not grant the scope "${scope}" (HTTP 401 insufficient_scope${detail ? `: ${detail}` : ''})`, status);
+    }
     if (status === 401 || status === 403) {
       throw new AuthError(request.registry, `${request.registry}: ${status === 401 ? 'authentication failed' : 'access denied'} for ${what} (HTTP ${status}${detail ? `: ${detail}` : ''})`, status);
     }
@@ -327,6 +337,12 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   const date = Date.parse(value);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(date - now, 0), maxMs);
+}
+
+/** The scope a 401 challenge says was missing (error="insufficient_scope"), '' when it names none, else undefined. */
+function insufficientScope(header: string | string[] | undefined): string | undefined {
+  const challenge = parseChallenges(header).find((c) => c.params.error === 'insufficient_scope');
+  return challenge ? challenge.params.scope ?? '' : undefined;
 }
 
 /** The OCI error body's first message: {"errors":[{"code","message","detail"}]}. */

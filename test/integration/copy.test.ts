@@ -33,12 +33,21 @@ async function engineFor(insecure: string[], transportOptions: Partial<Transport
   return { transport, engine: new CopyEngine(new RegistryClient(transport), { concurrency: 4 }) };
 }
 
+/**
+ * The registry matrix (test/harness/registry/README.md): distribution v3 with token and basic auth,
+ * Debian's distribution 2.8 with token auth, go-containerregistry's registry and olareg (neither has
+ * auth), each with both manifest formats.
+ */
+const matrix = ['backup', 'backup-basic', 'distribution2', 'ggcr', 'olareg'].flatMap((target) => (['oci', 'docker'] as const).map((format) => [format, target] as const));
+
 describe('image-clone copy', () => {
-  for (const [format, targetName] of [['oci', 'backup'], ['docker', 'backup'], ['oci', 'backup-basic'], ['docker', 'backup-basic']] as const) {
+  matrix.forEach(([format, targetName], i) => {
     test(`a multi-platform ${format} index reaches ${targetName} byte-identical`, async () => {
       const repo = uniqueRepo(`multi-${format}`);
+      // A seed of its own: go-containerregistry's registry keeps one blob store for all repositories,
+      // so blobs another test pushed would be "present" there, not copied.
       const seeded = await seedImage(env.registries.source, `${repo}:1.0`, {
-        platforms: ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'], layers: 3, layerSize: 256 * 1024, seed: 11, format,
+        platforms: ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'], layers: 3, layerSize: 256 * 1024, seed: 11 + 1000 * i, format,
       });
       const target = env.registries[targetName]!;
       const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
@@ -62,7 +71,7 @@ describe('image-clone copy', () => {
       assert.equal(second.images[0].status, 'present', 'a second copy finds it in place and copies nothing');
       assert.equal(second.summary.bytesTransferred, 0);
     });
-  }
+  });
 
   test('text output sums up what moved', async () => {
     const repo = uniqueRepo('text');

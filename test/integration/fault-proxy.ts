@@ -24,6 +24,8 @@ export interface FaultProxyOptions {
   gate?: Promise<void>;
   /** Told when an eligible request arrives (before the gate). */
   onEligible?: () => void;
+  /** Rewrites the upstream's response headers (e.g. a challenge's realm). */
+  responseHeaders?: (headers: IncomingMessage['headers']) => IncomingMessage['headers'];
 }
 
 export interface FaultProxy {
@@ -86,7 +88,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     // No pooled upstream connections: each one ends with its client's, so none outlives the proxy.
     const upstream = httpRequest({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
+      res.writeHead(up.statusCode ?? 502, options.responseHeaders ? options.responseHeaders(up.headers) : up.headers);
       if (!fault || (up.statusCode ?? 0) >= 300) {
         up.pipe(res);
         return;

@@ -76,8 +76,8 @@ export async function verifyCopy(src: { registry: HarnessRegistry; ref: string }
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }
 
-/** A docker config.json holding the harness registries' admin credentials. */
-export async function writeRegistryConfig(env: HarnessEnv, names: string[] = ['backup', 'backup-basic']): Promise<string> {
+/** A docker config.json holding the harness registries' admin credentials (by default, of every registry that has any). */
+export async function writeRegistryConfig(env: HarnessEnv, names: string[] = Object.keys(env.registries).filter((name) => env.registries[name]!.username)): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-auth-'));
   const auths: Record<string, { auth: string }> = {};
   for (const name of names) {
@@ -147,6 +147,52 @@ export async function writeKubeconfig(kc: KubeConfig, name: string): Promise<str
   const path = join(await mkdtemp(join(tmpdir(), 'image-clone-kube-')), `${name}.kubeconfig`);
   await writeFile(path, kc.exportConfig(), { mode: 0o600 });
   return path;
+}
+
+export interface AttachResult {
+  ref: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * Pushes an artifact about `subject` (REPO@DIGEST) with the harness's own tool (go-containerregistry):
+ * as a referrer with a subject (go-containerregistry keeps the fallback tag itself where the registry
+ * has no referrers API), or with `tag` under a cosign-style tag.
+ */
+export async function attachArtifact(registry: HarnessRegistry, subject: string, options: { seed: number; artifactType?: string; tag?: string }): Promise<AttachResult> {
+  const args = ['attach', '--subject', `${registry.host}/${subject}`, '--seed', String(options.seed), ...credentialArgs(registry)];
+  if (options.artifactType) args.push('--artifact-type', options.artifactType);
+  if (options.tag) args.push('--tag', options.tag);
+  const { stdout } = await execFileAsync(regharness, args);
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+/**
+ * One GET or HEAD against a harness registry, authenticated as its admin the way the token spec
+ * says (an independent reading of the registry's state, without image-clone's client).
+ */
+export async function registryRead(registry: HarnessRegistry, method: 'GET' | 'HEAD', path: string, accept = 'application/vnd.oci.image.index.v1+json'): Promise<{ status: number; body: string; headers: Headers }> {
+  const url = `http://${registry.host}${path}`;
+  const send = (authorization?: string) => fetch(url, { method, headers: { accept, ...(authorization ? { authorization } : {}) } });
+  let response = await send();
+  const challenge = response.headers.get('www-authenticate');
+  if (response.status === 401 && challenge && registry.username) {
+    await response.arrayBuffer();
+    const basic = `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`;
+    if (/^bearer/i.test(challenge)) {
+      const param = (name: string) => new RegExp(`${name}="([^"]*)"`, 'i').exec(challenge)?.[1];
+      const tokenUrl = new URL(param('realm')!);
+      tokenUrl.searchParams.set('service', param('service') ?? '');
+      if (param('scope')) tokenUrl.searchParams.set('scope', param('scope')!);
+      const token = (await (await fetch(tokenUrl, { headers: { authorization: basic } })).json()) as { token: string };
+      response = await send(`Bearer ${token.token}`);
+    } else {
+      response = await send(basic);
+    }
+  }
+  return { status: response.status, body: method === 'GET' ? await response.text() : '', headers: response.headers };
 }
 
 const manifestAccept = [

@@ -13,6 +13,8 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
+require github.com/olareg/olareg v0.1.2
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

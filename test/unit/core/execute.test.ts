@@ -226,4 +226,22 @@ describe('executePlan', () => {
     assert.equal(p.bodies.filter((b) => b.metadata.resourceVersion === '11').length, 1 + 2, 'once: the re-planned patch; busy: two more tries, then kept');
     assert.deepEqual((await executeRestore(steps, patcher(() => 'patched'), { dryRun: true })).map((o) => o.result), ['would restore', 'would restore']);
   });
+
+  test('images already in the backup get their attachments refreshed, unless the source no longer has them', async () => {
+    const c = copier();
+    const refreshed: string[] = [];
+    c.refreshAttachments = async (jobs) => {
+      for (const { source, target } of jobs) refreshed.push(`${source.repository}@${source.digest} -> ${target.repository}@${target.digest}`);
+    };
+    const workloads = [workload('web', { app: 'nginx:1.25' }), workload('cache', { app: 'redis:7' }), workload('gone', { app: 'memcached:1' })];
+    const requests = imagesToResolve(workloads, config);
+    const key = (name: string) => requests.find((r) => r.source.repository === `library/${name}`)!.key;
+    const resolutions = new Map<string, Resolution>([
+      [key('nginx'), { state: 'present', digest: d(1), upstream: d(1), reason: 'the backup holds this digest under its anchor tag' }],
+      [key('redis'), { state: 'copy', digest: d(2), upstream: d(2), reason: 'not in the backup yet' }],
+      [key('memcached'), { state: 'present', digest: d(3), reason: 'gone upstream; the backup copy is used' }],
+    ]);
+    await executePlan(workloads, requests, resolutions, config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.deepEqual(refreshed, [`library/nginx@${d(1)} -> mirror/docker.io/library/nginx@${d(1)}`], 'the copied image got its attachments with the copy; the gone one is not asked');
+  });
 });

@@ -35,10 +35,12 @@ const (
 const topUsage = `usage: regharness <command> [flags]
 
 commands:
-  serve       start registries "source", "backup", "backup-basic" and a token issuer
+  serve       start registries "source", "backup", "backup-basic", the matrix ("ggcr", "olareg",
+              "distribution2") and a token issuer
   seed        push one random image (or multi-platform index) to a registry
   seed-fleet  push many random images that share base layers
   verify      compare a source and a destination image, manifest by manifest and blob by blob
+  attach      push an artifact about an image (a referrer with a subject, or a cosign-style tag)
   gc          garbage-collect one registry's storage (distribution's mark and sweep), with it stopped
 
 Run "regharness <command> -h" for the flags of a command.
@@ -64,6 +66,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSeedFleet(args[1:], stdout, stderr)
 	case "verify":
 		return cmdVerify(args[1:], stdout, stderr)
+	case "attach":
+		return cmdAttach(args[1:], stdout, stderr)
 	case "gc":
 		return cmdGC(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

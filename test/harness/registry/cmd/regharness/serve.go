@@ -106,9 +106,10 @@ type harness struct {
 	infoPath string
 	info     registriesFile
 
-	servers []*http.Server
-	apps    []*handlers.App
-	closers []io.Closer // log and trace files, closed after the servers
+	servers  []*http.Server
+	apps     []*handlers.App
+	children []child     // registries in processes of their own (matrix.go)
+	closers  []io.Closer // log and trace files, closed after the servers
 }
 
 // Registry names, also used as storage subdirectories and log file names.
@@ -267,6 +268,10 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		h.info.Registries[reg.name] = info
 	}
 
+	if err := h.startMatrix(tr, listenAddr, realm, caPath, adminPass, reader); err != nil {
+		return h, err
+	}
+
 	data, err := json.MarshalIndent(h.info, "", "  ")
 	if err != nil {
 		return h, err
@@ -359,6 +364,9 @@ func (h *harness) Close(removeDir bool) error {
 		})
 	}
 	wg.Wait()
+	childCtx, cancelChildren := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelChildren()
+	h.stopChildren(childCtx)
 	var errs []error
 	for _, a := range h.apps {
 		_ = a.Shutdown()
