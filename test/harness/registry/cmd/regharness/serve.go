@@ -1,7 +1,7 @@
 package main
 
 // "regharness serve": three distribution v3 registries and a token issuer on
-// loopback, described by DIR/registries.json.
+// loopback (or on --listen-ip), described by DIR/registries.json.
 
 import (
 	"context"
@@ -31,7 +31,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
-const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin]"
+const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP]"
 
 func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", serveSynopsis, stderr)
@@ -39,6 +39,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "keep DIR on exit")
 	trace := fs.String("trace-requests", "", "append one JSON line per request received by any registry or the issuer to `FILE`")
 	ignoreStdin := fs.Bool("ignore-stdin", false, "do not stop when stdin reaches EOF (stop only on SIGINT/SIGTERM)")
+	listenIP := fs.String("listen-ip", "127.0.0.1", "the local `IP` every registry and the issuer listen on (the test node's bridge address, so that pods reach them too)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -48,7 +49,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace})
+	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP})
 	if err != nil {
 		fmt.Fprintf(stderr, "regharness serve: %v\n", err)
 		return exitDifferent
@@ -97,12 +98,14 @@ func stdinWatchable(stdin io.Reader) bool {
 type harnessOptions struct {
 	Dir       string // created if missing; "" means a new temporary directory
 	TraceFile string // "" disables request tracing
+	ListenIP  string // "" means 127.0.0.1
 }
 
 // harness is a running set of registries plus the token issuer.
 type harness struct {
 	dir      string
 	infoPath string
+	listenIP string
 	info     registriesFile
 
 	servers []*http.Server
@@ -137,7 +140,11 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	h = &harness{dir: dir, infoPath: filepath.Join(dir, "registries.json")}
+	listenIP := opts.ListenIP
+	if listenIP == "" {
+		listenIP = "127.0.0.1"
+	}
+	h = &harness{dir: dir, infoPath: filepath.Join(dir, "registries.json"), listenIP: listenIP}
 	defer func() {
 		if err != nil {
 			h.Close(opts.Dir == "") // remove only a directory we invented
@@ -217,7 +224,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 	installLogRouter()
 	h.info = registriesFile{Registries: map[string]registryInfo{}, TokenServer: realm}
 	for _, reg := range regs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(h.listenIP, "0"))
 		if err != nil {
 			return h, err
 		}
@@ -297,7 +304,7 @@ func instanceContext(ctx context.Context, name string) context.Context {
 
 // serve listens on an ephemeral loopback port and serves handler there.
 func (h *harness) serve(name string, handler http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(h.listenIP, "0"))
 	if err != nil {
 		return "", err
 	}
