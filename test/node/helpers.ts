@@ -30,14 +30,17 @@ export const digestOf = (imageId: string | undefined) => /(sha256:[a-f0-9]{64})$
 
 const isRunningAndReady = (pod: V1Pod) => pod.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).every((s) => s.ready && s.state?.running);
 
-/** Waits until the pods matching `labelSelector` are exactly `count`, all Running and ready, none terminating. */
-export async function waitForRunningPods(core: CoreV1Api, namespace: string, labelSelector: string, count: number, timeoutMs = 90_000): Promise<V1Pod[]> {
+/**
+ * Waits until the pods matching `labelSelector` are exactly `count`, none terminating, all Running and
+ * ready, and all pass `check` (for example: their spec names the backup).
+ */
+export async function waitForRunningPods(core: CoreV1Api, namespace: string, labelSelector: string, count: number, timeoutMs = 90_000, check: (pod: V1Pod) => boolean = () => true): Promise<V1Pod[]> {
   let pods: V1Pod[] = [];
   await waitUntil(`${count} running pod(s) ${labelSelector} in ${namespace}`, async () => {
-    pods = (await core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.deletionTimestamp);
-    return pods.length === count && pods.every(isRunningAndReady);
+    pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
+    return pods.length === count && pods.every((p) => !p.metadata?.deletionTimestamp && isRunningAndReady(p) && check(p));
   }, timeoutMs).catch(async (err: Error) => {
-    throw new Error(`${err.message}; pods: ${JSON.stringify(pods.map((p) => ({ name: p.metadata?.name, phase: p.status?.phase, statuses: p.status?.containerStatuses?.map((s) => s.state), init: p.status?.initContainerStatuses?.map((s) => s.state) })))}`);
+    throw new Error(`${err.message}; pods: ${JSON.stringify(pods.map((p) => ({ name: p.metadata?.name, image: p.spec?.containers[0]?.image, deleting: !!p.metadata?.deletionTimestamp, phase: p.status?.phase, statuses: p.status?.containerStatuses?.map((s) => s.state), init: p.status?.initContainerStatuses?.map((s) => s.state) })))}`);
   });
   return pods;
 }
