@@ -14,7 +14,7 @@ import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
 import { pushImage, testImage, type BuiltImage } from '../harness/images.ts';
 import { runCli, writeRegistryConfig } from '../integration/helpers.ts';
 import {
-  clients, digestOf, jobFromCronJob, nodeEnv, nodeImages, startOwnRegistries, traceLines, waitForPodPhase, waitForRunningPods, wipeNodeImages,
+  clients, digestOf, ensurePullSecret, jobFromCronJob, nodeEnv, nodeImages, startOwnRegistries, traceLines, waitForPodPhase, waitForRunningPods, wipeNodeImages,
   type OwnRegistries,
 } from './helpers.ts';
 import { waitUntil } from '../integration/helpers.ts';
@@ -40,13 +40,8 @@ before(async () => {
   for (const name of ['init', 'db', 'agent', 'report', 'legacy', 'debug', 'control']) built[name] = testImage(`drill/${name}`);
   for (const [name, image] of Object.entries(built)) await pushImage(lostHost, `drill/${name}`, '1', image);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  await core.createNamespace({ body: { metadata: { name: 'image-clone' } } }).catch(() => {});
   // The pull secret sync copies into the namespaces it patches: the backup's pull-only identity.
-  const auth = Buffer.from(`${backup.reader!.username}:${backup.reader!.password}`).toString('base64');
-  await core.createNamespacedSecret({
-    namespace: 'image-clone',
-    body: { metadata: { name: 'image-clone-pull' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [backup.host]: { auth } } }) } },
-  });
+  await ensurePullSecret(env);
 });
 
 after(async () => {

@@ -141,3 +141,23 @@ export async function jobFromCronJob(batch: BatchV1Api, namespace: string, cronJ
     },
   });
 }
+
+/** `kubectl apply -k DIR` (DIR relative to the repository), as the README tells users, with the admin kubeconfig. */
+export function applyKustomization(env: HarnessEnv, dir: string): string {
+  return execFileSync('kubectl', ['--kubeconfig', env.kubeconfig, 'apply', '-k', join(repoRoot, dir)], { encoding: 'utf8' });
+}
+
+/**
+ * The Secret image-clone-pull in the image-clone namespace (created if missing): the backup's
+ * pull-only identity, which `--pull-secret image-clone-pull` copies into patched namespaces.
+ */
+export async function ensurePullSecret(env: HarnessEnv): Promise<void> {
+  const { core } = clients(env);
+  await core.createNamespace({ body: { metadata: { name: 'image-clone' } } }).catch(() => {});
+  const backup = env.registries.backup;
+  const auth = Buffer.from(`${backup.reader!.username}:${backup.reader!.password}`).toString('base64');
+  const body = { metadata: { name: 'image-clone-pull' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [backup.host]: { auth } } }) } };
+  await core.createNamespacedSecret({ namespace: 'image-clone', body }).catch(async () => {
+    await core.replaceNamespacedSecret({ name: 'image-clone-pull', namespace: 'image-clone', body });
+  });
+}
