@@ -45,7 +45,14 @@ function tarHeader(name: string, size: number, mode: number, type: '0' | '2' | '
   const header = Buffer.alloc(512);
   const put = (text: string, offset: number, length: number) => header.write(text, offset, length, 'utf8');
   const octal = (value: number, length: number) => value.toString(8).padStart(length - 1, '0') + '\0';
-  if (Buffer.byteLength(name) > 100) throw new Error(`tar path too long: ${name}`);
+  // ustar: a path longer than 100 bytes is split at a '/' into prefix (up to 155) and name.
+  let prefix = '';
+  if (Buffer.byteLength(name) > 100) {
+    const cut = name.lastIndexOf('/', name.length - 2 > 155 ? 155 : name.length - 2);
+    prefix = name.slice(0, cut);
+    name = name.slice(cut + 1);
+    if (cut <= 0 || Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar path too long: ${prefix}/${name}`);
+  }
   put(name, 0, 100);
   put(octal(mode, 8), 100, 8);
   put(octal(0, 8), 108, 8); // uid
@@ -57,6 +64,7 @@ function tarHeader(name: string, size: number, mode: number, type: '0' | '2' | '
   put(linkname, 157, 100);
   put('ustar\0', 257, 6);
   put('00', 263, 2);
+  put(prefix, 345, 155);
   let sum = 0;
   for (const byte of header) sum += byte;
   put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
@@ -64,7 +72,7 @@ function tarHeader(name: string, size: number, mode: number, type: '0' | '2' | '
 }
 
 /** A gzipped tar layer; parent directories are added as needed, entries sorted by path. */
-export function tarLayer(entries: LayerEntry[]): { layer: Blob; diffId: string } {
+export function tarLayer(entries: LayerEntry[], gzipLevel = 6): { layer: Blob; diffId: string } {
   const all = new Map<string, LayerEntry>();
   for (const entry of entries) {
     const parts = entry.path.replace(/^\/+/, '').split('/');
@@ -86,7 +94,7 @@ export function tarLayer(entries: LayerEntry[]): { layer: Blob; diffId: string }
   chunks.push(Buffer.alloc(1024));
   const tar = Buffer.concat(chunks);
   // Node's gzip header has mtime 0 and no file name, so the bytes depend only on the input (and zlib).
-  return { layer: blob(gzipSync(tar, { level: 6 }), 'application/vnd.oci.image.layer.v1.tar+gzip'), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` };
+  return { layer: blob(gzipSync(tar, { level: gzipLevel }), 'application/vnd.oci.image.layer.v1.tar+gzip'), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` };
 }
 
 export interface ImageConfig {
