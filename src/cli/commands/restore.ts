@@ -9,7 +9,7 @@ import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { kubeSelection, selectionOptions, selectionSettings } from './sync.ts';
 
-const restoreOptions = {
+export const restoreOptions = {
   ...selectionOptions,
   'dry-run': { type: 'boolean', describe: 'Print what would be restored and change nothing' },
   output: { alias: 'o', choices: ['table', 'json'] as const, describe: 'What stdout carries [default: table]' },
