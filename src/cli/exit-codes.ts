@@ -22,6 +22,6 @@ export const exitCodeHelp = [
   `  ${ExitCode.failed}  some items failed or are lost`,
   `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
   `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
-  `  ${ExitCode.locked}  another sync is running (it holds the run lock); nothing was done`,
+  `  ${ExitCode.locked}  another sync or restore is running (it holds the run lock); nothing was done`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

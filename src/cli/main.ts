@@ -7,6 +7,7 @@ import { restoreCommand } from './commands/restore.ts';
 import { syncCommand } from './commands/sync.ts';
 import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
+import { interruptedLine } from './interrupt.ts';
 
 // src/cli/main.ts and dist/cli/main.js sit at the same depth below the package root.
 const packageVersion: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -89,19 +90,22 @@ export async function main(args: string[]): Promise<number> {
   const cli = parser(args, context);
   try {
     const argv = await cli.parseAsync();
+    if (abort.signal.aborted) return interrupted(abort.signal);
     if (argv.help || argv.version || argv._.length) return context.exitCode;
     // No command was given: say how to get going rather than doing nothing silently.
     process.stderr.write(`${await cli.getHelp()}\n`);
     return ExitCode.usage;
   } catch (err) {
-    if (abort.signal.aborted) {
-      process.stderr.write(`image-clone: ${String(abort.signal.reason?.message ?? 'interrupted')}; nothing half-done was tagged\n`);
-      return ExitCode.interrupted;
-    }
+    if (abort.signal.aborted) return interrupted(abort.signal);
     return reportError(err, args.includes('--debug'));
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+}
+
+function interrupted(signal: AbortSignal): number {
+  process.stderr.write(interruptedLine(signal));
+  return ExitCode.interrupted;
 }
 
 function reportError(err: unknown, debug: boolean): number {

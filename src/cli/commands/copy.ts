@@ -172,7 +172,7 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     return failures.some((err) => err instanceof AuthError) ? ExitCode.usage : ExitCode.failed;
   } finally {
     progress.stop();
-    await transport.close();
+    await (context.signal.aborted ? transport.destroy() : transport.close());
   }
 }
 

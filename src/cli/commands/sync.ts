@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.ts';
 import { workloadKinds, type WorkloadKind } from '../../core/workloads.ts';
 import type { Plan, PlanConfig } from '../../core/plan.ts';
+import type { Patcher } from '../../core/execute.ts';
 import { resolveOption, type OptionSource } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -212,17 +213,26 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   }
   const { registry: backupRegistry, prefix } = settings.plan.backup;
   const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
+  const { unlessInterrupted } = await import('../interrupt.ts');
+  const lister = new WorkloadLister(kube.kc);
+  let resolving = false;
   try {
-    const planned = await planSync(
+    log.phase('listing', 'listing workloads');
+    // Listing and resolving only read: an interrupt abandons them at once.
+    const planned = await unlessInterrupted(planSync(
       {
-        workloads: new WorkloadLister(kube.kc),
+        workloads: lister,
         // Backup lookups ask for the push scope the copy will need, so the token is fetched once.
-        manifests: { digestOf: async (repo, reference) => (await client.headManifest(repo, reference, registryKey(repo.registry) === registryKey(backupRegistry)))?.digest },
+        manifests: { digestOf: async (repo, reference) => {
+          if (!resolving) log.phase('resolving', 'resolving images');
+          resolving = true;
+          return (await client.headManifest(repo, reference, registryKey(repo.registry) === registryKey(backupRegistry)))?.digest;
+        } },
       },
       discovery,
       settings.plan,
       registry.concurrency,
-    );
+    ), context.signal);
     if (settings.dryRun) {
       progress.stop();
       await writePlan(planned.plan, backup, settings, context);
@@ -242,13 +252,26 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
       signatures: settings.signatures,
       signal: AbortSignal.any([context.signal, lockAbort.signal]),
       onEvent: (e) => {
+        if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
         if (e.kind === 'bytes') log.bytes(e.bytes);
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
+    const workloadPatcher = new WorkloadPatcher(kube.kc);
+    let patching = false;
+    const patcher: Patcher = {
+      patch: (...args) => {
+        if (!patching) log.phase('patching', 'patching workloads');
+        patching = true;
+        return workloadPatcher.patch(...args);
+      },
+      read: (...args) => workloadPatcher.read(...args),
+    };
+    // On an interrupt the copies abort (untagged), patches already sent finish, and no other is sent.
     const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
-      { copier: engine, patcher: new WorkloadPatcher(kube.kc), ...(pullSecrets ? { pullSecrets } : {}) },
-      { concurrency: registry.concurrency, onEvent: (e) => log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
+      { copier: engine, patcher, ...(pullSecrets ? { pullSecrets } : {}) },
+      { concurrency: registry.concurrency, onEvent: (e) => context.signal.aborted && e.kind === 'image-failed' ? undefined : log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
+    context.signal.throwIfAborted();
     progress.stop();
     const { runReport, renderRunSummary } = await import('../output/report.ts');
     const report = runReport(result, backup, performance.now() - started);
@@ -260,7 +283,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
     progress.stop();
-    await transport.close();
+    await (context.signal.aborted ? transport.destroy() : transport.close());
     await lock?.release();
   }
 }
