@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv, type CommandModule } from 'yargs';
-import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UsageError } from '../errors.ts';
+import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UnavailableError, UsageError } from '../errors.ts';
 import { copyCommand } from './commands/copy.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { syncCommand } from './commands/sync.ts';
@@ -125,10 +125,15 @@ function reportError(err: unknown, debug: boolean): number {
   }
   if (err instanceof KubeError) {
     line(err.message, err.stack);
-    // Refused credentials or a missing RBAC rule are configuration; anything else may pass.
-    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.failed;
+    // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
+    // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".
+    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.unavailable;
   }
-  if (err instanceof RegistryError || err instanceof ManifestError) {
+  if (err instanceof UnavailableError || err instanceof RegistryError) {
+    line(err.message, err.stack);
+    return ExitCode.unavailable;
+  }
+  if (err instanceof ManifestError) {
     line(err.message, err.stack);
     return ExitCode.failed;
   }

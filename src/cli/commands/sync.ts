@@ -2,7 +2,7 @@
 // --dry-run) copy, verify and patch.
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../../errors.ts';
+import { AuthError, UnavailableError, UsageError } from '../../errors.ts';
 import { workloadKinds, type WorkloadKind } from '../../core/workloads.ts';
 import type { Plan, PlanConfig } from '../../core/plan.ts';
 import type { Patcher } from '../../core/execute.ts';
@@ -178,7 +178,7 @@ export function syncCommand(context: CliContext): CommandModule {
       .options(syncOptions)
       .example('$0 sync --backup registry.example.com/mirror --dry-run', 'print the plan; change nothing')
       .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
-      .epilogue('Exit codes: 0 nothing to do or all done, 1 some images or workloads failed or are lost, 2 usage or configuration error, 3 changes pending (only with --dry-run --exit-code).'),
+      .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, 130 interrupted.'),
     handler: async (argv) => {
       context.exitCode = await runSync(argv as Record<string, unknown>, context);
     },
@@ -216,6 +216,8 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const { unlessInterrupted } = await import('../interrupt.ts');
   const lister = new WorkloadLister(kube.kc);
   let resolving = false;
+  // Backup lookups that answered (a digest or "none") and that failed: all failed = no run at all.
+  const backupLookups = { answered: 0, failed: 0, last: undefined as unknown };
   try {
     log.phase('listing', 'listing workloads');
     // Listing and resolving only read: an interrupt abandons them at once.
@@ -226,13 +228,25 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
         manifests: { digestOf: async (repo, reference) => {
           if (!resolving) log.phase('resolving', 'resolving images');
           resolving = true;
-          return (await client.headManifest(repo, reference, registryKey(repo.registry) === registryKey(backupRegistry)))?.digest;
+          const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
+          try {
+            const digest = (await client.headManifest(repo, reference, isBackup))?.digest;
+            if (isBackup) backupLookups.answered++;
+            return digest;
+          } catch (err) {
+            if (isBackup && !(err instanceof AuthError)) [backupLookups.failed, backupLookups.last] = [backupLookups.failed + 1, err];
+            throw err;
+          }
         } },
       },
       discovery,
       settings.plan,
       registry.concurrency,
     ), context.signal);
+    if (backupLookups.failed && !backupLookups.answered) {
+      const why = backupLookups.last instanceof Error ? backupLookups.last.message.split('\n')[0] : String(backupLookups.last);
+      throw new UnavailableError(`the backup registry ${backupRegistry} refused every request (${backupLookups.failed} lookup${backupLookups.failed === 1 ? '' : 's'}): ${why}; nothing was copied or patched`);
+    }
     if (settings.dryRun) {
       progress.stop();
       await writePlan(planned.plan, backup, settings, context);
@@ -272,6 +286,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
       { copier: engine, patcher, ...(pullSecrets ? { pullSecrets } : {}) },
       { concurrency: registry.concurrency, onEvent: (e) => context.signal.aborted && e.kind === 'image-failed' ? undefined : log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
     context.signal.throwIfAborted();
+    if (lockAbort.signal.aborted) throw new UnavailableError(`${(lockAbort.signal.reason as Error).message}; the run stopped (patches already sent finished, no other was sent)`);
     progress.stop();
     const { runReport, renderRunSummary } = await import('../output/report.ts');
     const report = runReport(result, backup, performance.now() - started);
