@@ -79,7 +79,7 @@ export async function executePlan(
       totals.blobsMounted += c.blobsMounted;
       totals.blobsPresent += c.blobsPresent;
       totals.bytesCopied += c.bytesCopied;
-      images.set(request.key, { result: 'copied', reason: outcome.result.status === 'present' ? 'already in the backup' : 'copied and verified' });
+      images.set(request.key, outcome.result.status === 'present' ? { result: 'present', reason: 'already in the backup' } : { result: 'copied', reason: 'copied and verified' });
       emit({ kind: 'image-copied', source, backup: `${request.backup.registry}/${request.backup.repository}:${request.backup.tag}`, digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
     } else {
       const message = oneLine(outcome.error);

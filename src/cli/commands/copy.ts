@@ -35,13 +35,11 @@ export interface ImageReport {
 
 /** The document `copy -o json` prints; schemaVersion changes only when a field changes meaning. */
 export interface CopyReport {
-  schemaVersion: 1;
+  schemaVersion: 2;
+  kind: 'copy';
   images: ImageReport[];
   summary: {
-    images: number;
-    copied: number;
-    present: number;
-    failed: number;
+    images: { total: number; copied: number; present: number; failed: number };
     blobs: { copied: number; mounted: number; present: number };
     bytesTransferred: number;
     durationMs: number;
@@ -152,13 +150,16 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     const durationMs = performance.now() - started;
     const t = engine.totals;
     const report: CopyReport = {
-      schemaVersion: 1,
+      schemaVersion: 2,
+      kind: 'copy',
       images,
       summary: {
-        images: images.length,
-        copied: images.filter((i) => i.status === 'copied').length,
-        present: images.filter((i) => i.status === 'present').length,
-        failed: images.filter((i) => i.status === 'failed').length,
+        images: {
+          total: images.length,
+          copied: images.filter((i) => i.status === 'copied').length,
+          present: images.filter((i) => i.status === 'present').length,
+          failed: images.filter((i) => i.status === 'failed').length,
+        },
         blobs: { copied: t.blobsCopied, mounted: t.blobsMounted, present: t.blobsPresent },
         bytesTransferred: t.bytesCopied,
         durationMs: Math.round(durationMs),
@@ -208,7 +209,7 @@ function textReport(r: CopyReport): string {
   }
   const s = r.summary;
   lines.push(
-    `${s.images} image${s.images === 1 ? '' : 's'}: ${s.copied} copied, ${s.present} already present, ${s.failed} failed`,
+    `${s.images.total} image${s.images.total === 1 ? '' : 's'}: ${s.images.copied} copied, ${s.images.present} already present, ${s.images.failed} failed`,
     `blobs: ${s.blobs.copied} copied, ${s.blobs.mounted} mounted, ${s.blobs.present} already present`,
     `transferred ${formatBytes(s.bytesTransferred)} in ${formatDuration(s.durationMs)} (${formatBytes(s.bytesPerSecond)}/s)`,
   );

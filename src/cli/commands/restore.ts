@@ -96,9 +96,21 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
       for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
     }
 
-    const summary = { workloads: steps.length, restored: rows.filter((r) => r.result === 'restored' || r.result === 'would restore').length, kept: rows.filter((r) => r.result === 'kept').length, failed };
+    // One vocabulary with sync's documents: workloads and containers, each counted as what it is.
+    const outcome = (r: RestoreRow) => (r.result === 'would restore' ? 'restored' : r.result);
+    const byWorkload = new Map<string, RestoreRow[]>();
+    for (const r of rows) byWorkload.set(`${r.kind}/${r.namespace}/${r.name}`, [...(byWorkload.get(`${r.kind}/${r.namespace}/${r.name}`) ?? []), r]);
+    const workloads = [...byWorkload.values()].map((own) => ({
+      kind: own[0]!.kind, namespace: own[0]!.namespace, name: own[0]!.name, containers: own.length,
+      result: own.some((r) => r.result === 'failed') ? 'failed' as const : own.find((r) => outcome(r) === 'restored')?.result ?? 'kept' as const,
+    }));
+    const counts = (results: Array<'restored' | 'kept' | 'failed'>) => ({ total: results.length, restored: results.filter((r) => r === 'restored').length, kept: results.filter((r) => r === 'kept').length, failed: results.filter((r) => r === 'failed').length });
+    const summary = {
+      workloads: counts(workloads.map((w) => (w.result === 'would restore' ? 'restored' : w.result))),
+      containers: counts(rows.map(outcome)),
+    };
     if (output === 'json') {
-      context.stdout.write(`${JSON.stringify({ schemaVersion: 1, dryRun, containers: rows, summary }, null, 2)}\n`);
+      context.stdout.write(`${JSON.stringify({ schemaVersion: 2, kind: 'restore', dryRun, workloads, containers: rows, summary }, null, 2)}\n`);
     } else {
       const { renderTable } = await import('../output/plan.ts');
       const { outcome } = await import('../output/colour.ts');
@@ -106,7 +118,8 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
       const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
         rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
         [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
-      context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${summary.restored} containers ${dryRun ? 'would be ' : ''}restored, ${summary.kept} kept, ${failed} failed.\n`);
+      const line = (what: string, c: typeof summary.containers) => `${what}: ${c.total}: ${c.restored} ${dryRun ? 'would be ' : ''}restored, ${c.kept} kept, ${c.failed} failed.`;
+      context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${line('Workloads', summary.workloads)}\n${line('Containers', summary.containers)}\n`);
     }
     return failed ? ExitCode.failed : ExitCode.ok;
   }

@@ -288,7 +288,8 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     context.signal.throwIfAborted();
     if (lockAbort.signal.aborted) throw new UnavailableError(`${(lockAbort.signal.reason as Error).message}; the run stopped (patches already sent finished, no other was sent)`);
     progress.stop();
-    const { runReport, renderRunSummary } = await import('../output/report.ts');
+    const { renderRunSummary } = await import('../output/report.ts');
+    const { runReport } = await import('../output/document.ts');
     const report = runReport(result, backup, performance.now() - started);
     if (settings.output === 'json') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (settings.output === 'yaml') context.stdout.write((await import('@kubernetes/client-node')).dumpYaml(report));
@@ -304,21 +305,23 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
 }
 
 async function writePlan(plan: Plan, backup: string, settings: SyncSettings, context: CliContext): Promise<void> {
-  const { planDocument, renderKustomize, renderPlanTable } = await import('../output/plan.ts');
+  const { renderKustomize, renderPlanTable } = await import('../output/plan.ts');
+  const { planDocument } = await import('../output/document.ts');
+  const document = planDocument(plan, backup, true);
   const write = (text: string) => context.stdout.write(text);
   switch (settings.output) {
     case 'json':
-      write(`${JSON.stringify(planDocument(plan, backup, true), null, 2)}\n`);
+      write(`${JSON.stringify(document, null, 2)}\n`);
       break;
     case 'yaml': {
       const { dumpYaml } = await import('@kubernetes/client-node');
-      write(dumpYaml(planDocument(plan, backup, true)));
+      write(dumpYaml(document));
       break;
     }
     case 'kustomize':
       write(renderKustomize(plan));
       break;
     default:
-      write(renderPlanTable(plan, Math.max(80, Math.min(context.stdout.columns ?? 80, 200)), true));
+      write(renderPlanTable(document, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
   }
 }
