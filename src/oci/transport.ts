@@ -124,6 +124,11 @@ export class Transport {
     await Promise.all([this.#verified.close(), this.#unverified.close()]);
   }
 
+  /** Closes at once, aborting requests in flight (an interrupted run does not wait for them). */
+  async destroy(): Promise<void> {
+    await Promise.all([this.#verified.destroy(), this.#unverified.destroy()]);
+  }
+
   isInsecure(registry: string): boolean {
     return this.#insecure.has(apiHost(registry).toLowerCase());
   }

@@ -73,6 +73,15 @@ describe('image-clone copy', () => {
     });
   });
 
+  test('--insecure-registry HOST before SOURCE TARGET (the order --help shows) takes one host each time', async () => {
+    const repo = uniqueRepo('order');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 4 });
+    const run = await runCli(['copy', ...insecureArgs, `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
+      '--registry-config', registryConfig, '-o', 'json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).images[0].status, 'copied');
+  });
+
   test('text output sums up what moved', async () => {
     const repo = uniqueRepo('text');
     await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 3 });
