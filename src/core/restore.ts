@@ -46,9 +46,11 @@ export interface RestoreOutcome {
  * Carries the steps out, one patch per workload. A workload another writer changed since it was
  * listed is read again and re-planned (their change is never overwritten), as sync does.
  */
-export async function executeRestore(steps: RestoreStep[], patcher: Patcher, options: { dryRun: boolean }): Promise<RestoreOutcome[]> {
+export async function executeRestore(steps: RestoreStep[], patcher: Patcher, options: { dryRun: boolean; signal?: AbortSignal }): Promise<RestoreOutcome[]> {
   const outcomes: RestoreOutcome[] = [];
   for (const first of steps) {
+    // Interrupted: patches already sent have finished (each is atomic); no other is sent.
+    options.signal?.throwIfAborted();
     if (options.dryRun) {
       outcomes.push({ step: first, result: 'would restore', reason: 'the recorded original image' });
       continue;

@@ -2,8 +2,6 @@
 // (where the container still runs the backup image sync set) and removes the annotation.
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.ts';
-import type { RestoreStep } from '../../core/restore.ts';
-import type { KubeObject } from '../../core/workloads.ts';
 import { resolveOption } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -51,9 +49,7 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { WorkloadPatcher } = await import('../../kube/patch.ts');
   const { discover } = await import('../../core/sync.ts');
-  const { discoverWorkloads } = await import('../../core/workloads.ts');
-  const { planRestore } = await import('../../core/restore.ts');
-  const { restorePatch } = await import('../../core/patches.ts');
+  const { executeRestore, planRestore } = await import('../../core/restore.ts');
 
   const { unlessInterrupted } = await import('../interrupt.ts');
 
@@ -68,29 +64,10 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
 
   async function restoreSteps(): Promise<number> {
     const steps = planRestore(await unlessInterrupted(discover(new WorkloadLister(kube.kc), discovery), context.signal));
-    const patcher = new WorkloadPatcher(kube.kc);
+    const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc), { dryRun, signal: context.signal });
     const rows: RestoreRow[] = [];
-    let failed = 0;
-    for (const first of steps) {
-      // Interrupted: patches already sent have finished (each is atomic); no other is sent.
-      context.signal.throwIfAborted();
-      let step: RestoreStep | undefined = first;
-      let result: RestoreRow['result'] = dryRun ? 'would restore' : 'restored';
-      let reason = dryRun ? 'the recorded original image' : 'back to the recorded original image';
-      for (let attempt = 1; !dryRun && step; attempt++) {
-        const outcome = await patcher.patch(step.workload.kind, step.workload.namespace, step.workload.name, restorePatch(step.workload, step.changes)).catch((err: Error) => err);
-        if (outcome instanceof Error) {
-          [result, reason] = ['failed', outcome.message];
-          failed++;
-          break;
-        }
-        if (outcome.status !== 'conflict') break;
-        // Changed since we listed it: read it again and decide anew, never overwriting the change.
-        const fresh: KubeObject | undefined = attempt < 3 ? await patcher.read(step.workload.kind, step.workload.namespace, step.workload.name) : undefined;
-        step = fresh ? planRestore(discoverWorkloads({ objects: { [step.workload.kind]: [fresh] } }))[0] : undefined;
-        if (!step) [result, reason] = ['kept', 'changed during the restore; run it again'];
-      }
-      const s = step ?? first;
+    const failed = outcomes.filter((o) => o.result === 'failed').length;
+    for (const { step: s, result, reason } of outcomes) {
       const base = { kind: s.workload.kind, namespace: s.workload.namespace, name: s.workload.name };
       for (const change of s.changes) rows.push({ ...base, container: change.container, image: change.image, action: 'restore', result, reason });
       for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
