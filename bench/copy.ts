@@ -15,12 +15,16 @@ import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
-import {
-  cacheRoot, childPids, countRequests, ensureGnuTime, ensureSkopeo, fileSize, findProcess, firstLine, fmtS, goInstall,
-  loadAverage, machineInfo, mdTable, mib, processCpuSeconds, readTraceFrom, run, summarizeCpuProfile, summarizeUndiciTrace,
-  systemCpu, textTable, timed, vmHwmKiB, writeSection, type CpuProfileSummary, type Machine, type RequestTimeline,
-  type TimedResult, type Tool,
-} from './lib.ts';
+import { summarizeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.ts';
+import { fmtS, median, mdTable, mib, s2, textTable, yesNo } from './lib/format.ts';
+import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
+import { timedWithVmHwm } from './lib/peak-rss.ts';
+import { cacheRoot, ensureGnuTime, ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { findProcess, loadAverage, processCpuSeconds, systemCpu } from './lib/proc.ts';
+import { firstLine, run, timed, type TimedResult } from './lib/processes.ts';
+import { countRequests, fileSize, readTraceFrom } from './lib/registry-trace.ts';
+import { summarizeUndiciTrace, type RequestTimeline } from './lib/request-timeline.ts';
+import { copySection, writeSection } from './lib/results-md.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -442,20 +446,7 @@ async function rssRun(): Promise<RssRun> {
     const toolEnv = await isolatedEnv(work);
     log('peak RSS: copying');
     // GNU time's figure is the primary one; VmHWM of the node process, sampled from /proc, is a cross-check.
-    let hwm: number | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const copy = await timed(process.execPath, [cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], {
-      env: toolEnv,
-      onSpawn: (timePid) => {
-        timer = setInterval(() => {
-          for (const pid of childPids(timePid)) {
-            const v = vmHwmKiB(pid);
-            if (v !== undefined) hwm = Math.max(hwm ?? 0, v);
-          }
-        }, 20);
-      },
-    });
-    if (timer) clearInterval(timer);
+    const { run: copy, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], { env: toolEnv });
     log(`peak RSS: ${(copy.maxRssKiB / 1024).toFixed(0)} MiB in ${fmtS(copy.wallMs)} (exit ${copy.code}); verifying (--full)`);
     const verify = await run(regharness, ['verify', '--full', '--src', `${src}/big/one-layer:v1`, '--dst', `${dst}/mirror/one-layer:v1`], { env });
     return {
@@ -500,11 +491,6 @@ interface Group {
   runs: FleetRun[];
 }
 
-const median = (values: number[]) => {
-  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const good = (r: FleetRun) => Boolean(r.copy && !r.error && r.verification?.ok);
 /** A verified run that other work on the machine did not disturb: only these count for the verdict. */
 const clean = (r: FleetRun) => good(r) && !(r.otherCores > busyCores);
@@ -598,7 +584,7 @@ async function main(): Promise<void> {
   const report = buildReport({ machine, icTool, peers, groups, rss, icMs, bestMandated, bestAny, fleetTarget, fleetTargetAny, rssMiB, rssTarget, diagnostics, discarded, fleetInfo, sameFleet, totalS: (Date.now() - started) / 1000 });
   process.stdout.write(`\n${report.text}\n`);
   if (!args.has('--no-write')) {
-    await writeSection(resultsPath, report.markdown, 'Benchmark results');
+    await writeSection(resultsPath, copySection, report.markdown);
     log(`wrote ${resultsPath}`);
   }
 }
@@ -625,8 +611,6 @@ interface ReportInput {
   totalS: number;
 }
 
-const yesNo = (b: boolean) => (b ? 'yes' : 'NO');
-const s2 = (ms: number) => (ms / 1000).toFixed(2);
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
 function verifiedText(g: Group): string {
@@ -756,13 +740,7 @@ function buildReport(x: ReportInput): { text: string; markdown: string } {
     '',
     '### Machine and versions',
     '',
-    mdTable(['', ''], [
-      ['date (UTC)', m.date],
-      ['CPU', `${m.cpu}, nproc ${m.nproc}`],
-      ['memory', m.memory],
-      ['kernel / OS', `${m.kernel} / ${m.os}`],
-      ['node', m.node],
-      ['go', m.go],
+    machineTable(m, [
       ['image-clone', `${x.icTool.version}: ${x.icTool.note}`],
       ...x.peers.map((p) => [p.name, p.bin ? `${p.version} (${p.note})` : `not run: ${p.note}`]),
       ['registries', 'distribution v3 in `regharness serve` (filesystem storage under /tmp), plain HTTP on 127.0.0.1; target `backup-basic` (htpasswd basic auth) for every tool'],

@@ -11,17 +11,24 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import {
-  bigCluster, bigFleet, createCluster, describeShape, diagnose, phaseText, profileRun, expectedObjects, findKubectl, fmtKinds, imageCloneVersion, kinds, kubectlDisplay,
-  kubectlList, listRequestsBy, makeLog, median, metMissed, nestedBackupPath, readAuditFrom, registryRequests,
-  runImageClone, s2, scaled, seedBackedUpFleet, seedFleet, syncArgs, syncDisplay, toolEnv, verifyPairs, waitForControllers, waitForQuietMachine, workDir,
-  workloadImages, writeOwnSection, writeRegistryConfig, type ClusterShape, type CliRun, type FleetShape, type Kubectl, type ListRun,
-  type SeededFleet, type VerifySummary,
-} from './cluster.ts';
-import {
-  ensureGnuTime, ensureSkopeo, fileSize, firstLine, goInstall, loadAverage, machineInfo, mdTable, mib, readTraceFrom, run, textTable, timed,
-  type Machine, type TimedResult, type Tool,
-} from './lib.ts';
+import { bigCluster, bigFleet, scaled, seedBackedUpFleet } from './lib/big-cluster.ts';
+import { waitForControllers } from './lib/controllers.ts';
+import { diagnose } from './lib/diagnostics.ts';
+import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape, type SeededFleet, type VerifySummary } from './lib/fleets.ts';
+import { mdTable, median, metMissed, mib, s2, textTable } from './lib/format.ts';
+import { imageCloneVersion, runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { findKubectl, kubectlDisplay, kubectlList, type Kubectl } from './lib/kubectl.ts';
+import { makeLog } from './lib/log.ts';
+import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
+import { ensureGnuTime, ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { firstLine, run, timed, workDir, type TimedResult } from './lib/processes.ts';
+import { phaseText, profileRun } from './lib/profiling.ts';
+import { waitForQuietMachine } from './lib/quiet-machine.ts';
+import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/registry-trace.ts';
+import { copySection, ownSection, writeSection } from './lib/results-md.ts';
+import { workloadImages } from './lib/readback.ts';
+import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
+import { createCluster, describeShape, expectedObjects, kinds, type ClusterShape } from './lib/workloads.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -174,8 +181,8 @@ const peerLabels: Record<Peer['id'], string> = { crane: 'crane copy', regctl: 'r
 /** The best peer of the copy benchmark, from its section of RESULTS.md (verified runs of the three copy commands). */
 async function bestPeerFromCopyResults(): Promise<{ id: Peer['id']; seconds: number } | undefined> {
   const text = await readFile(resultsPath, 'utf8').catch(() => '');
-  const begin = text.indexOf('<!-- bench:copy:begin');
-  const end = text.indexOf('<!-- bench:copy:end -->');
+  const begin = text.indexOf(copySection.beginPrefix!);
+  const end = text.indexOf(copySection.end);
   if (begin === -1 || end < begin) return undefined;
   let best: { id: Peer['id']; seconds: number } | undefined;
   // Columns by their headers (the copy benchmark's table may gain columns): tool, time (s)..., verified.
@@ -287,14 +294,6 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
 
 // ---------------------------------------------------------------- (b) the no-op sync
 
-interface NoopPair {
-  kubectl: ListRun;
-  sync: CliRun;
-  kubectlServer: ReturnType<typeof listRequestsBy>;
-  syncServer: ReturnType<typeof listRequestsBy>;
-  load: string;
-}
-
 interface NoopResult {
   quiet: Quiet;
   shape: ClusterShape;
@@ -308,7 +307,7 @@ interface NoopResult {
   counts: Record<string, number>;
   totalObjects: number;
   confirm: CliRun;
-  pairs: NoopPair[];
+  pairs: TimedPair[];
   syncMs: number;
   kubectlMs: number;
   ratio: number;
@@ -373,21 +372,16 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
     }
     const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
     log(`no-op sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; timing ${runs} pairs`);
-    const pairs: NoopPair[] = [];
+    const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
-      const load = await loadAverage();
-      let a0 = await fileSize(h.env.auditLog);
-      const k = kubectl.bin ? await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome) : undefined;
-      const kubectlServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^kubectl/);
-      a0 = await fileSize(h.env.auditLog);
-      const sync = await runImageClone(h, args, { env });
-      const syncServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^(?!kubectl|kube-)/);
+      const pair = await timedPair(h, kubectl.bin, kubeHome, args, env);
+      const sync = pair.cli;
       const ss = sync.report?.summary;
-      log(`no-op run ${i + 1}/${runs}: kubectl ${k ? s2(k.run.wallMs) : '-'} s, sync ${s2(sync.run.wallMs)} s (exit ${sync.run.code}, patched ${ss?.workloads?.patched}, copied ${ss?.images?.copied}, ${(sync.run.maxRssKiB / 1024).toFixed(0)} MiB)`);
+      log(`no-op run ${i + 1}/${runs}: kubectl ${kubectl.bin ? s2(pair.kubectl.run.wallMs) : '-'} s, sync ${s2(sync.run.wallMs)} s (exit ${sync.run.code}, patched ${ss?.workloads?.patched}, copied ${ss?.images?.copied}, ${(sync.run.maxRssKiB / 1024).toFixed(0)} MiB)`);
       if (sync.run.code !== 0 || ss?.workloads?.patched || ss?.images?.copied) throw new Error(`no-op sync run ${i + 1} did something or failed: ${JSON.stringify(ss)} ${sync.run.stderr.slice(0, 300)}`);
-      pairs.push({ kubectl: k ?? { run: { code: -1, stdout: '', stderr: '', wallMs: NaN, userS: NaN, sysS: NaN, maxRssKiB: NaN }, items: 0, byKind: {} }, sync, kubectlServer, syncServer, load });
+      pairs.push(pair);
     }
-    const syncMs = median(pairs.map((p) => p.sync.run.wallMs));
+    const syncMs = median(pairs.map((p) => p.cli.run.wallMs));
     const kubectlMs = median(pairs.map((p) => p.kubectl.run.wallMs));
     const ratio = syncMs / kubectlMs;
     const diagnostics: string[] = [];
@@ -469,8 +463,8 @@ async function main(): Promise<void> {
     lines.push(kubectl.bin
       ? `No-op sync of ${noop.shape.namespaces * 100} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
       : `No-op sync of ${noop.shape.namespaces * 100} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
-    const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.sync.trace, 'backup').authenticated));
-    const peak = Math.max(...noop.pairs.map((p) => p.sync.run.maxRssKiB)) / 1024;
+    const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.cli.trace, 'backup').authenticated));
+    const peak = Math.max(...noop.pairs.map((p) => p.cli.run.maxRssKiB)) / 1024;
     lines.push(`No-op sync: at most ${maxAuth} authenticated backup requests per run for ${noop.distinct} distinct images (${(maxAuth / noop.distinct).toFixed(2)} per image); peak RSS ${peak.toFixed(0)} MiB`);
   }
 
@@ -489,14 +483,14 @@ async function main(): Promise<void> {
   });
   const noopHead = ['run', 'command', 'wall s', 'CPU s', 'peak RSS MiB', 'result', 'API server: lists, time serving them', 'requests: backup auth+401 / source / token issuer', 'load avg before'];
   const noopRows = noop ? noop.pairs.flatMap((p, i) => {
-    const b = registryRequests(p.sync.trace, 'backup');
-    const s = registryRequests(p.sync.trace, 'source');
-    const iss = registryRequests(p.sync.trace, 'issuer');
-    const sum = p.sync.report?.summary;
+    const b = registryRequests(p.cli.trace, 'backup');
+    const s = registryRequests(p.cli.trace, 'source');
+    const iss = registryRequests(p.cli.trace, 'issuer');
+    const sum = p.cli.report?.summary;
     return [
       [String(i + 1), 'kubectl get', s2(p.kubectl.run.wallMs), (p.kubectl.run.userS + p.kubectl.run.sysS).toFixed(2), (p.kubectl.run.maxRssKiB / 1024).toFixed(0), `${p.kubectl.items} objects`, `${p.kubectlServer.requests} lists, ${p.kubectlServer.serverMs} ms`, '-', p.load],
-      [String(i + 1), 'image-clone sync (no-op)', s2(p.sync.run.wallMs), (p.sync.run.userS + p.sync.run.sysS).toFixed(2), (p.sync.run.maxRssKiB / 1024).toFixed(0),
-        `${sum?.images?.present} present, ${sum?.workloads?.unchanged} unchanged, ${sum?.workloads?.skipped} skipped`, `${p.syncServer.requests} lists, ${p.syncServer.serverMs} ms`, `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${iss.total}`, ''],
+      [String(i + 1), 'image-clone sync (no-op)', s2(p.cli.run.wallMs), (p.cli.run.userS + p.cli.run.sysS).toFixed(2), (p.cli.run.maxRssKiB / 1024).toFixed(0),
+        `${sum?.images?.present} present, ${sum?.workloads?.unchanged} unchanged, ${sum?.workloads?.skipped} skipped`, `${p.cliServer.requests} lists, ${p.cliServer.serverMs} ms`, `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${iss.total}`, ''],
     ];
   }) : [];
 
@@ -515,7 +509,7 @@ async function main(): Promise<void> {
 
   const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
   if (!flag('--no-write') && scale === 1 && !only) {
-    await writeOwnSection(resultsPath, 'sync', markdown);
+    await writeSection(resultsPath, ownSection('sync'), markdown);
     log(`wrote the sync section of ${resultsPath}`);
   } else {
     log('not writing RESULTS.md (--no-write, --scale or --only)');
@@ -545,7 +539,7 @@ function buildMarkdown(x: MarkdownInput): string {
   const out: string[] = [
     `## Sync benchmark (issue 5): results of ${m.date}`,
     '',
-    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/cluster.ts) in ${x.total} s. Rerunning replaces this section.`,
+    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/lib/) in ${x.total} s. Rerunning replaces this section.`,
     '',
     '### Verdict',
     '',
@@ -596,7 +590,7 @@ function buildMarkdown(x: MarkdownInput): string {
         `then ${s2(n.settleMs)} s until the controllers were done (${n.controllerWrites} writes; the Deployments rolled out to the patched template). The first sync ran while the deployment controller was still busy, so its time is not a benchmark figure.`,
       `- Before the timed runs the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy: ${busyText(n.quiet)} busy after ${s2(n.quiet.waitedMs)} s${n.quiet.quiet ? '' : ' (other processes were running during the timed runs)'}.`,
       `- Before the timed runs, a confirming sync: images ${JSON.stringify(n.confirm.report?.summary?.images)}, workloads ${JSON.stringify(n.confirm.report?.summary?.workloads)}, ${n.confirm.report?.summary?.bytesTransferred} bytes. Jobs are never patched (immutable pod template), so their images are still checked in the source and the backup.`,
-      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.sync.trace, r).byKind)}`).join('; ')}`),
+      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.cli.trace, r).byKind)}`).join('; ')}`),
       '',
       `Commands: \`${kubectlDisplay}\` (private HOME, discovery cache warmed by an untimed first run) and \`${syncDisplay({ backupPrefix: 'mirror', dryRun: false })}\`.`,
       '',
@@ -606,13 +600,7 @@ function buildMarkdown(x: MarkdownInput): string {
   out.push(
     '### Machine and versions',
     '',
-    mdTable(['', ''], [
-      ['date (UTC)', m.date],
-      ['CPU', `${m.cpu}, nproc ${m.nproc}`],
-      ['memory', m.memory],
-      ['kernel / OS', `${m.kernel} / ${m.os}`],
-      ['node', m.node],
-      ['go', m.go],
+    machineTable(m, [
       ['image-clone', x.icVersion],
       ['kubectl', x.kubectl.bin ? `${x.kubectl.version} (${x.kubectl.note})` : `not run: ${x.kubectl.note}`],
       ...x.peers.filter((p) => p.round === 1).map((p) => [p.peer.label, `${p.peer.tool.version} — ${p.peer.tool.note}`]),
