@@ -2,7 +2,7 @@
 // (skopeo, crane, regctl), each into an empty registry, checks every copy, measures image-clone's
 // peak memory on a single 1 GiB layer, and (re)writes its section of bench/RESULTS.md.
 //
-//   node bench/copy.ts [--no-profile] [--profile] [--no-write]
+//   node bench/copy.ts [--no-profile] [--profile] [--no-write] [--smoke]
 //   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION
 //
 // Fairness: every run starts a fresh harness (test/harness/harness.ts): an empty source registry,
@@ -10,12 +10,18 @@
 // target (htpasswd basic auth), used by every tool. One run at a time, in interleaved rounds (every
 // other one reversed); runs disturbed by other work on the (shared) machine are thrown away and run
 // again, and only undisturbed runs count. See bench/RESULTS.md for the reasoning.
+//
+// --smoke (test/integration/bench-smoke.test.ts): every code path on the smallest shape, to keep the
+// benchmark from rotting, not to measure: 2 images of 2 small layers, one round, a 1 MiB layer for the
+// RSS run, only the profiled diagnostic run, no waiting for a quiet machine and no re-runs, only the
+// peers already installed (nothing is downloaded), and RESULTS.md is not written.
 import { rmSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
 import { summarizeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.ts';
+import { regharness } from './lib/fleets.ts';
 import { fmtS, median, mdTable, mib, s2, textTable, yesNo } from './lib/format.ts';
 import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
 import { timedWithVmHwm } from './lib/peak-rss.ts';
@@ -29,10 +35,10 @@ import { copySection, writeSection } from './lib/results-md.ts';
 // ---------------------------------------------------------------- configuration
 
 const args = new Set(process.argv.slice(2));
+const smoke = args.has('--smoke');
 const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
 const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
-const regharness = join(repoRoot, '.harness', 'bin', 'regharness');
 /** The CLI under test: a snapshot of bin/ and dist/ taken at the start (see snapshotCli), so that a rebuild
  * by someone else during the benchmark cannot change the code between runs. */
 let cli = join(repoRoot, 'bin', 'image-clone.js');
@@ -47,6 +53,8 @@ const fleet = {
   layerSize: '8MiB',
   format: 'mixed',
   prefix: 'fleet',
+  // --smoke: 2 images sharing 1 of their 2 layers of 64 KiB.
+  ...(smoke ? { images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '64KiB' } : {}),
 };
 const fleetArgs = [
   '--images', String(fleet.images), '--group-size', String(fleet.groupSize), '--platforms', fleet.platforms,
@@ -55,9 +63,11 @@ const fleetArgs = [
 ];
 const targetPrefix = 'mirror';
 /** Interleaved rounds: every tool copies the fleet this many times; medians are compared. */
-const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
+const rounds = smoke ? 1 : Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
 /** Images checked with `verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
-const fullVerifySample = [1, 15, 30];
+const fullVerifySample = smoke ? [1] : [1, 15, 30];
+/** The single layer of the peak-RSS run. */
+const rssLayer = smoke ? { size: '1MiB', label: '1 MiB' } : { size: '1GiB', label: '1 GiB' };
 
 const started = Date.now();
 /** What to undo if we are interrupted: the running harness and the temp dir holding credentials. */
@@ -303,7 +313,7 @@ async function isolatedEnv(work: string): Promise<NodeJS.ProcessEnv> {
 /** Background (cores busy) above which the machine counts as busy with someone else's work. */
 const busyCores = Number(process.env.BENCH_BUSY_CORES ?? 0.6);
 /** Give up waiting for a quiet machine after this long, and stop re-running noisy runs after this much benchmark time. */
-const maxQuietWaitMs = 20_000;
+const maxQuietWaitMs = smoke ? 0 : 20_000;
 const retryBudgetMs = 10 * 60_000;
 /** Diagnostics (when the target is missed) start only before this point, to keep the whole benchmark near 15 minutes. */
 const diagnosticsDeadlineMs = 11 * 60_000;
@@ -422,7 +432,7 @@ interface RssRun {
 }
 
 async function rssRun(): Promise<RssRun> {
-  log('peak RSS: starting a fresh harness, seeding one image with a single 1 GiB layer');
+  log(`peak RSS: starting a fresh harness, seeding one image with a single ${rssLayer.label} layer`);
   const h = await startHarness({ stderr: 'ignore' });
   const work = await mkdtemp(join(tmpdir(), 'bench-rss-'));
   const cleanup = async () => {
@@ -436,7 +446,7 @@ async function rssRun(): Promise<RssRun> {
     const src = h.env.registries.source.host;
     const dst = h.env.registries['backup-basic'].host;
     const env = { ...process.env, REGHARNESS_REGISTRIES: h.envPath };
-    const seed = await run(regharness, ['seed', '--ref', `${src}/big/one-layer:v1`, '--layers', '1', '--layer-size', '1GiB'], { env });
+    const seed = await run(regharness, ['seed', '--ref', `${src}/big/one-layer:v1`, '--layers', '1', '--layer-size', rssLayer.size], { env });
     if (seed.code !== 0) return { command, verified: false, detail: `seed failed: ${seed.stderr.trim()}`, layerBytes: 0 };
     const seeded = JSON.parse(seed.stdout.trim()) as { blobs: Array<{ size: number }> };
     const layerBytes = Math.max(...seeded.blobs.map((b) => b.size));
@@ -479,7 +489,7 @@ async function quietRun(contender: Contender, options: RunOptions, discarded: Fl
   for (let attempt = 1; ; attempt++) {
     const r = await fleetRun(contender, options);
     const noisy = r.copy && r.otherCores > busyCores;
-    if (!noisy || attempt >= 4 || Date.now() - started > retryBudgetMs) return r;
+    if (!noisy || attempt >= (smoke ? 1 : 4) || Date.now() - started > retryBudgetMs) return r;
     r.discarded = `other work used ${r.otherCores.toFixed(2)} cores during the copy (limit ${busyCores})`;
     log(`${contender.label}: ${fmtS(r.copy!.wallMs)} thrown away: ${r.discarded}; running it again`);
     discarded.push(r);
@@ -498,7 +508,8 @@ const groupOk = (g: Group) => g.runs.length > 0 && g.runs.every(good);
 const groupMs = (g: Group) => median(g.runs.filter(clean).map((r) => r.copy!.wallMs));
 
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  if (smoke) log('--smoke: the smallest shape, to exercise the code, not to measure; nothing is installed or written');
+  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
   log('building the harness if needed (test/harness/build.sh)');
   ensureBuilt();
   await readFile(join(repoRoot, 'dist', 'cli', 'main.js')).catch(() => {
@@ -516,9 +527,9 @@ async function main(): Promise<void> {
   };
 
   log(`peers: installing into ${cacheRoot} when missing`);
-  const skopeo = await ensureSkopeo(log);
-  const craneTool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log);
-  const regctlTool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log);
+  const skopeo = await ensureSkopeo(log, { install: !smoke });
+  const craneTool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
+  const regctlTool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
   for (const t of [craneTool, regctlTool]) {
     if (!t.bin) continue;
     const v = await run(t.bin, ['version']);
@@ -564,11 +575,13 @@ async function main(): Promise<void> {
   const diagnostics: Group[] = [];
   if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile')) {
     log('fleet target missed: diagnostic runs of image-clone (profiled; --no-signatures; --concurrency 16)');
-    const variants: Array<[Contender, RunOptions]> = [
+    const candidates: Array<[Contender, RunOptions]> = [
       [imageClone(icTool, 'ic-profile', 'image-clone, profiled (undici trace + --cpu-prof)'), { profile: true }],
       [imageClone(icTool, 'ic-nosig', 'image-clone --no-signatures (no signature/referrer look-ups)', ['--no-signatures']), {}],
       [imageClone(icTool, 'ic-c16', 'image-clone --concurrency 16', ['--concurrency', '16']), {}],
     ];
+    // --smoke: the profiled run only (the others are plain runs with other flags).
+    const variants = smoke ? candidates.slice(0, 1) : candidates;
     for (const [c, o] of variants) {
       if (Date.now() - started > diagnosticsDeadlineMs) {
         log(`skipping ${c.label}: past the time budget`);
@@ -583,7 +596,7 @@ async function main(): Promise<void> {
   const sameFleet = all.every((r) => r.fleetDigests.join() === fleetInfo.fleetDigests.join());
   const report = buildReport({ machine, icTool, peers, groups, rss, icMs, bestMandated, bestAny, fleetTarget, fleetTargetAny, rssMiB, rssTarget, diagnostics, discarded, fleetInfo, sameFleet, totalS: (Date.now() - started) / 1000 });
   process.stdout.write(`\n${report.text}\n`);
-  if (!args.has('--no-write')) {
+  if (!args.has('--no-write') && !smoke) {
     await writeSection(resultsPath, copySection, report.markdown);
     log(`wrote ${resultsPath}`);
   }

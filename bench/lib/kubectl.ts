@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/harness/harness.ts';
-import { cacheRoot } from './peers.ts';
+import { cacheRoot, type InstallOptions } from './peers.ts';
 import { commandExists, firstLine, run, timed, type TimedResult } from './processes.ts';
 
 export interface Kubectl {
@@ -18,12 +18,12 @@ export interface Kubectl {
  * kubectl: $BENCH_KUBECTL, else from PATH (/usr/bin/kubectl on the CI machine), else built from
  * the Kubernetes module the harness already pins (see buildKubectl).
  */
-export async function findKubectl(log: (s: string) => void): Promise<Kubectl> {
+export async function findKubectl(log: (s: string) => void, options: InstallOptions = {}): Promise<Kubectl> {
   const given = process.env.BENCH_KUBECTL;
   if (given) return existsSync(given) ? { bin: given, version: await kubectlVersion(given), note: `BENCH_KUBECTL=${given}` } : { version: '-', note: `BENCH_KUBECTL=${given} does not exist` };
   const onPath = commandExists('kubectl');
   if (onPath) return { bin: onPath, version: await kubectlVersion(onPath), note: `on PATH (${onPath})` };
-  return buildKubectl(log);
+  return buildKubectl(log, options);
 }
 
 /**
@@ -31,7 +31,7 @@ export async function findKubectl(log: (s: string) => void): Promise<Kubectl> {
  * GOTOOLCHAIN=local, into the bench cache (once). The build runs in a temporary copy of that
  * module's go.mod and go.sum, so that the harness module itself is never modified.
  */
-export async function buildKubectl(log: (s: string) => void): Promise<Kubectl> {
+export async function buildKubectl(log: (s: string) => void, options: InstallOptions = {}): Promise<Kubectl> {
   const modDir = join(repoRoot, 'test', 'harness', 'kube');
   const mod = await readFile(join(modDir, 'go.mod'), 'utf8').catch(() => '');
   const k8sVersion = /^\s*k8s\.io\/kubernetes\s+(v\S+)/m.exec(mod)?.[1];
@@ -39,6 +39,7 @@ export async function buildKubectl(log: (s: string) => void): Promise<Kubectl> {
   const outDir = join(cacheRoot, 'bin', `kubectl@${k8sVersion}`);
   const out = join(outDir, 'kubectl');
   if (!existsSync(out)) {
+    if (options.install === false) return { version: '-', note: `kubectl not found, and not built (--smoke builds nothing): not on PATH, not in ${outDir}` };
     if (!commandExists('go')) return { version: '-', note: 'kubectl not found, and go is missing to build it' };
     await mkdir(outDir, { recursive: true });
     const tmp = await mkdtemp(join(tmpdir(), 'bench-kubectl-build-'));

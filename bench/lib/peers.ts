@@ -17,13 +17,21 @@ export interface Tool {
   note: string;
 }
 
+/** install: false (smoke runs) finds what is already there and downloads or builds nothing. */
+export interface InstallOptions {
+  install?: boolean;
+}
+
+const notInstalled = 'not installed (--smoke installs nothing)';
+
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** `go install MODULE/cmd/NAME@VERSION` into the cache (a folder per version), unless already there. */
-export async function goInstall(name: string, pkg: string, version: string, log: (s: string) => void): Promise<Tool> {
+export async function goInstall(name: string, pkg: string, version: string, log: (s: string) => void, options: InstallOptions = {}): Promise<Tool> {
   const gobin = join(cacheRoot, 'bin', `${name}@${version}`);
   const bin = join(gobin, name);
   if (existsSync(bin)) return { name, bin, version, note: `cached in ${gobin}` };
+  if (options.install === false) return { name, version, note: `${notInstalled}: not in ${gobin}` };
   if (!commandExists('go')) return { name, version, note: 'not installed: go is not on PATH' };
   await mkdir(gobin, { recursive: true });
   log(`installing ${name} ${version}: go install ${pkg}@${version}`);
@@ -37,9 +45,10 @@ export async function goInstall(name: string, pkg: string, version: string, log:
 }
 
 /** skopeo from the distribution's package (Debian: apt-get install skopeo), only as root. */
-export async function ensureSkopeo(log: (s: string) => void): Promise<Tool> {
+export async function ensureSkopeo(log: (s: string) => void, options: InstallOptions = {}): Promise<Tool> {
   let bin = commandExists('skopeo');
   let note = 'already installed';
+  if (!bin && options.install === false) return { name: 'skopeo', version: '-', note: `${notInstalled}: not on PATH` };
   if (!bin) {
     if (!isRoot() || !commandExists('apt-get')) {
       return { name: 'skopeo', version: '-', note: 'not installed: missing, and apt-get needs root' };
@@ -61,9 +70,9 @@ export async function ensureSkopeo(log: (s: string) => void): Promise<Tool> {
 }
 
 /** GNU time, from the `time` package when missing (as root). */
-export async function ensureGnuTime(log: (s: string) => void): Promise<boolean> {
+export async function ensureGnuTime(log: (s: string) => void, options: InstallOptions = {}): Promise<boolean> {
   if (existsSync(gnuTime)) return true;
-  if (!isRoot()) return false;
+  if (!isRoot() || options.install === false) return false;
   log('installing GNU time: apt-get install -y time');
   await run('apt-get', ['install', '-y', 'time'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   return existsSync(gnuTime);
