@@ -4,14 +4,17 @@
 //   kubectl get deploy,sts,ds,cronjob,job,rs,rc,pod -A -o json
 // listing the same objects (measured in the same run, alternating), and peak at most 300 MiB RSS.
 //
-//   node bench/plan.ts [--runs N] [--scale F] [--quiet-wait S] [--profile] [--no-profile] [--no-write]
+//   node bench/plan.ts [--runs N] [--scale F] [--quiet-wait S] [--profile] [--no-profile] [--no-write] [--smoke]
 //
 // --runs: timed pairs (default 3); --scale: fewer namespaces and images for a trial (not written
 // to RESULTS.md); --quiet-wait: seconds to wait for a quiet machine before timing (default 20);
-// --profile: the diagnostics even when every target is met.
+// --profile: the diagnostics even when every target is met; --smoke (test/integration/bench-smoke.test.ts):
+// every code path on the smallest shape (one workload of each kind, 2 images, one pair), to keep the
+// benchmark from rotting, not to measure: no wait for a quiet machine, kubectl only when it is already
+// there (nothing is built), RESULTS.md not written.
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import { bigCluster, bigFleet, scaled, seedBackedUpFleet } from './lib/big-cluster.ts';
+import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
@@ -34,11 +37,12 @@ const option = (name: string, fallback: number, min = Number.MIN_VALUE) => {
   const v = i === -1 ? NaN : Number(argv[i + 1]);
   return Number.isFinite(v) && v >= min ? v : fallback;
 };
-const runs = Math.round(option('--runs', 3));
+const smoke = flag('--smoke');
+const runs = smoke ? 1 : Math.round(option('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before the timed runs. */
-const quietWaitMs = option('--quiet-wait', 20, 0) * 1000;
+const quietWaitMs = smoke ? 0 : option('--quiet-wait', 20, 0) * 1000;
 const scale = option('--scale', 1);
-const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+const { shape, fleet } = smoke ? smallest(bigCluster, bigFleet) : scaled(bigCluster, bigFleet, scale);
 const backupPrefix = 'mirror';
 const targets = { ratio: 2, rssMiB: 300, requestsPerImage: 1 };
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
@@ -46,11 +50,12 @@ const log = makeLog('plan');
 const started = Date.now();
 
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  if (smoke) log('--smoke: the smallest shape, to exercise the code, not to measure; nothing is built or written');
+  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
   ensureBuilt();
   const machine = await machineInfo();
   const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log);
+  const kubectl = await findKubectl(log, { install: !smoke });
   log(`kubectl: ${kubectl.bin ? `${kubectl.version} (${kubectl.note})` : kubectl.note}`);
   log(`image-clone ${icVersion}; cluster: ${describeShape(shape)}; ${fleet.images} images`);
 
@@ -96,7 +101,7 @@ async function main(): Promise<void> {
     }
 
     // ---- timed: kubectl and the plan, alternately, on a quiet machine
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
     log(`machine ${(quiet.busy * 100).toFixed(0)}% busy${quiet.waitedMs > 6000 ? ` after waiting ${s2(quiet.waitedMs)} s` : ''}; timing ${runs} pairs`);
     const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
@@ -214,11 +219,11 @@ async function main(): Promise<void> {
         ['registries', 'distribution v3 (regharness serve), plain HTTP on 127.0.0.1; `backup` with Bearer tokens'],
       ], { go: false }),
     ].join('\n');
-    if (!flag('--no-write') && scale === 1) {
+    if (!flag('--no-write') && scale === 1 && !smoke) {
       await writeSection(resultsPath, ownSection('plan'), markdown);
       log(`wrote the plan section of ${resultsPath}`);
     } else {
-      log('not writing RESULTS.md (--no-write or --scale)');
+      log('not writing RESULTS.md (--no-write, --scale or --smoke)');
     }
   } finally {
     await work.remove();

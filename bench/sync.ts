@@ -7,11 +7,16 @@
 //      objects, alternating, medians.
 //
 //   node bench/sync.ts [--runs N] [--cold-rounds N] [--scale F] [--peers crane,regctl,skopeo] [--only cold|noop] [--quiet-wait S]
-//                      [--profile] [--no-profile] [--no-write]
+//                      [--profile] [--no-profile] [--no-write] [--smoke]
+//
+// --smoke (test/integration/bench-smoke.test.ts): every code path but the diagnostics (bench:plan's
+// smoke run covers those) on the smallest shapes (one workload of each kind, 2 images, one cold round,
+// one no-op pair), to keep the benchmark from rotting, not to measure: no wait for a quiet machine,
+// peers and kubectl only when already there (nothing is downloaded or built), RESULTS.md not written.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import { bigCluster, bigFleet, scaled, seedBackedUpFleet } from './lib/big-cluster.ts';
+import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape, type SeededFleet, type VerifySummary } from './lib/fleets.ts';
@@ -28,7 +33,7 @@ import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/regis
 import { copySection, ownSection, writeSection } from './lib/results-md.ts';
 import { workloadImages } from './lib/readback.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
-import { createCluster, describeShape, expectedObjects, kinds, type ClusterShape } from './lib/workloads.ts';
+import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -40,11 +45,14 @@ const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) =>
   const v = Number(stringOption(name));
   return Number.isFinite(v) && v >= min ? v : fallback;
 };
-const runs = Math.round(numberOption('--runs', 3));
+const smoke = flag('--smoke');
+const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
-const quietWaitMs = numberOption('--quiet-wait', 20, 0) * 1000;
+const quietWaitMs = smoke ? 0 : numberOption('--quiet-wait', 20, 0) * 1000;
+/** --smoke: one short sample of the machine's load instead of waiting for it to be quiet. */
+const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) };
 /** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
-const coldRounds = Math.round(numberOption('--cold-rounds', 2, 1));
+const coldRounds = smoke ? 1 : Math.round(numberOption('--cold-rounds', 2, 1));
 const scale = numberOption('--scale', 1);
 const only = stringOption('--only');
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
@@ -59,12 +67,12 @@ const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
  * The copy benchmark's fleet (bench/copy.ts: 2 platforms, 4 layers of 8 MiB, the first 2 shared by
  * each group of 5, docker and OCI mixed), with the 40 images the issue names.
  */
-const coldFleet: FleetShape = {
+const coldFleetFull: FleetShape = {
   images: Math.max(5, Math.round(40 * scale)), groupSize: 5, platforms: 'linux/amd64,linux/arm64', layers: 4, sharedLayers: 2, layerSize: '8MiB', format: 'mixed', parallel: 2,
 };
 const coldFleetPrefix = 'fleet';
 /** 200 workloads: 4 namespaces x 50, every kind, mostly Deployments. */
-const coldCluster: ClusterShape = {
+const coldClusterFull: ClusterShape = {
   namespaces: Math.max(1, Math.round(4 * scale)),
   namespacePrefix: 'cold',
   perNamespace: { Deployment: 30, StatefulSet: 5, DaemonSet: 4, CronJob: 3, Job: 2, ReplicaSet: 2, ReplicationController: 2, Pod: 2 },
@@ -72,9 +80,10 @@ const coldCluster: ClusterShape = {
   suspendJobs: false,
   concurrency: 16,
 };
+const { shape: coldCluster, fleet: coldFleet } = smoke ? smallest(coldClusterFull, coldFleetFull) : { shape: coldClusterFull, fleet: coldFleetFull };
 const coldBackupPrefix = 'mirror';
 /** Images checked with `regharness verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
-const fullVerify = [1, 20, 40];
+const fullVerify = smoke ? [1] : [1, 20, 40];
 
 type Quiet = Awaited<ReturnType<typeof waitForQuietMachine>>;
 const busyText = (q: Quiet | undefined) => (q ? `${(q.busy * 100).toFixed(0)}%` : '-');
@@ -97,7 +106,7 @@ interface ColdSync {
  * diagnostics only) and the phase summary is appended to it.
  */
 async function coldSync(profile?: string[]): Promise<ColdSync> {
-  log(`cold sync: fresh harness; seeding ${coldFleet.images} images (copy-benchmark shape) and creating ${coldCluster.namespaces * 50} workloads`);
+  log(`cold sync: fresh harness; seeding ${coldFleet.images} images (copy-benchmark shape) and creating ${coldCluster.namespaces * workloadsPerNamespace(coldCluster)} workloads`);
   const h = await startHarness({ stderr: 'ignore' });
   const work = await workDir('sync-cold');
   try {
@@ -116,7 +125,7 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
     // The same registry and auth (htpasswd basic) as the peers use: crane >= v0.21.4 refuses the
     // token registry's realm on another loopback port (test/harness/registry/README.md).
     const args = syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a));
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`cold sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; running image-clone sync`);
     let sync: CliRun;
     if (profile) {
@@ -210,9 +219,9 @@ async function peerTools(ids: Array<Peer['id']>): Promise<Peer[]> {
   const peers: Peer[] = [];
   for (const id of ids) {
     let tool: Tool;
-    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log);
-    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log);
-    else tool = await ensureSkopeo(log);
+    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
+    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
+    else tool = await ensureSkopeo(log, { install: !smoke });
     if (!tool.bin) {
       log(`${id}: not available: ${tool.note}`);
       continue;
@@ -273,7 +282,7 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
       await writeFile(auth, JSON.stringify({ auths: { [dst]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }), { mode: 0o600 });
       body = `"${bin}" copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile "${auth}" "docker://$src" "docker://$dst"`;
     }
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`${peer.label}: machine ${(quiet.busy * 100).toFixed(0)}% busy; copying`);
     const offset = await fileSize(h.env.registryTrace);
     const result = await timed('bash', ['-c', `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`], { env });
@@ -318,7 +327,7 @@ interface NoopResult {
 }
 
 async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
-  const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+  const { shape, fleet } = smoke ? smallest(bigCluster, bigFleet) : scaled(bigCluster, bigFleet, scale);
   const backupPrefix = 'mirror';
   log(`no-op sync: fresh harness; ${describeShape(shape)}, ${fleet.images} images already backed up`);
   const h = await startHarness({ stderr: 'ignore' });
@@ -370,7 +379,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
       if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
       if (warm.items !== totalObjects) log(`WARNING: kubectl listed ${warm.items} objects, the API server counts ${totalObjects}`);
     }
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`no-op sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; timing ${runs} pairs`);
     const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
@@ -386,7 +395,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
     const ratio = syncMs / kubectlMs;
     const diagnostics: string[] = [];
     const findings: string[] = [];
-    if ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile')) {
+    if (!smoke && ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile'))) {
       const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: false });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
@@ -404,11 +413,12 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
 // ---------------------------------------------------------------- main and the report
 
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  if (smoke) log('--smoke: the smallest shapes, to exercise the code, not to measure; nothing is installed or written');
+  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
   ensureBuilt();
   const machine = await machineInfo();
   const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log);
+  const kubectl = await findKubectl(log, { install: !smoke });
   log(`image-clone ${icVersion}; kubectl ${kubectl.bin ? kubectl.version : `missing: ${kubectl.note}`}`);
 
   const colds: ColdSync[] = [];
@@ -461,8 +471,8 @@ async function main(): Promise<void> {
   }
   if (noop) {
     lines.push(kubectl.bin
-      ? `No-op sync of ${noop.shape.namespaces * 100} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
-      : `No-op sync of ${noop.shape.namespaces * 100} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
+      ? `No-op sync of ${noop.shape.namespaces * workloadsPerNamespace(noop.shape)} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
+      : `No-op sync of ${noop.shape.namespaces * workloadsPerNamespace(noop.shape)} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
     const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.cli.trace, 'backup').authenticated));
     const peak = Math.max(...noop.pairs.map((p) => p.cli.run.maxRssKiB)) / 1024;
     lines.push(`No-op sync: at most ${maxAuth} authenticated backup requests per run for ${noop.distinct} distinct images (${(maxAuth / noop.distinct).toFixed(2)} per image); peak RSS ${peak.toFixed(0)} MiB`);
@@ -508,11 +518,11 @@ async function main(): Promise<void> {
   process.stdout.write(`${text}\n`);
 
   const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
-  if (!flag('--no-write') && scale === 1 && !only) {
+  if (!flag('--no-write') && scale === 1 && !only && !smoke) {
     await writeSection(resultsPath, ownSection('sync'), markdown);
     log(`wrote the sync section of ${resultsPath}`);
   } else {
-    log('not writing RESULTS.md (--no-write, --scale or --only)');
+    log('not writing RESULTS.md (--no-write, --scale, --only or --smoke)');
   }
 }
 
@@ -580,12 +590,12 @@ function buildMarkdown(x: MarkdownInput): string {
     const n = x.noop;
     const fs = n.first.report?.summary;
     out.push(
-      `### (b) No-op sync: ${n.shape.namespaces * 100} workloads, already synced`,
+      `### (b) No-op sync: ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads, already synced`,
       '',
       mdTable(x.noopHead, x.noopRows),
       '',
       `- Cluster: the plan benchmark's: ${describeShape(n.shape)}, ${n.fleet.images} images all already backed up in \`backup\` (token auth). Objects listed by both: ${n.totalObjects} (${Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(', ')}).`,
-      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * 100} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
+      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
         `a first real sync right after, with \`--concurrency 32\` (${s2(n.first.run.wallMs)} s, exit ${n.first.run.code}: images ${JSON.stringify(fs?.images)}, workloads ${JSON.stringify(fs?.workloads)}), ` +
         `then ${s2(n.settleMs)} s until the controllers were done (${n.controllerWrites} writes; the Deployments rolled out to the patched template). The first sync ran while the deployment controller was still busy, so its time is not a benchmark figure.`,
       `- Before the timed runs the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy: ${busyText(n.quiet)} busy after ${s2(n.quiet.waitedMs)} s${n.quiet.quiet ? '' : ' (other processes were running during the timed runs)'}.`,

@@ -2,7 +2,7 @@
 // measure (issues 4 and 5), scaled down for a trial with --scale.
 import type { Harness } from '../../test/harness/harness.ts';
 import { nestedBackupPath, seedFleet, type FleetShape, type SeededFleet } from './fleets.ts';
-import type { ClusterShape } from './workloads.ts';
+import { kinds, type ClusterShape, type Kind } from './workloads.ts';
 
 /**
  * 5,000 workloads in 50 namespaces, every kind, mostly Deployments (52%, five times the next
@@ -35,6 +35,17 @@ export function scaled(shape: ClusterShape, fleet: FleetShape, scale: number): {
   return {
     shape: { ...shape, namespaces: Math.max(1, Math.round(shape.namespaces * scale)) },
     fleet: { ...fleet, images: Math.max(fleet.groupSize, Math.round(fleet.images * scale)) },
+  };
+}
+
+/**
+ * --smoke: the smallest shapes that still have every kind: one namespace with one workload of each
+ * kind (one Deployment with a pod), and 2 images of 2 layers of 4 KiB, the first shared.
+ */
+export function smallest(shape: ClusterShape, fleet: FleetShape): { shape: ClusterShape; fleet: FleetShape } {
+  return {
+    shape: { ...shape, namespaces: 1, perNamespace: Object.fromEntries(kinds.map((k) => [k, 1])) as Record<Kind, number>, deploymentsWithAPod: 1 },
+    fleet: { ...fleet, images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '4KiB' },
   };
 }
 

@@ -5,17 +5,17 @@ import { systemCpu } from './proc.ts';
 
 /**
  * Waits (up to maxMs) until the whole machine is mostly idle: under `busyShare` of all cores busy
- * over a 5 s sample (/proc/stat). Other benchmarks or builds on a 2-core machine would otherwise
+ * over a 5 s sample (/proc/stat; `sampleMs` for a shorter one). Other benchmarks or builds on a 2-core machine would otherwise
  * skew the timed runs. Returns the last sample's busy share and how long it waited.
  */
-export async function waitForQuietMachine(log: (s: string) => void, options: { busyShare?: number; maxMs?: number } = {}): Promise<{ busy: number; waitedMs: number; quiet: boolean }> {
+export async function waitForQuietMachine(log: (s: string) => void, options: { busyShare?: number; maxMs?: number; sampleMs?: number } = {}): Promise<{ busy: number; waitedMs: number; quiet: boolean }> {
   const limit = options.busyShare ?? 0.3;
   const deadline = Date.now() + (options.maxMs ?? 300_000);
   const t0 = Date.now();
   let warned = false;
   for (;;) {
     const a = systemCpu();
-    await sleep(5000);
+    await sleep(options.sampleMs ?? 5000);
     const b = systemCpu();
     const busy = (b.busyS - a.busyS) / Math.max(b.totalS - a.totalS, 1e-9);
     if (busy <= limit) return { busy, waitedMs: Date.now() - t0, quiet: true };
