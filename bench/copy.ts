@@ -13,8 +13,9 @@
 //
 // --smoke (test/integration/bench-smoke.test.ts): every code path on the smallest shape, to keep the
 // benchmark from rotting, not to measure: 2 images of 2 small layers, one round, a 1 MiB layer for the
-// RSS run, only the profiled diagnostic run, no waiting for a quiet machine and no re-runs, only the
-// peers already installed (nothing is downloaded), and RESULTS.md is not written.
+// RSS run, the profiled diagnostic run (always, and only that one), the registries without the
+// Kubernetes half of the harness, no waiting for a quiet machine and no re-runs, only the peers
+// already installed (nothing is downloaded), and RESULTS.md is not written.
 import { rmSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -542,7 +543,7 @@ async function main(): Promise<void> {
     note: `this repository at ${commit}${dirty ? ` with ${dirty} uncommitted file(s) under src/ (work in progress by others)` : ''}; dist/ from \`npm run build\``,
   };
 
-  log(`peers: installing into ${cacheRoot} when missing`);
+  log(smoke ? 'peers: only those already installed (--smoke)' : `peers: installing into ${cacheRoot} when missing`);
   const skopeo = await ensureSkopeo(log, { install: !smoke });
   const craneTool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
   const regctlTool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
@@ -589,7 +590,7 @@ async function main(): Promise<void> {
 
   // ---- diagnostics when the fleet target is missed (or asked for)
   const diagnostics: Group[] = [];
-  if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile')) {
+  if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile') || smoke) {
     log('fleet target missed: diagnostic runs of image-clone (profiled; --no-signatures; --concurrency 16)');
     const candidates: Array<[Contender, RunOptions]> = [
       [imageClone(icTool, 'ic-profile', 'image-clone, profiled (undici trace + --cpu-prof)'), { profile: true }],

@@ -9,9 +9,9 @@
 // --runs: timed pairs (default 3); --scale: fewer namespaces and images for a trial (not written
 // to RESULTS.md); --quiet-wait: seconds to wait for a quiet machine before timing (default 20);
 // --profile: the diagnostics even when every target is met; --smoke (test/integration/bench-smoke.test.ts):
-// every code path on the smallest shape (one workload of each kind, 2 images, one pair), to keep the
-// benchmark from rotting, not to measure: no wait for a quiet machine, kubectl only when it is already
-// there (nothing is built), RESULTS.md not written.
+// every code path on the smallest shape (one workload of each kind, 2 images, one pair, the diagnostics
+// always), to keep the benchmark from rotting, not to measure: no wait for a quiet machine, kubectl
+// only when it is already there (nothing is built), RESULTS.md not written.
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     // ---- diagnostics
     const diagnostics: string[] = [];
     const findings: string[] = [];
-    if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile')) {
+    if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile') || smoke) {
       const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: true });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
