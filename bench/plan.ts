@@ -13,20 +13,20 @@
 // always), to keep the benchmark from rotting, not to measure: no wait for a quiet machine, kubectl
 // only when it is already there (nothing is built), RESULTS.md not written.
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
+import { repoRoot, startHarness } from '../test/harness/harness.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
-import { imageCloneVersion, runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig } from './lib/image-clone-runs.ts';
-import { findKubectl, kubectlDisplay, kubectlList } from './lib/kubectl.ts';
+import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig } from './lib/image-clone-runs.ts';
+import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
-import { machineInfo, machineTable } from './lib/machine.ts';
-import { ensureGnuTime } from './lib/peers.ts';
+import { machineTable } from './lib/machine.ts';
 import { workDir } from './lib/processes.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import { fmtKinds, registryRequests } from './lib/registry-trace.ts';
 import { ownSection, writeSection } from './lib/results-md.ts';
+import { startUp } from './lib/start-up.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds } from './lib/workloads.ts';
 
@@ -50,12 +50,7 @@ const log = makeLog('plan');
 const started = Date.now();
 
 async function main(): Promise<void> {
-  if (smoke) log('--smoke: the smallest shape, to exercise the code, not to measure; nothing is built or written');
-  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
-  ensureBuilt();
-  const machine = await machineInfo();
-  const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log, { install: !smoke });
+  const { machine, icVersion, kubectl } = await startUp(log, { smoke });
   log(`kubectl: ${kubectl.bin ? `${kubectl.version} (${kubectl.note})` : kubectl.note}`);
   log(`image-clone ${icVersion}; cluster: ${describeShape(shape)}; ${fleet.images} images`);
 

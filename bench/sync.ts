@@ -15,23 +15,24 @@
 // peers and kubectl only when already there (nothing is downloaded or built), RESULTS.md not written.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
+import { repoRoot, startHarness } from '../test/harness/harness.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape, type SeededFleet, type VerifySummary } from './lib/fleets.ts';
 import { mdTable, median, metMissed, mib, s2, textTable } from './lib/format.ts';
-import { imageCloneVersion, runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
-import { findKubectl, kubectlDisplay, kubectlList, type Kubectl } from './lib/kubectl.ts';
+import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { kubectlDisplay, kubectlList, type Kubectl } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
-import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
-import { ensureGnuTime, ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { machineTable, type Machine } from './lib/machine.ts';
+import { ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
 import { firstLine, run, timed, workDir, type TimedResult } from './lib/processes.ts';
 import { phaseText, profileRun } from './lib/profiling.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/registry-trace.ts';
-import { copySection, ownSection, writeSection } from './lib/results-md.ts';
 import { workloadImages } from './lib/readback.ts';
+import { copySection, ownSection, writeSection } from './lib/results-md.ts';
+import { startUp } from './lib/start-up.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
@@ -413,12 +414,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
 // ---------------------------------------------------------------- main and the report
 
 async function main(): Promise<void> {
-  if (smoke) log('--smoke: the smallest shapes, to exercise the code, not to measure; nothing is installed or written');
-  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
-  ensureBuilt();
-  const machine = await machineInfo();
-  const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log, { install: !smoke });
+  const { machine, icVersion, kubectl } = await startUp(log, { smoke });
   log(`image-clone ${icVersion}; kubectl ${kubectl.bin ? kubectl.version : `missing: ${kubectl.note}`}`);
 
   const colds: ColdSync[] = [];
