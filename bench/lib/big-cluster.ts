@@ -1,5 +1,5 @@
 // The 5,000-workload cluster over 500 backed-up images that bench:plan and bench:sync's no-op part
-// measure (issues 4 and 5), scaled down for a trial with --scale.
+// measure (issues 4 and 5), scaled down for a trial with --scale, and the smallest shapes (--smoke).
 import type { Harness } from '../../test/harness/harness.ts';
 import { nestedBackupPath, seedFleet, type FleetShape, type SeededFleet } from './fleets.ts';
 import { kinds, type ClusterShape, type Kind } from './workloads.ts';
