@@ -318,7 +318,6 @@ function startRelay(server: string): Promise<Server> {
 }
 
 async function startChild(name: string, bin: string, args: string[], logPath: string): Promise<ChildProcess> {
-  const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(logPath, 'a');
   // setpriv --pdeathsig: if the harness process dies, the kernel kills the node's daemons too.
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args], { stdio: ['ignore', fd, fd] });
