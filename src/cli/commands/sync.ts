@@ -219,14 +219,14 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   // Backup lookups that answered (a digest or "none") and that failed: all failed = no run at all.
   const backupLookups = { answered: 0, failed: 0, last: undefined as unknown };
   try {
-    log.phase('listing', 'listing workloads');
+    log.phase('listing', 'Listing workloads');
     // Listing and resolving only read: an interrupt abandons them at once.
     const planned = await unlessInterrupted(planSync(
       {
         workloads: lister,
         // Backup lookups ask for the push scope the copy will need, so the token is fetched once.
         manifests: { digestOf: async (repo, reference) => {
-          if (!resolving) log.phase('resolving', 'resolving images');
+          if (!resolving) log.phase('resolving', 'Resolving images');
           resolving = true;
           const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
           try {
@@ -275,7 +275,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     let patching = false;
     const patcher: Patcher = {
       patch: (...args) => {
-        if (!patching) log.phase('patching', 'patching workloads');
+        if (!patching) log.phase('patching', 'Patching workloads');
         patching = true;
         return workloadPatcher.patch(...args);
       },
@@ -295,7 +295,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     if (settings.output === 'json') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (settings.output === 'yaml') context.stdout.write((await import('@kubernetes/client-node')).dumpYaml(report));
     else if (settings.output === 'kustomize') context.stdout.write((await import('../output/plan.ts')).renderKustomize(result.plan));
-    else context.stdout.write(renderRunSummary(report, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
+    else context.stdout.write(renderRunSummary(report, (await import('../output/format.ts')).tableWidth(context.stdout)));
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
@@ -323,6 +323,6 @@ async function writePlan(plan: Plan, backup: string, settings: SyncSettings, con
       write(renderKustomize(plan));
       break;
     default:
-      write(renderPlanTable(document, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
+      write(renderPlanTable(document, (await import('../output/format.ts')).tableWidth(context.stdout)));
   }
 }
