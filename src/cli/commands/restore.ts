@@ -31,7 +31,8 @@ export function restoreCommand(context: CliContext): CommandModule {
     describe: 'Put back the original images that sync recorded, and remove its annotation',
     builder: (yargs: Argv) => yargs.options(restoreOptions)
       .example('$0 restore --dry-run', 'show what would be restored')
-      .example('$0 restore -n shop', 'restore the shop namespace'),
+      .example('$0 restore -n shop', 'restore the shop namespace')
+      .epilogue('Exit codes: 0 done or nothing to do, 1 some workloads failed (each named), 2 usage, configuration or RBAC error, 4 a sync or restore holds the run lock, 5 the API server unreachable or failing, 130 interrupted.'),
     handler: async (argv) => {
       context.exitCode = await runRestore(argv as Record<string, unknown>, context);
     },

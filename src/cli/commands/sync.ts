@@ -14,8 +14,8 @@ import { openRegistry, registryOptions, registrySettings } from '../registry.ts'
 
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {
-  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (repeatable) [default: all]' },
-  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (repeatable) [default: kube-system]' },
+  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (one per use, repeatable; or comma-separated) [default: all]' },
+  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (one per use, repeatable; or comma-separated) [default: kube-system]' },
   selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
   kinds: { type: 'string', array: true, nargs: 1, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
@@ -29,8 +29,8 @@ export const syncOptions = {
   'dry-run': { type: 'boolean', describe: 'Print the plan and change nothing (reads only)' },
   'exit-code': { type: 'boolean', describe: 'With --dry-run: exit 3 when changes are pending' },
   ...selectionOptions,
-  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character)' },
-  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob' },
+  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character; repeatable)' },
+  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob (repeatable)' },
   pin: { type: 'boolean', describe: 'Patch to <backup>:<tag>@<digest> so nodes pull exactly what ran before [default: true]' },
   'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
