@@ -1,6 +1,6 @@
-// WWW-Authenticate challenges (RFC 7235) and token scopes (distribution's scope.md), as registries
-// really send them: several challenges per header and per response, upper-case schemes, escaped
-// quotes, unquoted values, space-separated scopes (registry-protocol.md §1.1, §1.2).
+// WWW-Authenticate challenges (RFC 7235) as registries really send them: several challenges per
+// header and per response, upper-case schemes, escaped quotes, unquoted values, space-separated
+// scopes in one param (registry-protocol.md §1.1, §1.2).
 
 export interface Challenge {
   /** Lower-cased: 'basic', 'bearer', or any other scheme. */
@@ -11,13 +11,6 @@ export interface Challenge {
   token68?: string;
 }
 
-/** A resource scope: `repository:library/nginx:pull,push`. */
-export interface ResourceScope {
-  type: string;
-  name: string;
-  actions: string[];
-}
-
 /**
  * Every challenge in one or several WWW-Authenticate header values. Never throws: what cannot be
  * parsed is skipped, so one odd challenge does not hide a usable one next to it.
@@ -26,74 +19,6 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
   if (header === undefined) return [];
   const lines = typeof header === 'string' ? [header] : header;
   return lines.flatMap((line) => parseHeaderLine(line));
-}
-
-/** The challenge to answer: Bearer when offered (it covers Basic credentials too), else Basic. */
-export function pickChallenge(challenges: Challenge[]): Challenge | undefined {
-  return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
-}
-
-/** Splits a scope into type, name and actions; throws on anything that is not `type:name:actions`. */
-export function parseScope(scope: string): ResourceScope {
-  const parsed = splitScope(scope);
-  if (parsed === undefined) throw new Error(`invalid scope ${JSON.stringify(scope)}: expected type:name:action[,action]`);
-  return parsed;
-}
-
-export function formatScope(scope: ResourceScope): string {
-  return `${scope.type}:${scope.name}:${scope.actions.join(',')}`;
-}
-
-/** The scopes in a `scope` parameter or query value, which holds several separated by spaces. */
-export function splitScopes(scopeParam: string | undefined): string[] {
-  return scopeParam === undefined ? [] : scopeParam.split(' ').filter((s) => s !== '');
-}
-
-/**
- * One scope per resource with its actions merged, de-duplicated and sorted ('*' absorbs the others),
- * and the scopes sorted: equal sets of needs give equal lists. Each input may hold several
- * space-separated scopes. Scopes that are not `type:name:actions` (Forgejo's "*") are kept as they are.
- */
-export function normalizeScopes(scopes: Iterable<string | ResourceScope>): string[] {
-  const actionsByResource = new Map<string, { scope: ResourceScope; actions: Set<string> }>();
-  const opaque = new Set<string>();
-  for (const item of scopes) {
-    const parsedItems = typeof item === 'string' ? splitScopes(item).map((s) => splitScope(s) ?? s) : [item];
-    for (const scope of parsedItems) {
-      if (typeof scope === 'string') {
-        opaque.add(scope);
-        continue;
-      }
-      const key = `${scope.type}:${scope.name}`;
-      const entry = actionsByResource.get(key) ?? { scope, actions: new Set<string>() };
-      for (const action of scope.actions) entry.actions.add(action);
-      actionsByResource.set(key, entry);
-    }
-  }
-  const merged = [...actionsByResource.values()].map(({ scope, actions }) =>
-    formatScope({ type: scope.type, name: scope.name, actions: actions.has('*') ? ['*'] : [...actions].sort() }),
-  );
-  return [...merged, ...opaque].sort();
-}
-
-/** The normalised scopes as one space-separated string: a token cache key, and the OAuth2 POST `scope` field. */
-export function formatScopes(scopes: Iterable<string | ResourceScope>): string {
-  return normalizeScopes(scopes).join(' ');
-}
-
-function splitScope(scope: string): ResourceScope | undefined {
-  // The name may carry a host:port, so the type ends at the first ':' and the actions start after the last.
-  const first = scope.indexOf(':');
-  const last = scope.lastIndexOf(':');
-  if (first <= 0 || last === first) return undefined;
-  const name = scope.slice(first + 1, last);
-  const actions = scope
-    .slice(last + 1)
-    .split(',')
-    .map((a) => a.trim())
-    .filter((a) => a !== '');
-  if (name === '' || actions.length === 0) return undefined;
-  return { type: scope.slice(0, first), name, actions };
 }
 
 // The header grammar is ambiguous at each comma: `, name=value` continues the current challenge's

@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  type Challenge,
-  formatScope,
-  formatScopes,
-  normalizeScopes,
-  parseChallenges,
-  parseScope,
-  pickChallenge,
-  splitScopes,
-} from '../../../src/oci/challenge.ts';
+import { parseChallenges } from '../../../src/oci/challenge.ts';
 
 describe('parseChallenges', () => {
   test('Docker Hub Bearer challenge', () => {
@@ -64,7 +55,6 @@ describe('parseChallenges', () => {
   test('several space-separated scopes stay one scope param', () => {
     const [challenge] = parseChallenges('Bearer realm="r",scope="repository:a:pull repository:b:pull,push"');
     assert.equal(challenge?.params['scope'], 'repository:a:pull repository:b:pull,push');
-    assert.deepEqual(splitScopes(challenge?.params['scope']), ['repository:a:pull', 'repository:b:pull,push']);
   });
 
   test('error="insufficient_scope" and error="invalid_token"', () => {
@@ -141,104 +131,5 @@ describe('parseChallenges', () => {
     assert.equal(parseChallenges('Basic realm="a\\')[0]?.params['realm'], 'a\\');
     // An empty value.
     assert.equal(parseChallenges('Basic realm=""')[0]?.params['realm'], '');
-  });
-});
-
-describe('pickChallenge', () => {
-  const basic: Challenge = { scheme: 'basic', params: { realm: 'b' } };
-  const bearer: Challenge = { scheme: 'bearer', params: { realm: 'r' } };
-  test('prefers Bearer, then Basic, and ignores other schemes', () => {
-    assert.equal(pickChallenge([basic, bearer]), bearer);
-    assert.equal(pickChallenge([{ scheme: 'negotiate', params: {} }, basic]), basic);
-    assert.equal(pickChallenge([{ scheme: 'negotiate', params: {} }]), undefined);
-    assert.equal(pickChallenge([]), undefined);
-  });
-  test('works on parsed upper-case schemes', () => {
-    assert.equal(pickChallenge(parseChallenges('BASIC realm="x", BEARER realm="y"'))?.params['realm'], 'y');
-  });
-});
-
-describe('parseScope', () => {
-  test('type, name and actions', () => {
-    assert.deepEqual(parseScope('repository:samalba/my-app:pull,push'), {
-      type: 'repository',
-      name: 'samalba/my-app',
-      actions: ['pull', 'push'],
-    });
-  });
-  test('splits actions on the last ":" so names may carry host:port', () => {
-    assert.deepEqual(parseScope('repository:localhost:5000/team/app:pull'), {
-      type: 'repository',
-      name: 'localhost:5000/team/app',
-      actions: ['pull'],
-    });
-  });
-  test('registry:catalog:* and a resource class', () => {
-    assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
-    assert.deepEqual(parseScope('repository(plugin):a/b:pull'), { type: 'repository(plugin)', name: 'a/b', actions: ['pull'] });
-  });
-  test('drops empty actions and surrounding spaces in the action list', () => {
-    assert.deepEqual(parseScope('repository:a:pull,,push,').actions, ['pull', 'push']);
-  });
-  test('rejects what is not type:name:actions, naming the scope', () => {
-    for (const scope of ['*', 'repository', 'repository:a', ':a:pull', 'repository::pull', 'repository:a:', 'repository:a:,']) {
-      assert.throws(() => parseScope(scope), {
-        message: `invalid scope ${JSON.stringify(scope)}: expected type:name:action[,action]`,
-      });
-    }
-  });
-  test('formatScope is its inverse', () => {
-    for (const scope of ['repository:a/b:pull,push', 'repository:localhost:5000/x:*', 'registry:catalog:*']) {
-      assert.equal(formatScope(parseScope(scope)), scope);
-    }
-  });
-});
-
-describe('normalizeScopes and formatScopes', () => {
-  test('merges actions for the same resource, de-duplicates and sorts', () => {
-    assert.deepEqual(normalizeScopes(['repository:b:push', 'repository:a:pull', 'repository:b:pull', 'repository:b:push']), [
-      'repository:a:pull',
-      'repository:b:pull,push',
-    ]);
-  });
-  test('the same needs in any order give the same key', () => {
-    const one = formatScopes(['repository:dst:push,pull', 'repository:src:pull']);
-    const other = formatScopes(['repository:src:pull repository:dst:pull', 'repository:dst:push']);
-    assert.equal(one, 'repository:dst:pull,push repository:src:pull');
-    assert.equal(other, one);
-  });
-  test('accepts space-separated scope params and parsed scopes', () => {
-    assert.deepEqual(
-      normalizeScopes(['repository:a:pull repository:c:pull', { type: 'repository', name: 'a', actions: ['delete'] }]),
-      ['repository:a:delete,pull', 'repository:c:pull'],
-    );
-  });
-  test('"*" absorbs the other actions of its resource', () => {
-    assert.deepEqual(normalizeScopes(['repository:a:pull', 'repository:a:*', 'repository:b:push']), [
-      'repository:a:*',
-      'repository:b:push',
-    ]);
-  });
-  test('keeps names with host:port apart from their types', () => {
-    assert.deepEqual(normalizeScopes(['repository:localhost:5000/a:pull', 'repository:localhost:5000/a:push']), [
-      'repository:localhost:5000/a:pull,push',
-    ]);
-  });
-  test('different resource types with the same name stay separate', () => {
-    assert.deepEqual(normalizeScopes(['registry:catalog:*', 'repository:catalog:pull']), [
-      'registry:catalog:*',
-      'repository:catalog:pull',
-    ]);
-  });
-  test('keeps opaque scopes such as "*" as they are, once', () => {
-    assert.deepEqual(normalizeScopes(['*', 'repository:a:pull', '*']), ['*', 'repository:a:pull']);
-  });
-  test('nothing in, nothing out', () => {
-    assert.deepEqual(normalizeScopes([]), []);
-    assert.equal(formatScopes(['', '  ']), '');
-  });
-  test('splitScopes ignores repeated spaces and undefined', () => {
-    assert.deepEqual(splitScopes('  repository:a:pull   repository:b:pull '), ['repository:a:pull', 'repository:b:pull']);
-    assert.deepEqual(splitScopes(undefined), []);
   });
 });
