@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { AuthError, RegistryError } from '../errors.ts';
 import type { Challenge } from './challenge.ts';
 import type { Credential, CredentialSource } from './credentials.ts';
+import { readCapped } from '../util/read.ts';
 import { errorCode, isTransientNetworkError } from '../util/retry.ts';
 
 /** How a host wants to be authenticated, once it has told us. */
@@ -186,7 +187,7 @@ export class Authenticator {
       }
       response = await this.#reachTokenServer(registry, url, { method: 'GET', headers });
     }
-    const text = await readCapped(response.body, maxTokenResponseBytes);
+    const text = (await readCapped(response.body, maxTokenResponseBytes))?.toString('utf8');
     if (response.statusCode !== 200) {
       const hint = response.statusCode === 401 || response.statusCode === 403
         ? credential ? 'the configured credentials were refused' : 'it requires credentials, and none are configured for it'
@@ -219,17 +220,3 @@ function credentialIdentity(credential: Credential | undefined): string {
   return `${credential.kind}:${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`;
 }
 
-/** Reads a response body as text, or undefined (and the rest discarded) when it exceeds `limit` bytes. */
-export async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -2,6 +2,7 @@
 import { ManifestError, RegistryError } from '../errors.ts';
 import { digestAlgorithm, digestOf, manifestAccept, maxManifestBytes, parseManifest, type Descriptor } from './manifest.ts';
 import type { Transport, RegistryResponse } from './transport.ts';
+import { readCapped } from '../util/read.ts';
 
 /** A repository in a registry: 'docker.io' + 'library/nginx'. */
 export interface Repository {
@@ -258,19 +259,11 @@ function emptyReferrersList(bytes: Buffer): boolean {
   }
 }
 
-/** Reads a whole (small) body, refusing more than `limit` bytes. */
+/** The whole body, or the error `tooLarge` gives when it is longer than `limit` bytes. */
 async function readAll(response: RegistryResponse, limit: number, tooLarge: () => Error): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.length;
-    if (size > limit) {
-      response.body.destroy();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  const bytes = await readCapped(response.body, limit);
+  if (bytes === undefined) throw tooLarge();
+  return bytes;
 }
 
 /** The rel="next" target of a Link header, resolved against the URL that answered. */

@@ -4,7 +4,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { AuthError, RegistryError } from '../errors.ts';
-import { Authenticator, readCapped } from './auth.ts';
+import { Authenticator } from './auth.ts';
+import { readCapped } from '../util/read.ts';
 import { parseChallenges } from './challenge.ts';
 import type { CredentialSource } from './credentials.ts';
 import { apiHost } from '../reference.ts';
@@ -157,7 +158,7 @@ export class Transport {
     if ((status >= 200 && status < 300) || request.accept?.includes(status) || (status >= 300 && status < 400 && !request.followRedirects)) {
       return response;
     }
-    const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).catch(() => undefined);
+    const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).then((b) => b?.toString('utf8')).catch(() => undefined);
     if (request.method === 'HEAD') await response.body.dump().catch(() => {});
     const detail = registryErrorDetail(text);
     const what = `${request.method} ${describePath(request.path)}`;
