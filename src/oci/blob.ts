@@ -87,17 +87,7 @@ export async function uploadBlob(client: RegistryClient, source: Repository, tar
     if (options.chunkSize) {
       await uploadChunked(client, target, blob, location, bytes, options.chunkSize, options.signal);
     } else {
-      const response = await client.transport.send({
-        registry: target.registry, repository: target.repository, method: 'PUT',
-        path: withDigest(location, blob.digest),
-        scopes: [`repository:${target.repository}:pull,push`],
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
-        body: () => Readable.from(bytes, { objectMode: false }),
-        replayable: false,
-        long: true,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      await response.body.dump();
+      await client.finishUpload(target, location, blob.digest, { size: blob.size, stream: () => Readable.from(bytes, { objectMode: false }) }, options.signal);
     }
   } catch (err) {
     await bytes.return(undefined).catch(() => {});
@@ -113,23 +103,7 @@ async function uploadChunked(client: RegistryClient, target: Repository, blob: D
   let location = firstLocation;
   let offset = 0;
   const send = async (chunk: Buffer) => {
-    const response = await client.transport.send({
-      registry: target.registry, repository: target.repository, method: 'PATCH', path: location,
-      scopes: [`repository:${target.repository}:pull,push`],
-      headers: {
-        'content-type': 'application/octet-stream',
-        'content-length': String(chunk.length),
-        'content-range': `${offset}-${offset + chunk.length - 1}`,
-      },
-      body: chunk,
-      // Resending a chunk after a failure could append it twice: the whole blob is retried instead.
-      replayable: false,
-      ...(signal ? { signal } : {}),
-    });
-    await response.body.dump();
-    // Each answer may move the session (ECR answers 201, pulp 204: both fine); always use the latest Location.
-    const next = header(response, 'location');
-    if (next) location = new URL(next, response.url).toString();
+    location = await client.patchUpload(target, location, chunk, offset, signal);
     offset += chunk.length;
   };
   let pending: Buffer[] = [];
@@ -147,21 +121,5 @@ async function uploadChunked(client: RegistryClient, target: Repository, blob: D
     pendingSize = all.length;
   }
   if (pendingSize > 0) await send(Buffer.concat(pending));
-  const response = await client.transport.send({
-    registry: target.registry, repository: target.repository, method: 'PUT',
-    path: withDigest(location, blob.digest),
-    scopes: [`repository:${target.repository}:pull,push`],
-    headers: { 'content-length': '0' },
-    long: true,
-    ...(signal ? { signal } : {}),
-  });
-  await response.body.dump();
-}
-
-/**
- * Adds ?digest= to an upload Location without re-encoding the query it already carries
- * (distribution's _state token must come back byte for byte).
- */
-export function withDigest(location: string, digest: string): string {
-  return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+  await client.finishUpload(target, location, blob.digest, undefined, signal);
 }

@@ -2,6 +2,7 @@
 import { ManifestError, RegistryError } from '../errors.ts';
 import { digestAlgorithm, digestOf, manifestAccept, maxManifestBytes, parseManifest, type Descriptor } from './manifest.ts';
 import type { Transport, RegistryResponse } from './transport.ts';
+import type { Readable } from 'node:stream';
 import { readCapped } from '../util/read.ts';
 
 /** A repository in a registry: 'docker.io' + 'library/nginx'. */
@@ -204,6 +205,44 @@ export class RegistryClient {
     return { mounted: false, location: new URL(location, response.url).toString(), chunkMinLength: minLength > 0 ? minLength : undefined };
   }
 
+  /**
+   * Sends one chunk of an upload session (PATCH with Content-Range) and returns the session's next
+   * Location (each answer may move it). Never resent on its own: a chunk sent twice could be appended
+   * twice, so the caller retries the whole blob instead.
+   */
+  async patchUpload(repo: Repository, location: string, chunk: Buffer, offset: number, signal?: AbortSignal): Promise<string> {
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'PATCH', path: location, scopes: push(repo),
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(chunk.length),
+        'content-range': `${offset}-${offset + chunk.length - 1}`,
+      },
+      body: chunk,
+      replayable: false,
+      ...(signal ? { signal } : {}),
+    });
+    await response.body.dump();
+    // ECR answers 201, pulp 204: both fine.
+    const next = header(response, 'location');
+    return next ? new URL(next, response.url).toString() : location;
+  }
+
+  /**
+   * Closes an upload session with the blob's digest: with the bytes still to send (a monolithic
+   * upload: `body` streams them once, never replayed), or with none after the chunks.
+   */
+  async finishUpload(repo: Repository, location: string, digest: string, body?: { size: number; stream: () => Readable }, signal?: AbortSignal): Promise<void> {
+    const response = await this.transport.send({
+      registry: repo.registry, repository: repo.repository, method: 'PUT', path: withDigest(location, digest), scopes: push(repo),
+      headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.size) } : { 'content-length': '0' },
+      ...(body ? { body: body.stream, replayable: false } : {}),
+      long: true,
+      ...(signal ? { signal } : {}),
+    });
+    await response.body.dump();
+  }
+
   /** Cancels an upload session we will not finish (best effort: some registries need delete scope). */
   async cancelUpload(repo: Repository, location: string): Promise<void> {
     await this.transport.send({
@@ -272,4 +311,12 @@ function nextLink(link: string | undefined, base: URL): string | undefined {
   if (!match) return undefined;
   const next = new URL(match[1]!, base);
   return next.origin === base.origin ? next.pathname + next.search : undefined;
+}
+
+/**
+ * Adds ?digest= to an upload Location without re-encoding the query it already carries
+ * (distribution's _state token must come back byte for byte).
+ */
+export function withDigest(location: string, digest: string): string {
+  return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { withDigest } from '../../../src/oci/blob.ts';
+import { withDigest } from '../../../src/oci/registry.ts';
 import { createLimiter } from '../../../src/util/limit.ts';
 import { backoffMs, retryAfterMs } from '../../../src/util/retry.ts';
 
