@@ -143,8 +143,10 @@ export class CopyEngine {
    */
   async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
     // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
-    // with that error, rather than going through the same retries again.
-    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
+    // with that error, rather than going through the same retries again. One image has no order to
+    // choose: it is not measured, so an image already in place costs two HEADs, not its whole tree.
+    const sizes = jobs.length === 1 ? [{ bytes: 0, error: undefined as unknown }]
+      : await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
     const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]!.bytes - sizes[a]!.bytes);
     const slots = createLimiter(imageConcurrency);
     const outcomes: Array<{ result: ImageCopyResult } | { error: unknown }> = new Array(jobs.length);
