@@ -2,7 +2,7 @@
 // (skopeo, crane, regctl), each into an empty registry, checks every copy, measures image-clone's
 // peak memory on a single 1 GiB layer, and (re)writes its section of bench/RESULTS.md.
 //
-//   node bench/copy.ts [--no-profile] [--profile] [--no-write]
+//   node bench/copy.ts [--no-profile] [--profile] [--no-write] [--smoke]
 //   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION
 //
 // Fairness: every run starts a fresh harness (test/harness/harness.ts): an empty source registry,
@@ -10,25 +10,36 @@
 // target (htpasswd basic auth), used by every tool. One run at a time, in interleaved rounds (every
 // other one reversed); runs disturbed by other work on the (shared) machine are thrown away and run
 // again, and only undisturbed runs count. See bench/RESULTS.md for the reasoning.
+//
+// --smoke (test/integration/bench-smoke.test.ts): every code path on the smallest shape, to keep the
+// benchmark from rotting, not to measure: 2 images of 2 small layers, one round, a 1 MiB layer for the
+// RSS run, the profiled diagnostic run (always, and only that one), the registries without the
+// Kubernetes half of the harness, no waiting for a quiet machine and no re-runs, only the peers
+// already installed (nothing is downloaded), and RESULTS.md is not written.
 import { rmSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
-import {
-  cacheRoot, childPids, countRequests, ensureGnuTime, ensureSkopeo, fileSize, findProcess, firstLine, fmtS, goInstall,
-  loadAverage, machineInfo, mdTable, mib, processCpuSeconds, readTraceFrom, run, summarizeCpuProfile, summarizeUndiciTrace,
-  systemCpu, textTable, timed, vmHwmKiB, writeSection, type CpuProfileSummary, type Machine, type RequestTimeline,
-  type TimedResult, type Tool,
-} from './lib.ts';
+import { ensureBuilt, repoRoot, startHarness, startRegistries, type Harness, type HarnessEnv } from '../test/harness/harness.ts';
+import { summarizeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.ts';
+import { regharness } from './lib/fleets.ts';
+import { fmtS, median, mdTable, mib, s2, textTable, yesNo } from './lib/format.ts';
+import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
+import { timedWithVmHwm } from './lib/peak-rss.ts';
+import { cacheRoot, ensureGnuTime, ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { findProcess, loadAverage, processCpuSeconds, systemCpu } from './lib/proc.ts';
+import { firstLine, run, timed, type TimedResult } from './lib/processes.ts';
+import { countRequests, fileSize, readTraceFrom } from './lib/registry-trace.ts';
+import { summarizeUndiciTrace, type RequestTimeline } from './lib/request-timeline.ts';
+import { copySection, writeSection } from './lib/results-md.ts';
 
 // ---------------------------------------------------------------- configuration
 
 const args = new Set(process.argv.slice(2));
+const smoke = args.has('--smoke');
 const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
 const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
-const regharness = join(repoRoot, '.harness', 'bin', 'regharness');
 /** The CLI under test: a snapshot of bin/ and dist/ taken at the start (see snapshotCli), so that a rebuild
  * by someone else during the benchmark cannot change the code between runs. */
 let cli = join(repoRoot, 'bin', 'image-clone.js');
@@ -43,6 +54,8 @@ const fleet = {
   layerSize: '8MiB',
   format: 'mixed',
   prefix: 'fleet',
+  // --smoke: 2 images sharing 1 of their 2 layers of 64 KiB.
+  ...(smoke ? { images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '64KiB' } : {}),
 };
 const fleetArgs = [
   '--images', String(fleet.images), '--group-size', String(fleet.groupSize), '--platforms', fleet.platforms,
@@ -51,9 +64,11 @@ const fleetArgs = [
 ];
 const targetPrefix = 'mirror';
 /** Interleaved rounds: every tool copies the fleet this many times; medians are compared. */
-const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
+const rounds = smoke ? 1 : Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
 /** Images checked with `verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
-const fullVerifySample = [1, 15, 30];
+const fullVerifySample = smoke ? [1] : [1, 15, 30];
+/** The single layer of the peak-RSS run. */
+const rssLayer = smoke ? { size: '1MiB', label: '1 MiB' } : { size: '1GiB', label: '1 GiB' };
 
 const started = Date.now();
 /** What to undo if we are interrupted: the running harness and the temp dir holding credentials. */
@@ -299,7 +314,7 @@ async function isolatedEnv(work: string): Promise<NodeJS.ProcessEnv> {
 /** Background (cores busy) above which the machine counts as busy with someone else's work. */
 const busyCores = Number(process.env.BENCH_BUSY_CORES ?? 0.6);
 /** Give up waiting for a quiet machine after this long, and stop re-running noisy runs after this much benchmark time. */
-const maxQuietWaitMs = 20_000;
+const maxQuietWaitMs = smoke ? 0 : 20_000;
 const retryBudgetMs = 10 * 60_000;
 /** Diagnostics (when the target is missed) start only before this point, to keep the whole benchmark near 15 minutes. */
 const diagnosticsDeadlineMs = 11 * 60_000;
@@ -318,6 +333,22 @@ async function waitForQuiet(): Promise<{ waitedMs: number; cores: number }> {
 }
 const machineCores = Math.max(1, (await import('node:os')).availableParallelism());
 
+/**
+ * A fresh harness for one run. --smoke starts only its registries (0.1 s instead of 8 to 13 s for the
+ * Kubernetes half on this shared machine; bench:copy reads nothing else of it); the measured runs keep
+ * the whole harness, as every result in RESULTS.md had it (its idle control plane is in "other load").
+ */
+async function freshHarness(): Promise<Harness> {
+  if (!smoke) return startHarness({ stderr: 'ignore' });
+  const dir = await mkdtemp(join(tmpdir(), 'bench-copy-registries-'));
+  const r = await startRegistries(join(dir, 'registry'));
+  // Only what bench:copy reads: the registries (also for regharness seed and verify) and their request trace.
+  const env = { registries: r.registries, registryTrace: r.trace } as HarnessEnv;
+  const envPath = join(dir, 'env.json');
+  await writeFile(envPath, JSON.stringify(env), { mode: 0o600 });
+  return { env, envPath, dir, stop: async () => { await r.stop(); await rm(dir, { recursive: true, force: true }); } };
+}
+
 interface RunOptions {
   /** Record image-clone's request timeline and CPU profile (a diagnostic run, slower). */
   profile?: boolean;
@@ -325,7 +356,7 @@ interface RunOptions {
 
 async function fleetRun(contender: Contender, options: RunOptions = {}): Promise<FleetRun> {
   log(`${contender.label}: starting a fresh harness`);
-  const h = await startHarness({ stderr: 'ignore' });
+  const h = await freshHarness();
   const work = await mkdtemp(join(tmpdir(), `bench-${contender.id}-`));
   const cleanup = async () => {
     await rm(work, { recursive: true, force: true });
@@ -418,8 +449,8 @@ interface RssRun {
 }
 
 async function rssRun(): Promise<RssRun> {
-  log('peak RSS: starting a fresh harness, seeding one image with a single 1 GiB layer');
-  const h = await startHarness({ stderr: 'ignore' });
+  log(`peak RSS: starting a fresh harness, seeding one image with a single ${rssLayer.label} layer`);
+  const h = await freshHarness();
   const work = await mkdtemp(join(tmpdir(), 'bench-rss-'));
   const cleanup = async () => {
     await rm(work, { recursive: true, force: true });
@@ -432,7 +463,7 @@ async function rssRun(): Promise<RssRun> {
     const src = h.env.registries.source.host;
     const dst = h.env.registries['backup-basic'].host;
     const env = { ...process.env, REGHARNESS_REGISTRIES: h.envPath };
-    const seed = await run(regharness, ['seed', '--ref', `${src}/big/one-layer:v1`, '--layers', '1', '--layer-size', '1GiB'], { env });
+    const seed = await run(regharness, ['seed', '--ref', `${src}/big/one-layer:v1`, '--layers', '1', '--layer-size', rssLayer.size], { env });
     if (seed.code !== 0) return { command, verified: false, detail: `seed failed: ${seed.stderr.trim()}`, layerBytes: 0 };
     const seeded = JSON.parse(seed.stdout.trim()) as { blobs: Array<{ size: number }> };
     const layerBytes = Math.max(...seeded.blobs.map((b) => b.size));
@@ -442,20 +473,7 @@ async function rssRun(): Promise<RssRun> {
     const toolEnv = await isolatedEnv(work);
     log('peak RSS: copying');
     // GNU time's figure is the primary one; VmHWM of the node process, sampled from /proc, is a cross-check.
-    let hwm: number | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const copy = await timed(process.execPath, [cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], {
-      env: toolEnv,
-      onSpawn: (timePid) => {
-        timer = setInterval(() => {
-          for (const pid of childPids(timePid)) {
-            const v = vmHwmKiB(pid);
-            if (v !== undefined) hwm = Math.max(hwm ?? 0, v);
-          }
-        }, 20);
-      },
-    });
-    if (timer) clearInterval(timer);
+    const { run: copy, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], { env: toolEnv });
     log(`peak RSS: ${(copy.maxRssKiB / 1024).toFixed(0)} MiB in ${fmtS(copy.wallMs)} (exit ${copy.code}); verifying (--full)`);
     const verify = await run(regharness, ['verify', '--full', '--src', `${src}/big/one-layer:v1`, '--dst', `${dst}/mirror/one-layer:v1`], { env });
     return {
@@ -488,7 +506,7 @@ async function quietRun(contender: Contender, options: RunOptions, discarded: Fl
   for (let attempt = 1; ; attempt++) {
     const r = await fleetRun(contender, options);
     const noisy = r.copy && r.otherCores > busyCores;
-    if (!noisy || attempt >= 4 || Date.now() - started > retryBudgetMs) return r;
+    if (!noisy || attempt >= (smoke ? 1 : 4) || Date.now() - started > retryBudgetMs) return r;
     r.discarded = `other work used ${r.otherCores.toFixed(2)} cores during the copy (limit ${busyCores})`;
     log(`${contender.label}: ${fmtS(r.copy!.wallMs)} thrown away: ${r.discarded}; running it again`);
     discarded.push(r);
@@ -500,11 +518,6 @@ interface Group {
   runs: FleetRun[];
 }
 
-const median = (values: number[]) => {
-  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const good = (r: FleetRun) => Boolean(r.copy && !r.error && r.verification?.ok);
 /** A verified run that other work on the machine did not disturb: only these count for the verdict. */
 const clean = (r: FleetRun) => good(r) && !(r.otherCores > busyCores);
@@ -512,7 +525,8 @@ const groupOk = (g: Group) => g.runs.length > 0 && g.runs.every(good);
 const groupMs = (g: Group) => median(g.runs.filter(clean).map((r) => r.copy!.wallMs));
 
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
+  if (smoke) log('--smoke: the smallest shape, to exercise the code, not to measure; nothing is installed or written');
+  if (!(await ensureGnuTime(log, { install: !smoke }))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
   log('building the harness if needed (test/harness/build.sh)');
   ensureBuilt();
   await readFile(join(repoRoot, 'dist', 'cli', 'main.js')).catch(() => {
@@ -529,10 +543,10 @@ async function main(): Promise<void> {
     note: `this repository at ${commit}${dirty ? ` with ${dirty} uncommitted file(s) under src/ (work in progress by others)` : ''}; dist/ from \`npm run build\``,
   };
 
-  log(`peers: installing into ${cacheRoot} when missing`);
-  const skopeo = await ensureSkopeo(log);
-  const craneTool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log);
-  const regctlTool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log);
+  log(smoke ? 'peers: only those already installed (--smoke)' : `peers: installing into ${cacheRoot} when missing`);
+  const skopeo = await ensureSkopeo(log, { install: !smoke });
+  const craneTool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
+  const regctlTool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
   for (const t of [craneTool, regctlTool]) {
     if (!t.bin) continue;
     const v = await run(t.bin, ['version']);
@@ -576,13 +590,15 @@ async function main(): Promise<void> {
 
   // ---- diagnostics when the fleet target is missed (or asked for)
   const diagnostics: Group[] = [];
-  if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile')) {
+  if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile') || smoke) {
     log('fleet target missed: diagnostic runs of image-clone (profiled; --no-signatures; --concurrency 16)');
-    const variants: Array<[Contender, RunOptions]> = [
+    const candidates: Array<[Contender, RunOptions]> = [
       [imageClone(icTool, 'ic-profile', 'image-clone, profiled (undici trace + --cpu-prof)'), { profile: true }],
       [imageClone(icTool, 'ic-nosig', 'image-clone --no-signatures (no signature/referrer look-ups)', ['--no-signatures']), {}],
       [imageClone(icTool, 'ic-c16', 'image-clone --concurrency 16', ['--concurrency', '16']), {}],
     ];
+    // --smoke: the profiled run only (the others are plain runs with other flags).
+    const variants = smoke ? candidates.slice(0, 1) : candidates;
     for (const [c, o] of variants) {
       if (Date.now() - started > diagnosticsDeadlineMs) {
         log(`skipping ${c.label}: past the time budget`);
@@ -597,8 +613,8 @@ async function main(): Promise<void> {
   const sameFleet = all.every((r) => r.fleetDigests.join() === fleetInfo.fleetDigests.join());
   const report = buildReport({ machine, icTool, peers, groups, rss, icMs, bestMandated, bestAny, fleetTarget, fleetTargetAny, rssMiB, rssTarget, diagnostics, discarded, fleetInfo, sameFleet, totalS: (Date.now() - started) / 1000 });
   process.stdout.write(`\n${report.text}\n`);
-  if (!args.has('--no-write')) {
-    await writeSection(resultsPath, report.markdown, 'Benchmark results');
+  if (!args.has('--no-write') && !smoke) {
+    await writeSection(resultsPath, copySection, report.markdown);
     log(`wrote ${resultsPath}`);
   }
 }
@@ -625,8 +641,6 @@ interface ReportInput {
   totalS: number;
 }
 
-const yesNo = (b: boolean) => (b ? 'yes' : 'NO');
-const s2 = (ms: number) => (ms / 1000).toFixed(2);
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
 function verifiedText(g: Group): string {
@@ -756,13 +770,7 @@ function buildReport(x: ReportInput): { text: string; markdown: string } {
     '',
     '### Machine and versions',
     '',
-    mdTable(['', ''], [
-      ['date (UTC)', m.date],
-      ['CPU', `${m.cpu}, nproc ${m.nproc}`],
-      ['memory', m.memory],
-      ['kernel / OS', `${m.kernel} / ${m.os}`],
-      ['node', m.node],
-      ['go', m.go],
+    machineTable(m, [
       ['image-clone', `${x.icTool.version}: ${x.icTool.note}`],
       ...x.peers.map((p) => [p.name, p.bin ? `${p.version} (${p.note})` : `not run: ${p.note}`]),
       ['registries', 'distribution v3 in `regharness serve` (filesystem storage under /tmp), plain HTTP on 127.0.0.1; target `backup-basic` (htpasswd basic auth) for every tool'],

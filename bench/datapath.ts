@@ -15,7 +15,8 @@ import { Readable, Transform } from 'node:stream';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import { run, textTable } from './lib.ts';
+import { textTable } from './lib/format.ts';
+import { run } from './lib/processes.ts';
 import { join } from 'node:path';
 
 const sizeMiB = Number(process.argv[2] ?? 512);

@@ -4,20 +4,31 @@
 //   kubectl get deploy,sts,ds,cronjob,job,rs,rc,pod -A -o json
 // listing the same objects (measured in the same run, alternating), and peak at most 300 MiB RSS.
 //
-//   node bench/plan.ts [--runs N] [--scale F] [--quiet-wait S] [--profile] [--no-profile] [--no-write]
+//   node bench/plan.ts [--runs N] [--scale F] [--quiet-wait S] [--profile] [--no-profile] [--no-write] [--smoke]
 //
 // --runs: timed pairs (default 3); --scale: fewer namespaces and images for a trial (not written
 // to RESULTS.md); --quiet-wait: seconds to wait for a quiet machine before timing (default 20);
-// --profile: the diagnostics even when every target is met.
+// --profile: the diagnostics even when every target is met; --smoke (test/integration/bench-smoke.test.ts):
+// every code path on the smallest shape (one workload of each kind, 2 images, one pair, the diagnostics
+// always), to keep the benchmark from rotting, not to measure: no wait for a quiet machine, kubectl
+// only when it is already there (nothing is built), RESULTS.md not written.
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import {
-  bigCluster, bigFleet, createCluster, describeShape, expectedObjects, findKubectl, fmtKinds, imageCloneVersion, kinds, kubectlDisplay,
-  diagnose, kubectlList, listRequestsBy, makeLog, median, metMissed, readAuditFrom, registryRequests, runImageClone,
-  s2, scaled, seedBackedUpFleet, syncArgs, syncDisplay, toolEnv, waitForControllers, waitForQuietMachine, workDir, writeOwnSection, writeRegistryConfig,
-  type CliRun, type ListRun,
-} from './cluster.ts';
-import { ensureGnuTime, fileSize, loadAverage, machineInfo, mdTable, textTable } from './lib.ts';
+import { repoRoot, startHarness } from '../test/harness/harness.ts';
+import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
+import { waitForControllers } from './lib/controllers.ts';
+import { diagnose } from './lib/diagnostics.ts';
+import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
+import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig } from './lib/image-clone-runs.ts';
+import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
+import { makeLog } from './lib/log.ts';
+import { machineTable } from './lib/machine.ts';
+import { workDir } from './lib/processes.ts';
+import { waitForQuietMachine } from './lib/quiet-machine.ts';
+import { fmtKinds, registryRequests } from './lib/registry-trace.ts';
+import { ownSection, writeSection } from './lib/results-md.ts';
+import { startUp } from './lib/start-up.ts';
+import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
+import { createCluster, describeShape, expectedObjects, kinds } from './lib/workloads.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -26,31 +37,20 @@ const option = (name: string, fallback: number, min = Number.MIN_VALUE) => {
   const v = i === -1 ? NaN : Number(argv[i + 1]);
   return Number.isFinite(v) && v >= min ? v : fallback;
 };
-const runs = Math.round(option('--runs', 3));
+const smoke = flag('--smoke');
+const runs = smoke ? 1 : Math.round(option('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before the timed runs. */
-const quietWaitMs = option('--quiet-wait', 20, 0) * 1000;
+const quietWaitMs = smoke ? 0 : option('--quiet-wait', 20, 0) * 1000;
 const scale = option('--scale', 1);
-const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+const { shape, fleet } = smoke ? smallest(bigCluster, bigFleet) : scaled(bigCluster, bigFleet, scale);
 const backupPrefix = 'mirror';
 const targets = { ratio: 2, rssMiB: 300, requestsPerImage: 1 };
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 const log = makeLog('plan');
 const started = Date.now();
 
-interface Pair {
-  kubectl: ListRun;
-  plan: CliRun;
-  kubectlServer: ReturnType<typeof listRequestsBy>;
-  planServer: ReturnType<typeof listRequestsBy>;
-  load: string;
-}
-
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
-  ensureBuilt();
-  const machine = await machineInfo();
-  const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log);
+  const { machine, icVersion, kubectl } = await startUp(log, { smoke });
   log(`kubectl: ${kubectl.bin ? `${kubectl.version} (${kubectl.note})` : kubectl.note}`);
   log(`image-clone ${icVersion}; cluster: ${describeShape(shape)}; ${fleet.images} images`);
 
@@ -96,42 +96,33 @@ async function main(): Promise<void> {
     }
 
     // ---- timed: kubectl and the plan, alternately, on a quiet machine
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
     log(`machine ${(quiet.busy * 100).toFixed(0)}% busy${quiet.waitedMs > 6000 ? ` after waiting ${s2(quiet.waitedMs)} s` : ''}; timing ${runs} pairs`);
-    const pairs: Pair[] = [];
+    const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
-      const load = await loadAverage();
-      let kubectlRun: ListRun | undefined;
-      let a0 = await fileSize(h.env.auditLog);
-      let kubectlServer = listRequestsBy([], /./);
-      if (kubectl.bin) {
-        kubectlRun = await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome);
-        kubectlServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^kubectl/);
-      }
-      a0 = await fileSize(h.env.auditLog);
-      const plan = await runImageClone(h, args, { env });
-      const planServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^(?!kubectl|kube-)/);
+      const pair = await timedPair(h, kubectl.bin, kubeHome, args, env);
+      const plan = pair.cli;
       const backup = registryRequests(plan.trace, 'backup');
-      log(`run ${i + 1}/${runs}: kubectl ${kubectlRun ? s2(kubectlRun.run.wallMs) : '-'} s, plan ${s2(plan.run.wallMs)} s (exit ${plan.run.code}, ${(plan.run.maxRssKiB / 1024).toFixed(0)} MiB, backup ${backup.authenticated} authenticated + ${backup.challenges} 401)`);
+      log(`run ${i + 1}/${runs}: kubectl ${kubectl.bin ? s2(pair.kubectl.run.wallMs) : '-'} s, plan ${s2(plan.run.wallMs)} s (exit ${plan.run.code}, ${(plan.run.maxRssKiB / 1024).toFixed(0)} MiB, backup ${backup.authenticated} authenticated + ${backup.challenges} 401)`);
       if (plan.run.code !== 0) throw new Error(`the dry run failed (exit ${plan.run.code}): ${plan.run.stderr.slice(0, 500)}`);
-      pairs.push({ kubectl: kubectlRun ?? { run: { code: -1, stdout: '', stderr: '', wallMs: NaN, userS: NaN, sysS: NaN, maxRssKiB: NaN }, items: 0, byKind: {} }, plan, kubectlServer, planServer, load });
+      pairs.push(pair);
     }
 
     // ---- verdicts
-    const planMs = median(pairs.map((p) => p.plan.run.wallMs));
+    const planMs = median(pairs.map((p) => p.cli.run.wallMs));
     const kubectlMs = median(pairs.map((p) => p.kubectl.run.wallMs));
     const ratio = planMs / kubectlMs;
     const ratioMet = Number.isFinite(ratio) && ratio <= targets.ratio;
-    const backupRuns = pairs.map((p) => registryRequests(p.plan.trace, 'backup'));
+    const backupRuns = pairs.map((p) => registryRequests(p.cli.trace, 'backup'));
     const maxAuthenticated = Math.max(...backupRuns.map((b) => b.authenticated));
     const requestsMet = maxAuthenticated <= distinct * targets.requestsPerImage;
-    const peakMiB = Math.max(...pairs.map((p) => p.plan.run.maxRssKiB)) / 1024;
+    const peakMiB = Math.max(...pairs.map((p) => p.cli.run.maxRssKiB)) / 1024;
     const rssMet = peakMiB <= targets.rssMiB;
 
     // ---- diagnostics
     const diagnostics: string[] = [];
     const findings: string[] = [];
-    if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile')) {
+    if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile') || smoke) {
       const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: true });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
@@ -139,13 +130,13 @@ async function main(): Promise<void> {
 
     // ---- report
     const rows = pairs.flatMap((p, i) => {
-      const b = registryRequests(p.plan.trace, 'backup');
-      const s = registryRequests(p.plan.trace, 'source');
-      const issuer = registryRequests(p.plan.trace, 'issuer');
+      const b = registryRequests(p.cli.trace, 'backup');
+      const s = registryRequests(p.cli.trace, 'source');
+      const issuer = registryRequests(p.cli.trace, 'issuer');
       return [
         [String(i + 1), 'kubectl get', s2(p.kubectl.run.wallMs), `${(p.kubectl.run.userS + p.kubectl.run.sysS).toFixed(2)}`, (p.kubectl.run.maxRssKiB / 1024).toFixed(0), `${p.kubectl.items} objects`, `${p.kubectlServer.requests} lists, ${p.kubectlServer.serverMs} ms`, '-', p.load],
-        [String(i + 1), 'image-clone sync --dry-run', s2(p.plan.run.wallMs), `${(p.plan.run.userS + p.plan.run.sysS).toFixed(2)}`, (p.plan.run.maxRssKiB / 1024).toFixed(0),
-          `${p.plan.report?.summary?.images?.present ?? '?'} present`, `${p.planServer.requests} lists, ${p.planServer.serverMs} ms`,
+        [String(i + 1), 'image-clone sync --dry-run', s2(p.cli.run.wallMs), `${(p.cli.run.userS + p.cli.run.sysS).toFixed(2)}`, (p.cli.run.maxRssKiB / 1024).toFixed(0),
+          `${p.cli.report?.summary?.images?.present ?? '?'} present`, `${p.cliServer.requests} lists, ${p.cliServer.serverMs} ms`,
           `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${issuer.total}`, ''],
       ];
     });
@@ -155,7 +146,7 @@ async function main(): Promise<void> {
       kubectl.bin
         ? `Time: image-clone sync --dry-run median ${s2(planMs)} s vs kubectl listing median ${s2(kubectlMs)} s (${runs} runs each, alternating): ratio ${ratio.toFixed(2)}; target <= ${targets.ratio}: ${metMissed(ratioMet)}`
         : `Time: image-clone sync --dry-run median ${s2(planMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`,
-      `Peak RSS of image-clone: ${peakMiB.toFixed(0)} MiB (GNU time, max over the timed runs; /proc VmHWM sample ${(Math.max(...pairs.map((p) => p.plan.vmHwmKiB ?? 0)) / 1024).toFixed(0)} MiB); target <= ${targets.rssMiB} MiB: ${metMissed(rssMet)}`,
+      `Peak RSS of image-clone: ${peakMiB.toFixed(0)} MiB (GNU time, max over the timed runs; /proc VmHWM sample ${(Math.max(...pairs.map((p) => p.cli.vmHwmKiB ?? 0)) / 1024).toFixed(0)} MiB); target <= ${targets.rssMiB} MiB: ${metMissed(rssMet)}`,
     ];
     const counts = kinds.map((k) => `${settle.counts[k]} ${k}`).join(', ');
     const setupLine = `Set-up ${s2(setupMs)} s: ${created.workloads} workloads created in ${s2(created.createMs)} s (${created.requestsPerSecond.toFixed(0)}/s, ${shape.concurrency} in flight, @kubernetes/client-node); ` +
@@ -178,7 +169,7 @@ async function main(): Promise<void> {
     const markdown = [
       `## Plan benchmark (issue 4): results of ${machine.date}`,
       '',
-      `Written by \`npm run bench:plan\` (bench/plan.ts, helpers in bench/cluster.ts) in ${((Date.now() - started) / 1000).toFixed(0)} s${scale !== 1 ? ` at --scale ${scale} (a trial, not the issue's size)` : ''}. Rerunning replaces this section.`,
+      `Written by \`npm run bench:plan\` (bench/plan.ts, helpers in bench/lib/) in ${((Date.now() - started) / 1000).toFixed(0)} s${scale !== 1 ? ` at --scale ${scale} (a trial, not the issue's size)` : ''}. Rerunning replaces this section.`,
       '',
       '### Verdict',
       '',
@@ -196,7 +187,7 @@ async function main(): Promise<void> {
       '',
       'Registry requests of each timed dry run, by kind and status:',
       '',
-      ...pairs.map((p, i) => `- run ${i + 1}: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.plan.trace, r).byKind)}`).join('; ')}`),
+      ...pairs.map((p, i) => `- run ${i + 1}: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.cli.trace, r).byKind)}`).join('; ')}`),
       '',
       ...(diagnostics.length ? ['### Diagnostics: where the dry run\'s time and memory go', '', 'Single runs after the timed ones (not part of the verdict).', '', '```', ...diagnostics, '```', '', ...findings.map((f) => `- ${f}`), ''] : []),
       '### Cluster and images',
@@ -206,7 +197,7 @@ async function main(): Promise<void> {
       `- Objects listed by both (${totalObjects}): ${counts}.`,
       `- Images: ${fleet.images} distinct, \`SOURCE/apps/app-N:v1\`, workload j runs image j mod ${fleet.images} (${created.workloads / fleet.images} workloads each, of several kinds and namespaces). ` +
         `Each is an index of ${fleet.platforms.split(',').length} platforms with ${fleet.layers} layers of ${fleet.layerSize} (seeded by \`regharness seed-fleet --images ${fleet.images} --group-size ${fleet.groupSize} --platforms ${fleet.platforms} --layers ${fleet.layers} --shared-layers ${fleet.sharedLayers} --layer-size ${fleet.layerSize} --format ${fleet.format}\`). ` +
-        `"All already backed up": the same seed-fleet run pushed into \`backup\` under the nested names (\`BACKUP/${backupPrefix}/<source host with ':' as '_'>/apps/app-N:v1\`), byte-identical (same digests); the untimed confirming dry run planned ${summary.images.present}/${fleet.images} images as present.`,
+        `"All already backed up": the same seed-fleet run pushed into \`backup\` under the nested names (\`BACKUP/${backupPrefix}/<source host with ':' as '_'>/apps/app-N:v1\`) and their anchor tags (\`ic-sha256-<hex>\`, as image-clone keeps its copies), byte-identical (same digests); the untimed confirming dry run planned ${summary.images.present}/${fleet.images} images as present.`,
       `- ${setupLine}.`,
       '',
       '### Commands',
@@ -216,23 +207,18 @@ async function main(): Promise<void> {
       '',
       '### Machine and versions',
       '',
-      mdTable(['', ''], [
-        ['date (UTC)', machine.date],
-        ['CPU', `${machine.cpu}, nproc ${machine.nproc}`],
-        ['memory', machine.memory],
-        ['kernel / OS', `${machine.kernel} / ${machine.os}`],
-        ['node', machine.node],
+      machineTable(machine, [
         ['image-clone', icVersion],
         ['kubectl', kubectl.bin ? `${kubectl.version} (${kubectl.note})` : `not run: ${kubectl.note}`],
         ['Kubernetes (harness)', `kube-apiserver + kube-controller-manager ${h.env.k8sVersion}, audit log on (metadata level)`],
         ['registries', 'distribution v3 (regharness serve), plain HTTP on 127.0.0.1; `backup` with Bearer tokens'],
-      ]),
+      ], { go: false }),
     ].join('\n');
-    if (!flag('--no-write') && scale === 1) {
-      await writeOwnSection(resultsPath, 'plan', markdown);
+    if (!flag('--no-write') && scale === 1 && !smoke) {
+      await writeSection(resultsPath, ownSection('plan'), markdown);
       log(`wrote the plan section of ${resultsPath}`);
     } else {
-      log('not writing RESULTS.md (--no-write or --scale)');
+      log('not writing RESULTS.md (--no-write, --scale or --smoke)');
     }
   } finally {
     await work.remove();

@@ -7,21 +7,34 @@
 //      objects, alternating, medians.
 //
 //   node bench/sync.ts [--runs N] [--cold-rounds N] [--scale F] [--peers crane,regctl,skopeo] [--only cold|noop] [--quiet-wait S]
-//                      [--profile] [--no-profile] [--no-write]
+//                      [--profile] [--no-profile] [--no-write] [--smoke]
+//
+// --smoke (test/integration/bench-smoke.test.ts): every code path but the diagnostics (bench:plan's
+// smoke run covers those) on the smallest shapes (one workload of each kind, 2 images, one cold round,
+// one no-op pair), to keep the benchmark from rotting, not to measure: no wait for a quiet machine,
+// peers and kubectl only when already there (nothing is downloaded or built), RESULTS.md not written.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startHarness } from '../test/harness/harness.ts';
-import {
-  bigCluster, bigFleet, createCluster, describeShape, diagnose, phaseText, profileRun, expectedObjects, findKubectl, fmtKinds, imageCloneVersion, kinds, kubectlDisplay,
-  kubectlList, listRequestsBy, makeLog, median, metMissed, nestedBackupPath, readAuditFrom, registryRequests,
-  runImageClone, s2, scaled, seedBackedUpFleet, seedFleet, syncArgs, syncDisplay, toolEnv, verifyPairs, waitForControllers, waitForQuietMachine, workDir,
-  workloadImages, writeOwnSection, writeRegistryConfig, type ClusterShape, type CliRun, type FleetShape, type Kubectl, type ListRun,
-  type SeededFleet, type VerifySummary,
-} from './cluster.ts';
-import {
-  ensureGnuTime, ensureSkopeo, fileSize, firstLine, goInstall, loadAverage, machineInfo, mdTable, mib, readTraceFrom, run, textTable, timed,
-  type Machine, type TimedResult, type Tool,
-} from './lib.ts';
+import { repoRoot, startHarness } from '../test/harness/harness.ts';
+import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
+import { waitForControllers } from './lib/controllers.ts';
+import { diagnose } from './lib/diagnostics.ts';
+import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape, type SeededFleet, type VerifySummary } from './lib/fleets.ts';
+import { mdTable, median, metMissed, mib, s2, textTable } from './lib/format.ts';
+import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { kubectlDisplay, kubectlList, type Kubectl } from './lib/kubectl.ts';
+import { makeLog } from './lib/log.ts';
+import { machineTable, type Machine } from './lib/machine.ts';
+import { ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { firstLine, run, timed, workDir, type TimedResult } from './lib/processes.ts';
+import { phaseText, profileRun } from './lib/profiling.ts';
+import { waitForQuietMachine } from './lib/quiet-machine.ts';
+import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/registry-trace.ts';
+import { workloadImages } from './lib/readback.ts';
+import { copySection, ownSection, writeSection } from './lib/results-md.ts';
+import { startUp } from './lib/start-up.ts';
+import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
+import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -33,11 +46,14 @@ const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) =>
   const v = Number(stringOption(name));
   return Number.isFinite(v) && v >= min ? v : fallback;
 };
-const runs = Math.round(numberOption('--runs', 3));
+const smoke = flag('--smoke');
+const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
-const quietWaitMs = numberOption('--quiet-wait', 20, 0) * 1000;
+const quietWaitMs = smoke ? 0 : numberOption('--quiet-wait', 20, 0) * 1000;
+/** --smoke: one short sample of the machine's load instead of waiting for it to be quiet. */
+const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) };
 /** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
-const coldRounds = Math.round(numberOption('--cold-rounds', 2, 1));
+const coldRounds = smoke ? 1 : Math.round(numberOption('--cold-rounds', 2, 1));
 const scale = numberOption('--scale', 1);
 const only = stringOption('--only');
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
@@ -52,12 +68,12 @@ const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
  * The copy benchmark's fleet (bench/copy.ts: 2 platforms, 4 layers of 8 MiB, the first 2 shared by
  * each group of 5, docker and OCI mixed), with the 40 images the issue names.
  */
-const coldFleet: FleetShape = {
+const coldFleetFull: FleetShape = {
   images: Math.max(5, Math.round(40 * scale)), groupSize: 5, platforms: 'linux/amd64,linux/arm64', layers: 4, sharedLayers: 2, layerSize: '8MiB', format: 'mixed', parallel: 2,
 };
 const coldFleetPrefix = 'fleet';
 /** 200 workloads: 4 namespaces x 50, every kind, mostly Deployments. */
-const coldCluster: ClusterShape = {
+const coldClusterFull: ClusterShape = {
   namespaces: Math.max(1, Math.round(4 * scale)),
   namespacePrefix: 'cold',
   perNamespace: { Deployment: 30, StatefulSet: 5, DaemonSet: 4, CronJob: 3, Job: 2, ReplicaSet: 2, ReplicationController: 2, Pod: 2 },
@@ -65,9 +81,10 @@ const coldCluster: ClusterShape = {
   suspendJobs: false,
   concurrency: 16,
 };
+const { shape: coldCluster, fleet: coldFleet } = smoke ? smallest(coldClusterFull, coldFleetFull) : { shape: coldClusterFull, fleet: coldFleetFull };
 const coldBackupPrefix = 'mirror';
 /** Images checked with `regharness verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
-const fullVerify = [1, 20, 40];
+const fullVerify = smoke ? [1] : [1, 20, 40];
 
 type Quiet = Awaited<ReturnType<typeof waitForQuietMachine>>;
 const busyText = (q: Quiet | undefined) => (q ? `${(q.busy * 100).toFixed(0)}%` : '-');
@@ -90,7 +107,7 @@ interface ColdSync {
  * diagnostics only) and the phase summary is appended to it.
  */
 async function coldSync(profile?: string[]): Promise<ColdSync> {
-  log(`cold sync: fresh harness; seeding ${coldFleet.images} images (copy-benchmark shape) and creating ${coldCluster.namespaces * 50} workloads`);
+  log(`cold sync: fresh harness; seeding ${coldFleet.images} images (copy-benchmark shape) and creating ${coldCluster.namespaces * workloadsPerNamespace(coldCluster)} workloads`);
   const h = await startHarness({ stderr: 'ignore' });
   const work = await workDir('sync-cold');
   try {
@@ -109,7 +126,7 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
     // The same registry and auth (htpasswd basic) as the peers use: crane >= v0.21.4 refuses the
     // token registry's realm on another loopback port (test/harness/registry/README.md).
     const args = syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a));
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`cold sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; running image-clone sync`);
     let sync: CliRun;
     if (profile) {
@@ -174,8 +191,8 @@ const peerLabels: Record<Peer['id'], string> = { crane: 'crane copy', regctl: 'r
 /** The best peer of the copy benchmark, from its section of RESULTS.md (verified runs of the three copy commands). */
 async function bestPeerFromCopyResults(): Promise<{ id: Peer['id']; seconds: number } | undefined> {
   const text = await readFile(resultsPath, 'utf8').catch(() => '');
-  const begin = text.indexOf('<!-- bench:copy:begin');
-  const end = text.indexOf('<!-- bench:copy:end -->');
+  const begin = text.indexOf(copySection.beginPrefix!);
+  const end = text.indexOf(copySection.end);
   if (begin === -1 || end < begin) return undefined;
   let best: { id: Peer['id']; seconds: number } | undefined;
   // Columns by their headers (the copy benchmark's table may gain columns): tool, time (s)..., verified.
@@ -203,9 +220,9 @@ async function peerTools(ids: Array<Peer['id']>): Promise<Peer[]> {
   const peers: Peer[] = [];
   for (const id of ids) {
     let tool: Tool;
-    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log);
-    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log);
-    else tool = await ensureSkopeo(log);
+    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
+    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
+    else tool = await ensureSkopeo(log, { install: !smoke });
     if (!tool.bin) {
       log(`${id}: not available: ${tool.note}`);
       continue;
@@ -266,7 +283,7 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
       await writeFile(auth, JSON.stringify({ auths: { [dst]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }), { mode: 0o600 });
       body = `"${bin}" copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile "${auth}" "docker://$src" "docker://$dst"`;
     }
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`${peer.label}: machine ${(quiet.busy * 100).toFixed(0)}% busy; copying`);
     const offset = await fileSize(h.env.registryTrace);
     const result = await timed('bash', ['-c', `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`], { env });
@@ -287,14 +304,6 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
 
 // ---------------------------------------------------------------- (b) the no-op sync
 
-interface NoopPair {
-  kubectl: ListRun;
-  sync: CliRun;
-  kubectlServer: ReturnType<typeof listRequestsBy>;
-  syncServer: ReturnType<typeof listRequestsBy>;
-  load: string;
-}
-
 interface NoopResult {
   quiet: Quiet;
   shape: ClusterShape;
@@ -308,7 +317,7 @@ interface NoopResult {
   counts: Record<string, number>;
   totalObjects: number;
   confirm: CliRun;
-  pairs: NoopPair[];
+  pairs: TimedPair[];
   syncMs: number;
   kubectlMs: number;
   ratio: number;
@@ -319,7 +328,7 @@ interface NoopResult {
 }
 
 async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
-  const { shape, fleet } = scaled(bigCluster, bigFleet, scale);
+  const { shape, fleet } = smoke ? smallest(bigCluster, bigFleet) : scaled(bigCluster, bigFleet, scale);
   const backupPrefix = 'mirror';
   log(`no-op sync: fresh harness; ${describeShape(shape)}, ${fleet.images} images already backed up`);
   const h = await startHarness({ stderr: 'ignore' });
@@ -371,28 +380,23 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
       if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
       if (warm.items !== totalObjects) log(`WARNING: kubectl listed ${warm.items} objects, the API server counts ${totalObjects}`);
     }
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs });
+    const quiet = await waitForQuietMachine(log, quietOptions);
     log(`no-op sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; timing ${runs} pairs`);
-    const pairs: NoopPair[] = [];
+    const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
-      const load = await loadAverage();
-      let a0 = await fileSize(h.env.auditLog);
-      const k = kubectl.bin ? await kubectlList(kubectl.bin, h.env.kubeconfig, kubeHome) : undefined;
-      const kubectlServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^kubectl/);
-      a0 = await fileSize(h.env.auditLog);
-      const sync = await runImageClone(h, args, { env });
-      const syncServer = listRequestsBy((await readAuditFrom(h.env.auditLog, a0)).events, /^(?!kubectl|kube-)/);
+      const pair = await timedPair(h, kubectl.bin, kubeHome, args, env);
+      const sync = pair.cli;
       const ss = sync.report?.summary;
-      log(`no-op run ${i + 1}/${runs}: kubectl ${k ? s2(k.run.wallMs) : '-'} s, sync ${s2(sync.run.wallMs)} s (exit ${sync.run.code}, patched ${ss?.workloads?.patched}, copied ${ss?.images?.copied}, ${(sync.run.maxRssKiB / 1024).toFixed(0)} MiB)`);
+      log(`no-op run ${i + 1}/${runs}: kubectl ${kubectl.bin ? s2(pair.kubectl.run.wallMs) : '-'} s, sync ${s2(sync.run.wallMs)} s (exit ${sync.run.code}, patched ${ss?.workloads?.patched}, copied ${ss?.images?.copied}, ${(sync.run.maxRssKiB / 1024).toFixed(0)} MiB)`);
       if (sync.run.code !== 0 || ss?.workloads?.patched || ss?.images?.copied) throw new Error(`no-op sync run ${i + 1} did something or failed: ${JSON.stringify(ss)} ${sync.run.stderr.slice(0, 300)}`);
-      pairs.push({ kubectl: k ?? { run: { code: -1, stdout: '', stderr: '', wallMs: NaN, userS: NaN, sysS: NaN, maxRssKiB: NaN }, items: 0, byKind: {} }, sync, kubectlServer, syncServer, load });
+      pairs.push(pair);
     }
-    const syncMs = median(pairs.map((p) => p.sync.run.wallMs));
+    const syncMs = median(pairs.map((p) => p.cli.run.wallMs));
     const kubectlMs = median(pairs.map((p) => p.kubectl.run.wallMs));
     const ratio = syncMs / kubectlMs;
     const diagnostics: string[] = [];
     const findings: string[] = [];
-    if ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile')) {
+    if (!smoke && ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile'))) {
       const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: false });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
@@ -410,11 +414,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
 // ---------------------------------------------------------------- main and the report
 
 async function main(): Promise<void> {
-  if (!(await ensureGnuTime(log))) throw new Error('GNU time (/usr/bin/time) is needed: apt-get install time');
-  ensureBuilt();
-  const machine = await machineInfo();
-  const icVersion = await imageCloneVersion();
-  const kubectl = await findKubectl(log);
+  const { machine, icVersion, kubectl } = await startUp(log, { smoke });
   log(`image-clone ${icVersion}; kubectl ${kubectl.bin ? kubectl.version : `missing: ${kubectl.note}`}`);
 
   const colds: ColdSync[] = [];
@@ -467,10 +467,10 @@ async function main(): Promise<void> {
   }
   if (noop) {
     lines.push(kubectl.bin
-      ? `No-op sync of ${noop.shape.namespaces * 100} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
-      : `No-op sync of ${noop.shape.namespaces * 100} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
-    const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.sync.trace, 'backup').authenticated));
-    const peak = Math.max(...noop.pairs.map((p) => p.sync.run.maxRssKiB)) / 1024;
+      ? `No-op sync of ${noop.shape.namespaces * workloadsPerNamespace(noop.shape)} workloads (${noop.distinct} distinct backup images): median ${s2(noop.syncMs)} s vs kubectl listing median ${s2(noop.kubectlMs)} s (${runs} runs each, alternating): ratio ${noop.ratio.toFixed(2)}; target (as in the plan issue) <= 2: ${metMissed(noop.ratio <= 2)}`
+      : `No-op sync of ${noop.shape.namespaces * workloadsPerNamespace(noop.shape)} workloads: median ${s2(noop.syncMs)} s; kubectl is missing (${kubectl.note}), so the ratio was not measured`);
+    const maxAuth = Math.max(...noop.pairs.map((p) => registryRequests(p.cli.trace, 'backup').authenticated));
+    const peak = Math.max(...noop.pairs.map((p) => p.cli.run.maxRssKiB)) / 1024;
     lines.push(`No-op sync: at most ${maxAuth} authenticated backup requests per run for ${noop.distinct} distinct images (${(maxAuth / noop.distinct).toFixed(2)} per image); peak RSS ${peak.toFixed(0)} MiB`);
   }
 
@@ -489,14 +489,14 @@ async function main(): Promise<void> {
   });
   const noopHead = ['run', 'command', 'wall s', 'CPU s', 'peak RSS MiB', 'result', 'API server: lists, time serving them', 'requests: backup auth+401 / source / token issuer', 'load avg before'];
   const noopRows = noop ? noop.pairs.flatMap((p, i) => {
-    const b = registryRequests(p.sync.trace, 'backup');
-    const s = registryRequests(p.sync.trace, 'source');
-    const iss = registryRequests(p.sync.trace, 'issuer');
-    const sum = p.sync.report?.summary;
+    const b = registryRequests(p.cli.trace, 'backup');
+    const s = registryRequests(p.cli.trace, 'source');
+    const iss = registryRequests(p.cli.trace, 'issuer');
+    const sum = p.cli.report?.summary;
     return [
       [String(i + 1), 'kubectl get', s2(p.kubectl.run.wallMs), (p.kubectl.run.userS + p.kubectl.run.sysS).toFixed(2), (p.kubectl.run.maxRssKiB / 1024).toFixed(0), `${p.kubectl.items} objects`, `${p.kubectlServer.requests} lists, ${p.kubectlServer.serverMs} ms`, '-', p.load],
-      [String(i + 1), 'image-clone sync (no-op)', s2(p.sync.run.wallMs), (p.sync.run.userS + p.sync.run.sysS).toFixed(2), (p.sync.run.maxRssKiB / 1024).toFixed(0),
-        `${sum?.images?.present} present, ${sum?.workloads?.unchanged} unchanged, ${sum?.workloads?.skipped} skipped`, `${p.syncServer.requests} lists, ${p.syncServer.serverMs} ms`, `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${iss.total}`, ''],
+      [String(i + 1), 'image-clone sync (no-op)', s2(p.cli.run.wallMs), (p.cli.run.userS + p.cli.run.sysS).toFixed(2), (p.cli.run.maxRssKiB / 1024).toFixed(0),
+        `${sum?.images?.present} present, ${sum?.workloads?.unchanged} unchanged, ${sum?.workloads?.skipped} skipped`, `${p.cliServer.requests} lists, ${p.cliServer.serverMs} ms`, `${b.authenticated} + ${b.challenges}x401 / ${s.total} / ${iss.total}`, ''],
     ];
   }) : [];
 
@@ -514,11 +514,11 @@ async function main(): Promise<void> {
   process.stdout.write(`${text}\n`);
 
   const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
-  if (!flag('--no-write') && scale === 1 && !only) {
-    await writeOwnSection(resultsPath, 'sync', markdown);
+  if (!flag('--no-write') && scale === 1 && !only && !smoke) {
+    await writeSection(resultsPath, ownSection('sync'), markdown);
     log(`wrote the sync section of ${resultsPath}`);
   } else {
-    log('not writing RESULTS.md (--no-write, --scale or --only)');
+    log('not writing RESULTS.md (--no-write, --scale, --only or --smoke)');
   }
 }
 
@@ -545,7 +545,7 @@ function buildMarkdown(x: MarkdownInput): string {
   const out: string[] = [
     `## Sync benchmark (issue 5): results of ${m.date}`,
     '',
-    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/cluster.ts) in ${x.total} s. Rerunning replaces this section.`,
+    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/lib/) in ${x.total} s. Rerunning replaces this section.`,
     '',
     '### Verdict',
     '',
@@ -586,17 +586,17 @@ function buildMarkdown(x: MarkdownInput): string {
     const n = x.noop;
     const fs = n.first.report?.summary;
     out.push(
-      `### (b) No-op sync: ${n.shape.namespaces * 100} workloads, already synced`,
+      `### (b) No-op sync: ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads, already synced`,
       '',
       mdTable(x.noopHead, x.noopRows),
       '',
       `- Cluster: the plan benchmark's: ${describeShape(n.shape)}, ${n.fleet.images} images all already backed up in \`backup\` (token auth). Objects listed by both: ${n.totalObjects} (${Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(', ')}).`,
-      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * 100} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
+      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
         `a first real sync right after, with \`--concurrency 32\` (${s2(n.first.run.wallMs)} s, exit ${n.first.run.code}: images ${JSON.stringify(fs?.images)}, workloads ${JSON.stringify(fs?.workloads)}), ` +
         `then ${s2(n.settleMs)} s until the controllers were done (${n.controllerWrites} writes; the Deployments rolled out to the patched template). The first sync ran while the deployment controller was still busy, so its time is not a benchmark figure.`,
       `- Before the timed runs the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy: ${busyText(n.quiet)} busy after ${s2(n.quiet.waitedMs)} s${n.quiet.quiet ? '' : ' (other processes were running during the timed runs)'}.`,
       `- Before the timed runs, a confirming sync: images ${JSON.stringify(n.confirm.report?.summary?.images)}, workloads ${JSON.stringify(n.confirm.report?.summary?.workloads)}, ${n.confirm.report?.summary?.bytesTransferred} bytes. Jobs are never patched (immutable pod template), so their images are still checked in the source and the backup.`,
-      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.sync.trace, r).byKind)}`).join('; ')}`),
+      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.cli.trace, r).byKind)}`).join('; ')}`),
       '',
       `Commands: \`${kubectlDisplay}\` (private HOME, discovery cache warmed by an untimed first run) and \`${syncDisplay({ backupPrefix: 'mirror', dryRun: false })}\`.`,
       '',
@@ -606,13 +606,7 @@ function buildMarkdown(x: MarkdownInput): string {
   out.push(
     '### Machine and versions',
     '',
-    mdTable(['', ''], [
-      ['date (UTC)', m.date],
-      ['CPU', `${m.cpu}, nproc ${m.nproc}`],
-      ['memory', m.memory],
-      ['kernel / OS', `${m.kernel} / ${m.os}`],
-      ['node', m.node],
-      ['go', m.go],
+    machineTable(m, [
       ['image-clone', x.icVersion],
       ['kubectl', x.kubectl.bin ? `${x.kubectl.version} (${x.kubectl.note})` : `not run: ${x.kubectl.note}`],
       ...x.peers.filter((p) => p.round === 1).map((p) => [p.peer.label, `${p.peer.tool.version} — ${p.peer.tool.note}`]),

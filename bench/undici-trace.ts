@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs';
 
 const file = process.env.IMAGE_CLONE_BENCH_TRACE;
 
-interface Rec {
+/** One line of the trace per request (the readers are in bench/lib/request-timeline.ts). */
+export interface RequestRecord {
   method: string;
   origin: string;
   path: string;
@@ -25,9 +26,17 @@ interface Rec {
   socket?: number;
 }
 
+/** The last line of the trace, written when the process exits. */
+export interface TraceSummary {
+  summary: true;
+  /** Connections opened. */
+  sockets: number;
+  exitAt: number;
+}
+
 if (file) {
-  const records = new WeakMap<object, Rec>();
-  const done: Rec[] = [];
+  const records = new WeakMap<object, RequestRecord>();
+  const done: RequestRecord[] = [];
   let sockets = 0;
   const now = () => Math.round(performance.now() * 100) / 100;
   const rec = (request: object) => records.get(request);
@@ -71,7 +80,8 @@ if (file) {
   subscribe('undici:request:error', (m) => finish((m as { request: object }).request, (m as { error: unknown }).error));
   process.on('exit', () => {
     const lines = done.map((r) => JSON.stringify(r));
-    lines.push(JSON.stringify({ summary: true, sockets, exitAt: now() }));
+    const summary: TraceSummary = { summary: true, sockets, exitAt: now() };
+    lines.push(JSON.stringify(summary));
     writeFileSync(file, `${lines.join('\n')}\n`);
   });
 }

@@ -3,3 +3,6 @@
 import { main } from '../dist/cli/main.js';
 
 process.exitCode = await main(process.argv.slice(2));
+// Interrupted: the run lock is released and the line is written; requests abandoned in flight
+// (a list page, a registry lookup) must not keep the process alive.
+if (process.exitCode === 130) process.exit(130);

@@ -78,6 +78,14 @@ export class KubeError extends Error {
   }
 }
 
+/**
+ * The run could not start or go on (exit 5): the API server or the backup registry could not be
+ * reached or refused every request, or the run lock was lost. Nothing more was done; retry later.
+ */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+}
+
 /** Another sync holds the run lock (exit 4): nothing was done, and running again later is safe. */
 export class LockError extends Error {
   override name = 'LockError';

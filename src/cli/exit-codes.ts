@@ -10,6 +10,8 @@ export const ExitCode = {
   changesPending: 3,
   /** Another sync holds the run lock: nothing was done. */
   locked: 4,
+  /** The run could not start or go on: the API server or backup registry unreachable or refusing every request. */
+  unavailable: 5,
   /** Stopped by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
 } as const;
@@ -22,6 +24,7 @@ export const exitCodeHelp = [
   `  ${ExitCode.failed}  some items failed or are lost`,
   `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
   `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
-  `  ${ExitCode.locked}  another sync is running (it holds the run lock); nothing was done`,
+  `  ${ExitCode.locked}  another sync or restore is running (it holds the run lock); nothing was done`,
+  `  ${ExitCode.unavailable}  could not start or go on: the API server or the backup registry unreachable or refusing every request`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

@@ -1,23 +1,32 @@
 import { readFileSync } from 'node:fs';
 import chalk, { chalkStderr } from 'chalk';
-import yargs, { type Argv } from 'yargs';
-import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UsageError } from '../errors.ts';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UnavailableError, UsageError } from '../errors.ts';
 import { copyCommand } from './commands/copy.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { syncCommand } from './commands/sync.ts';
 import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
+import { interruptedLine } from './interrupt.ts';
 
 // src/cli/main.ts and dist/cli/main.js sit at the same depth below the package root.
 const packageVersion: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
-function parser(args: string[], context: CliContext): Argv {
-  return yargs(args)
+/** The commands, in --help order. */
+export function commands(context: CliContext): CommandModule[] {
+  return [syncCommand(context), restoreCommand(context), copyCommand(context)];
+}
+
+/**
+ * The whole command line's parser. `mapCommand` lets a test swap a command's handler (to see what
+ * it was given) while keeping the real options and parser settings.
+ */
+export function parser(args: string[], context: CliContext, mapCommand: (command: CommandModule) => CommandModule = (c) => c): Argv {
+  const cli = yargs(args)
     .scriptName('image-clone')
-    .usage('$0 <command> [options]\n\nBack up the container images a Kubernetes cluster runs into your own registry.')
-    .command(syncCommand(context))
-    .command(restoreCommand(context))
-    .command(copyCommand(context))
+    .usage('$0 <command> [options]\n\nBack up the container images a Kubernetes cluster runs into your own registry.');
+  for (const command of commands(context)) cli.command(mapCommand(command));
+  return cli
     .option('debug', { type: 'boolean', describe: 'Show stack traces and debug details on errors' })
     // chalk reads --color/--no-color from argv itself; declared so that strict parsing accepts them.
     .option('color', { type: 'boolean', describe: 'Colour output on a terminal (--no-color, or NO_COLOR=1, turns it off)' })
@@ -29,7 +38,9 @@ function parser(args: string[], context: CliContext): Argv {
     .strict()
     // Parser complaints become UsageErrors; errors thrown by command handlers pass through as they are.
     .fail((message, err) => {
-      throw err ?? new UsageError(readableParserMessage(message, args));
+      // yargs reports some parser complaints (a missing option value) as a YError rather than a message.
+      if (!err || err.name === 'YError') throw new UsageError(readableParserMessage(message ?? err?.message ?? 'invalid arguments', args));
+      throw err;
     })
     .exitProcess(false)
     .wrap(Math.min(100, process.stdout.columns ?? 80));
@@ -43,6 +54,9 @@ function readableParserMessage(message: string, args: string[]): string {
   // "Invalid values:\n  Argument: output, Given: "xml", Choices: "table", "json"" -> one line.
   const invalid = /Argument: (\S+), Given: (.*), Choices: (.*)$/m.exec(message);
   if (invalid) return `--${invalid[1]} must be one of ${invalid[3]}, not ${invalid[2]}`;
+  // A repeatable option at the end of the line, with its value missing.
+  const missing = /^Not enough arguments following: (\S+)$/.exec(message);
+  if (missing) return `${missing[1]!.length === 1 ? '-' : '--'}${missing[1]} needs a value`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
   if (!unknown) return message.replace(/\s*\n\s*/g, ' ');
   const names = unknown[1]!.split(', ').filter((name) => !/[A-Z]/.test(name));
@@ -50,7 +64,9 @@ function readableParserMessage(message: string, args: string[]): string {
     if (args.includes(name)) return `'${name}'`; // a positional word, not a flag
     return args.find((arg) => arg === `--no-${name}`) ?? (name.length === 1 ? `-${name}` : `--${name}`);
   });
-  const what = typed.every((t) => t.startsWith("'")) ? 'command' : 'option';
+  // After a command, a stray word is an argument the command does not take (often a second value given to a one-value option).
+  const afterCommand = args.some((arg) => ['sync', 'restore', 'copy'].includes(arg));
+  const what = typed.every((t) => t.startsWith("'")) ? (afterCommand ? 'argument' : 'command') : 'option';
   return `unknown ${what}${typed.length === 1 ? '' : 's'} ${typed.join(', ')}`;
 }
 
@@ -74,19 +90,22 @@ export async function main(args: string[]): Promise<number> {
   const cli = parser(args, context);
   try {
     const argv = await cli.parseAsync();
+    if (abort.signal.aborted) return interrupted(abort.signal);
     if (argv.help || argv.version || argv._.length) return context.exitCode;
     // No command was given: say how to get going rather than doing nothing silently.
     process.stderr.write(`${await cli.getHelp()}\n`);
     return ExitCode.usage;
   } catch (err) {
-    if (abort.signal.aborted) {
-      process.stderr.write(`image-clone: ${String(abort.signal.reason?.message ?? 'interrupted')}; nothing half-done was tagged\n`);
-      return ExitCode.interrupted;
-    }
+    if (abort.signal.aborted) return interrupted(abort.signal);
     return reportError(err, args.includes('--debug'));
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+}
+
+function interrupted(signal: AbortSignal): number {
+  process.stderr.write(interruptedLine(signal));
+  return ExitCode.interrupted;
 }
 
 function reportError(err: unknown, debug: boolean): number {
@@ -106,10 +125,15 @@ function reportError(err: unknown, debug: boolean): number {
   }
   if (err instanceof KubeError) {
     line(err.message, err.stack);
-    // Refused credentials or a missing RBAC rule are configuration; anything else may pass.
-    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.failed;
+    // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
+    // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".
+    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.unavailable;
   }
-  if (err instanceof RegistryError || err instanceof ManifestError) {
+  if (err instanceof UnavailableError || err instanceof RegistryError) {
+    line(err.message, err.stack);
+    return ExitCode.unavailable;
+  }
+  if (err instanceof ManifestError) {
     line(err.message, err.stack);
     return ExitCode.failed;
   }

@@ -1,41 +1,13 @@
 // Carrying out a plan: copy each image once (largest first), then patch each workload whose images
 // are all verified in the backup, in one patch per workload. A copy that fails leaves its workloads
 // untouched; a workload that changed under us is re-read and re-planned, never overwritten.
-import type { ImageReference } from '../oci/reference.ts';
-import { createLimiter } from '../oci/limit.ts';
+import { createLimiter } from '../util/limit.ts';
+import { oneLine } from '../util/text.ts';
 import { anchorTag, isAnchorTag } from './naming.ts';
 import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
-import type { ManifestLookup } from './resolve.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
-import { discoverWorkloads, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
-
-/** The copy engine, as the pipeline sees it. */
-export interface ImageCopier {
-  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
-    Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
-  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
-  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
-  /** For images already in the backup: what was attached to them upstream since (signatures, referrers). Failures are warnings. */
-  refreshAttachments?(jobs: Array<{ source: ImageReference; target: ImageReference }>, concurrency: number): Promise<void>;
-}
-
-interface CopyCounts {
-  blobsCopied: number;
-  blobsMounted: number;
-  blobsPresent: number;
-  bytesCopied: number;
-}
-
-export interface Patcher {
-  patch(kind: WorkloadKind, namespace: string, name: string, body: object): Promise<{ status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' }>;
-  read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined>;
-}
-
-/** --pull-secret: the Secret copied into each namespace before its first patch. */
-export interface PullSecrets {
-  name: string;
-  ensure(namespace: string): Promise<void>;
-}
+import type { ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
+import { discoverWorkloads, type Workload, type WorkloadKind } from './workloads.ts';
 
 export type SyncEvent =
   | { kind: 'copying'; images: number }
@@ -57,7 +29,8 @@ export interface ExecutionResult {
   totals: { blobsCopied: number; blobsMounted: number; blobsPresent: number; bytesCopied: number };
 }
 
-const maxConflictRetries = 3;
+/** Tries of one workload's patch when other writers keep changing it (sync and restore alike). */
+export const maxConflictRetries = 3;
 const workloadKey = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
 export async function executePlan(
@@ -75,33 +48,42 @@ export async function executePlan(
   const resolved = (r: ImageRequest) => resolutions.get(r.key) as Extract<Resolution, { digest: string }>;
   const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
   const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
-  const toCopy = requests.filter((r) => resolutions.get(r.key)?.state === 'copy');
+  // Requests that name one digest of one repository (by tag and by the digest pods run, or by two
+  // tags) share one copy: the anchor is the same.
+  const copies = new Map<string, ImageRequest[]>();
+  for (const r of requests.filter((r) => resolutions.get(r.key)?.state === 'copy')) {
+    const target = backupName(r);
+    copies.set(target, [...(copies.get(target) ?? []), r]);
+  }
+  const toCopy = [...copies.values()].map((group) => group[0]!);
   if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
     const { tag: _, ...repository } = r.backup;
     return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, tag: anchorTag(resolved(r).digest) } };
   }), Math.max(2, Math.ceil(options.concurrency / 2)));
   const settled: ImageRequest[] = [];
-  outcomes.forEach((outcome, i) => {
-    const request = toCopy[i]!;
+  outcomes.forEach((outcome, i) => copies.get(backupName(toCopy[i]!))!.forEach((request, index) => {
+    const first = index === 0;
     if ('result' in outcome) {
       const c = outcome.result.counts;
-      totals.blobsCopied += c.blobsCopied;
-      totals.blobsMounted += c.blobsMounted;
-      totals.blobsPresent += c.blobsPresent;
-      totals.bytesCopied += c.bytesCopied;
+      if (first) {
+        totals.blobsCopied += c.blobsCopied;
+        totals.blobsMounted += c.blobsMounted;
+        totals.blobsPresent += c.blobsPresent;
+        totals.bytesCopied += c.bytesCopied;
+      }
       // Another run (another cluster) may have copied it since this one planned: then nothing moved.
       const present = outcome.result.status === 'present';
       images.set(request.key, present ? { result: 'present', reason: 'already in the backup (copied by another run meanwhile)' } : { result: 'copied', reason: 'copied and verified' });
-      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
+      if (first) emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
       settled.push(request);
     } else {
       const message = oneLine(outcome.error);
       images.set(request.key, { result: 'failed', reason: message });
       usable.set(request.key, { state: 'error', reason: `copy failed: ${message}` });
-      emit({ kind: 'image-failed', source: sourceName(request), message });
+      if (first) emit({ kind: 'image-failed', source: sourceName(request), message });
     }
-  });
+  }));
 
   // Tag: the backup holds the digest but not under its anchor (a copy made before anchor tags, or
   // one a human tag left): add the anchor from the backup's own bytes, and check it.
@@ -239,9 +221,8 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     if (outcome.status === 'gone') return { result: 'skipped', reason: 'deleted during the run' };
     emit({ kind: 'workload-conflict', workload: workloadKey(current), attempt });
     if (attempt >= maxConflictRetries) return { result: 'skipped', reason: 'kept changing during the run; the next run will patch it' };
-    const fresh = await patcher.read(current.kind, current.namespace, current.name);
-    if (!fresh) return { result: 'skipped', reason: 'deleted during the run' };
-    const [rediscovered] = discoverWorkloads({ objects: { [current.kind]: [fresh] } });
+    const rediscovered = await reread(patcher, current);
+    if (rediscovered === 'gone') return { result: 'skipped', reason: 'deleted during the run' };
     if (!rediscovered) return { result: 'skipped', reason: 'no longer has a pod template' };
     // Our own patch may have landed with its answer lost (then retried into this conflict).
     if (changes.every((change) => rediscovered.containers.some((c) => c.name === change.container && c.image === change.image))) {
@@ -256,15 +237,16 @@ async function patchWorkload(workload: Workload, containers: Plan['workloads'], 
     current = rediscovered;
     const replanned = buildPlan([current], resolutions, config).workloads;
     // An image another writer put there has not been resolved in this run: leave it for the next.
-    plannedContainers = replanned.map((c) => (c.action === 'error' && c.reason === 'not resolved'
-      ? { ...c, action: 'skip' as const, reason: 'its image changed during the run; the next run will back it up' }
-      : c));
-    if (plannedContainers.some((c) => c.action === 'skip' && c.reason.startsWith('its image changed'))) {
+    if (replanned.some((c) => c.code === 'unresolved')) {
       return { result: 'skipped', reason: 'its images changed during the run; the other writer\'s change is kept, and the next run will back it up' };
     }
+    plannedContainers = replanned;
   }
 }
 
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+/** A workload as it is now, after a conflict: 'gone' when deleted, undefined when it has no pod template. */
+export async function reread(patcher: Patcher, workload: Workload): Promise<Workload | 'gone' | undefined> {
+  const fresh = await patcher.read(workload.kind, workload.namespace, workload.name);
+  if (!fresh) return 'gone';
+  return discoverWorkloads({ objects: { [workload.kind]: [fresh] } })[0];
 }

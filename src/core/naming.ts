@@ -21,7 +21,7 @@
 // sourceOfBackup is the exact inverse: it decodes, then accepts only a name that backupReference
 // gives back for the decoded source, so each backup name has at most one source.
 import { InvalidReferenceError, UsageError } from '../errors.ts';
-import { formatReference, type ImageReference, isDockerHub, parseReference, registryKey } from '../oci/reference.ts';
+import { formatReference, type ImageReference, isDockerHub, parseReference, registryKey } from '../reference.ts';
 
 export type NamingMode = 'nested' | 'flat';
 

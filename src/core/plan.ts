@@ -1,6 +1,6 @@
 // The plan: a pure function from (workloads, resolved images, config) to actions with reasons.
 // `sync --dry-run` prints it; `sync` carries it out.
-import { formatReference, parseReference, type ImageReference } from '../oci/reference.ts';
+import { formatReference, parseReference, type ImageReference } from '../reference.ts';
 import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
@@ -61,6 +61,14 @@ export interface PlannedImage {
   usedBy: number;
 }
 
+/**
+ * Why a container gets its action, for machines and for the pipeline's own decisions (the reason
+ * next to it is for people and may change wording).
+ */
+export type ContainerCode =
+  | 'patch' | 'on-backup' | 'recopied' | 'excluded' | 'ephemeral' | 'own-namespace' | 'pod-pull-secret' | 'job-immutable'
+  | 'managed' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
+
 export interface PlannedContainer {
   kind: WorkloadKind;
   namespace: string;
@@ -69,6 +77,7 @@ export interface PlannedContainer {
   image: string;
   newImage: string | null;
   action: WorkloadAction;
+  code: ContainerCode;
   reason: string;
 }
 
@@ -163,11 +172,11 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       const base = { kind: workload.kind, namespace: workload.namespace, name: workload.name, container: container.name, image: container.image };
       const c = classify(container, workload, config);
       if (c.kind === 'invalid') {
-        containers.push({ ...base, newImage: null, action: 'error', reason: c.reason });
+        containers.push({ ...base, newImage: null, action: 'error', code: 'invalid-reference', reason: c.reason });
         continue;
       }
       if (c.kind === 'backup') {
-        containers.push({ ...base, newImage: null, action: 'unchanged', reason: 'already runs from the backup registry' });
+        containers.push({ ...base, newImage: null, action: 'unchanged', code: 'on-backup', reason: 'already runs from the backup registry' });
         continue;
       }
       if (c.kind === 'excluded') {
@@ -175,11 +184,13 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
         const planned = images.get(key) ?? { key, source: container.image, digest: null, backup: null, upstreamDigest: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
         planned.usedBy++;
         images.set(key, planned);
-        containers.push({ ...base, newImage: null, action: 'skip', reason: `image excluded (${c.reason})` });
+        containers.push({ ...base, newImage: null, action: 'skip', code: 'excluded', reason: `image excluded (${c.reason})` });
         continue;
       }
       const { request } = c;
-      const resolution = resolutions.get(request.key) ?? { state: 'error', reason: 'not resolved' };
+      // Not resolved: an image another writer put there while the run went on (a re-plan after a conflict).
+      const resolved = resolutions.get(request.key);
+      const resolution: Resolution = resolved ?? { state: 'error', reason: 'not resolved' };
       const digest = 'digest' in resolution ? resolution.digest : request.digest ?? null;
       const newImage = 'digest' in resolution ? patchedReference(request.backup, resolution.digest, config.pin) : null;
       const upstreamDigest = 'digest' in resolution && resolution.upstream && resolution.upstream !== resolution.digest ? resolution.upstream : null;
@@ -189,7 +200,9 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       };
       planned.usedBy++;
       images.set(request.key, planned);
-      containers.push({ ...base, newImage, ...(c.ours ? ownCopyAction(resolution) : containerAction(workload, container.type, resolution, config)) });
+      const decision = !resolved ? { action: 'error' as const, code: 'unresolved' as const, reason: resolution.reason }
+        : c.ours ? ownCopyAction(resolution) : containerAction(workload, container.type, resolution, config);
+      containers.push({ ...base, newImage, ...decision });
     }
   }
   // A workload's containers are patched together or not at all: one rollout, never half a workload.
@@ -198,6 +211,7 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
     if (own.some((c) => c.action === 'error') && own.some((c) => c.action === 'patch')) {
       for (const c of own.filter((c) => c.action === 'patch')) {
         c.action = 'skip';
+        c.code = 'workload-incomplete';
         c.reason = 'another container of this workload cannot be backed up; the workload is left as it is';
       }
     }
@@ -214,31 +228,33 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
   };
 }
 
-function containerAction(workload: Workload, type: string, resolution: Resolution, config: PlanConfig): { action: WorkloadAction; reason: string } {
-  if (resolution.state === 'lost') return { action: 'skip', reason: 'image lost: missing upstream and in the backup' };
-  if (resolution.state === 'error') return { action: 'error', reason: resolution.reason };
-  if (type === 'ephemeralContainer') return { action: 'skip', reason: 'ephemeral containers are reported, never patched' };
+type ContainerDecision = { action: WorkloadAction; code: ContainerCode; reason: string };
+
+function containerAction(workload: Workload, type: string, resolution: Resolution, config: PlanConfig): ContainerDecision {
+  if (resolution.state === 'lost') return { action: 'skip', code: 'image-lost', reason: 'image lost: missing upstream and in the backup' };
+  if (resolution.state === 'error') return { action: 'error', code: 'image-error', reason: resolution.reason };
+  if (type === 'ephemeralContainer') return { action: 'skip', code: 'ephemeral', reason: 'ephemeral containers are reported, never patched' };
   if (config.neverPatchNamespaces?.includes(workload.namespace)) {
-    return { action: 'skip', reason: "image-clone's own namespace: its images are backed up, its workloads never patched" };
+    return { action: 'skip', code: 'own-namespace', reason: "image-clone's own namespace: its images are backed up, its workloads never patched" };
   }
   if (config.pullSecret && workload.kind === 'Pod' && !workload.pullSecrets.includes(config.pullSecret)) {
-    return { action: 'skip', reason: `a Pod's imagePullSecrets cannot change, and it lacks ${config.pullSecret}; recreate it with the secret, or let a controller own it` };
+    return { action: 'skip', code: 'pod-pull-secret', reason: `a Pod's imagePullSecrets cannot change, and it lacks ${config.pullSecret}; recreate it with the secret, or let a controller own it` };
   }
-  if (workload.kind === 'Job') return { action: 'skip', reason: "a Job's pod template is immutable; the image is backed up" };
+  if (workload.kind === 'Job') return { action: 'skip', code: 'job-immutable', reason: "a Job's pod template is immutable; the image is backed up" };
   if (workload.managedBy && !config.patchManaged) {
-    return { action: 'skip', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
+    return { action: 'skip', code: 'managed', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
   }
   const when = { copy: 'after the image is copied and verified', tag: 'after its anchor tag is added and verified', present: 'the backup already holds this digest' };
-  return { action: 'patch', reason: when[resolution.state] };
+  return { action: 'patch', code: 'patch', reason: when[resolution.state] };
 }
 
 /** A container already on our backup copy: nothing to patch, but the copy must exist. */
-function ownCopyAction(resolution: Resolution): { action: WorkloadAction; reason: string } {
-  if (resolution.state === 'present') return { action: 'unchanged', reason: 'runs from the backup, which holds its digest' };
-  if (resolution.state === 'copy') return { action: 'unchanged', reason: 'runs from the backup, whose copy had vanished: copied again from the original' };
-  if (resolution.state === 'tag') return { action: 'unchanged', reason: 'runs from the backup, which holds its digest; its anchor tag is added' };
-  if (resolution.state === 'lost') return { action: 'error', reason: 'runs from a backup copy that has vanished, and the original is gone too' };
-  return { action: 'error', reason: resolution.reason };
+function ownCopyAction(resolution: Resolution): ContainerDecision {
+  if (resolution.state === 'present') return { action: 'unchanged', code: 'on-backup', reason: 'runs from the backup, which holds its digest' };
+  if (resolution.state === 'copy') return { action: 'unchanged', code: 'recopied', reason: 'runs from the backup, whose copy had vanished: copied again from the original' };
+  if (resolution.state === 'tag') return { action: 'unchanged', code: 'on-backup', reason: 'runs from the backup, which holds its digest; its anchor tag is added' };
+  if (resolution.state === 'lost') return { action: 'error', code: 'backup-lost', reason: 'runs from a backup copy that has vanished, and the original is gone too' };
+  return { action: 'error', code: 'image-error', reason: resolution.reason };
 }
 
 function count<T extends string>(values: T[], keys: T[]): Record<T, number> {

@@ -3,14 +3,11 @@
 // made before anchor tags: tag it, move no bytes), else whether the source has it (copy). The
 // registries sit behind a small port.
 import { AuthError } from '../errors.ts';
-import { createLimiter } from '../oci/limit.ts';
+import { createLimiter } from '../util/limit.ts';
+import { oneLine } from '../util/text.ts';
 import { anchorTag } from './naming.ts';
 import type { ImageRequest, Resolution } from './plan.ts';
-
-export interface ManifestLookup {
-  /** The digest a registry holds under `reference` (a tag or a digest); undefined when it has none. */
-  digestOf(repository: { registry: string; repository: string }, reference: string): Promise<string | undefined>;
-}
+import type { ManifestLookup } from './ports.ts';
 
 export async function resolveImages(requests: ImageRequest[], registries: ManifestLookup, concurrency: number): Promise<Map<string, Resolution>> {
   const limit = createLimiter(concurrency);
@@ -99,9 +96,5 @@ async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promis
 function copyReason(running: string, upstream: string | undefined, tag: string | undefined): string {
   if (!upstream || upstream === running || !tag) return 'not in the backup yet';
   return `the tag moved upstream: runs ${running}, upstream now ${upstream}; what runs is backed up`;
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 

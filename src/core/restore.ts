@@ -1,6 +1,9 @@
 // `image-clone restore`: put back the images recorded in our annotation, for each container that
 // still runs the backup image we set. A container somebody changed since is left as it is.
-import { readRecorded, type ImageChange } from './patches.ts';
+import { oneLine } from '../util/text.ts';
+import { maxConflictRetries, reread } from './execute.ts';
+import { readRecorded, restorePatch, type ImageChange } from './patches.ts';
+import type { Patcher } from './ports.ts';
 import type { Workload } from './workloads.ts';
 
 export interface RestoreStep {
@@ -30,4 +33,46 @@ export function planRestore(workloads: Workload[]): RestoreStep[] {
     steps.push({ workload, changes, kept });
   }
   return steps;
+}
+
+export interface RestoreOutcome {
+  /** The step as carried out (re-planned after a conflict). */
+  step: RestoreStep;
+  result: 'restored' | 'would restore' | 'kept' | 'failed';
+  reason: string;
+}
+
+/**
+ * Carries the steps out, one patch per workload. A workload another writer changed since it was
+ * listed is read again and re-planned (their change is never overwritten), as sync does.
+ */
+export async function executeRestore(steps: RestoreStep[], patcher: Patcher, options: { dryRun: boolean; signal?: AbortSignal }): Promise<RestoreOutcome[]> {
+  const outcomes: RestoreOutcome[] = [];
+  for (const first of steps) {
+    // Interrupted: patches already sent have finished (each is atomic); no other is sent.
+    options.signal?.throwIfAborted();
+    if (options.dryRun) {
+      outcomes.push({ step: first, result: 'would restore', reason: 'the recorded original image' });
+      continue;
+    }
+    let step = first;
+    let outcome: RestoreOutcome | undefined;
+    for (let attempt = 1; !outcome; attempt++) {
+      try {
+        const patched = await patcher.patch(step.workload.kind, step.workload.namespace, step.workload.name, restorePatch(step.workload, step.changes));
+        if (patched.status !== 'conflict') outcome = { step, result: 'restored', reason: 'back to the recorded original image' };
+      } catch (err) {
+        outcome = { step, result: 'failed', reason: oneLine(err) };
+        break;
+      }
+      if (outcome) break;
+      // Changed since it was listed: read it again and decide anew.
+      const fresh = attempt < maxConflictRetries ? await reread(patcher, step.workload) : undefined;
+      const replanned = fresh && fresh !== 'gone' ? planRestore([fresh])[0] : undefined;
+      if (!replanned) outcome = { step: first, result: 'kept', reason: 'changed during the restore; run it again' };
+      else step = replanned;
+    }
+    outcomes.push(outcome);
+  }
+  return outcomes;
 }

@@ -1,13 +1,10 @@
 // The sync pipeline over small ports: discover -> resolve -> plan (what --dry-run prints), then
 // copy -> verify -> patch. The CLI wires the ports to the cluster and the registries.
-import { createLimiter } from '../oci/limit.ts';
+import { createLimiter } from '../util/limit.ts';
 import { buildPlan, imagesToResolve, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
-import { resolveImages, type ManifestLookup } from './resolve.ts';
+import type { ManifestLookup, WorkloadSource } from './ports.ts';
+import { resolveImages } from './resolve.ts';
 import { discoverWorkloads, workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
-
-export interface WorkloadSource {
-  list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]>;
-}
 
 export interface DiscoveryOptions {
   /** Only these namespaces (all when empty). */

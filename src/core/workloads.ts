@@ -68,34 +68,6 @@ export function podSpecOf(kind: WorkloadKind, spec: unknown): PodSpecLike | unde
   }
 }
 
-/**
- * Only what discovery, planning and patching read of a listed object. Lists of thousands of
- * workloads are held in memory until planned: managedFields, volumes, env and the rest would
- * otherwise make up most of it.
- */
-export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
-  const meta = object.metadata ?? {};
-  const containers = (list: Array<{ name?: string; image?: string }> | undefined) => list?.map(({ name, image }) => ({ name, image }));
-  const spec = podSpecOf(kind, object.spec);
-  const slimSpec = spec && {
-    containers: containers(spec.containers),
-    ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}),
-    ...(spec.ephemeralContainers ? { ephemeralContainers: containers(spec.ephemeralContainers) } : {}),
-    ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map(({ name }) => ({ name })) } : {}),
-  };
-  const statuses = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, image, imageID }) => ({ name, image, imageID }));
-  const status = object.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
-  return {
-    metadata: {
-      name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,
-      labels: meta.labels, annotations: meta.annotations,
-      ownerReferences: meta.ownerReferences?.map(({ kind: k, name, uid, controller }) => ({ kind: k, name, uid, controller })),
-    },
-    spec: slimSpec && (kind === 'Pod' ? slimSpec : kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: slimSpec } } } } : { template: { spec: slimSpec } }),
-    ...(kind === 'Pod' && status ? { status: { containerStatuses: statuses(status.containerStatuses), initContainerStatuses: statuses(status.initContainerStatuses) } } : {}),
-  };
-}
-
 /** The markers GitOps tools and package managers leave on what they own. */
 export function managedBy(labels: Record<string, string>, annotations: Record<string, string>): string | undefined {
   // app.kubernetes.io/instance alone is not enough: Helm charts set it too.
@@ -184,7 +156,7 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
   return workloads;
 }
 
-interface ContainerStatusLike {
+export interface ContainerStatusLike {
   name?: string;
   image?: string;
   imageID?: string;

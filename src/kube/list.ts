@@ -2,7 +2,8 @@
 // namespaces or the ones named.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
-import { slimObject, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
+import type { WorkloadSource } from '../core/ports.ts';
+import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
 
 interface ListParams {
   namespace?: string;
@@ -58,7 +59,7 @@ export async function withRetry<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-export class WorkloadLister {
+export class WorkloadLister implements WorkloadSource {
   readonly #listers: Record<WorkloadKind, Lister>;
   /** API requests made, for the benchmarks. */
   requests = 0;
@@ -128,4 +129,32 @@ export function kubeError(err: unknown, doing: string): KubeError {
   const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err));
   return new KubeError(`cannot ${doing}: the API server is unreachable (${detail})`);
+}
+
+/**
+ * Only what discovery, planning and patching read of a listed object. Lists of thousands of
+ * workloads are held in memory until planned: managedFields, volumes, env and the rest would
+ * otherwise make up most of it.
+ */
+export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
+  const meta = object.metadata ?? {};
+  const containers = (list: Array<{ name?: string; image?: string }> | undefined) => list?.map(({ name, image }) => ({ name, image }));
+  const spec = podSpecOf(kind, object.spec);
+  const slimSpec = spec && {
+    containers: containers(spec.containers),
+    ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}),
+    ...(spec.ephemeralContainers ? { ephemeralContainers: containers(spec.ephemeralContainers) } : {}),
+    ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map(({ name }) => ({ name })) } : {}),
+  };
+  const statuses = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, image, imageID }) => ({ name, image, imageID }));
+  const status = object.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
+  return {
+    metadata: {
+      name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,
+      labels: meta.labels, annotations: meta.annotations,
+      ownerReferences: meta.ownerReferences?.map(({ kind: k, name, uid, controller }) => ({ kind: k, name, uid, controller })),
+    },
+    spec: slimSpec && (kind === 'Pod' ? slimSpec : kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: slimSpec } } } } : { template: { spec: slimSpec } }),
+    ...(kind === 'Pod' && status ? { status: { containerStatuses: statuses(status.containerStatuses), initContainerStatuses: statuses(status.initContainerStatuses) } } : {}),
+  };
 }

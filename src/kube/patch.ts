@@ -4,14 +4,13 @@
 import {
   ApiException, AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig,
 } from '@kubernetes/client-node';
+import type { PatchOutcome, Patcher } from '../core/ports.ts';
 import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
 import { WorkloadLister, kubeError, resourceOf, withRetry } from './list.ts';
 
-export type PatchOutcome = { status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' };
-
 type Patch = (name: string, namespace: string, body: object) => Promise<unknown>;
 
-export class WorkloadPatcher {
+export class WorkloadPatcher implements Patcher {
   readonly #patch: Record<WorkloadKind, Patch>;
   readonly #read: (kind: WorkloadKind, name: string, namespace: string) => Promise<KubeObject | undefined>;
 

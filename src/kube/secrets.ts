@@ -2,10 +2,11 @@
 // namespace whose workloads get patched, copied from image-clone's own namespace. Opt-in: it needs
 // RBAC on Secrets that the default install does not grant (manifests/overlays/pull-secrets).
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { PullSecrets } from '../core/ports.ts';
 import { UsageError } from '../errors.ts';
 import { kubeError } from './list.ts';
 
-export class PullSecretCopier {
+export class PullSecretCopier implements PullSecrets {
   readonly #core: CoreV1Api;
   readonly #name: string;
   readonly #home: string;

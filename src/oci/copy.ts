@@ -1,13 +1,14 @@
 // The copy engine: one image at a time or many in parallel, every platform, every digest kept.
 // It remembers during a run where each blob already lives in the target registry, so a blob
 // shared by many images moves once and is mounted everywhere else.
+import type { ImageCopier } from '../core/ports.ts';
 import { ManifestError, RegistryError } from '../errors.ts';
 import { uploadBlob } from './blob.ts';
-import { createLimiter, type Limiter } from './limit.ts';
+import { createLimiter, type Limiter } from '../util/limit.ts';
 import {
   formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
 } from './manifest.ts';
-import { formatReference, registryKey, type ImageReference } from './reference.ts';
+import { formatReference, registryKey, type ImageReference } from '../reference.ts';
 import { repoName, type Manifest, type RegistryClient, type Repository } from './registry.ts';
 
 export interface CopyOptions {
@@ -57,7 +58,7 @@ const blobAttempts = 3;
 
 const emptyCounts = (): CopyCounts => ({ manifestsPushed: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, signatures: 0 });
 
-export class CopyEngine {
+export class CopyEngine implements ImageCopier {
   readonly totals = emptyCounts();
   readonly #client: RegistryClient;
   readonly #options: CopyOptions;

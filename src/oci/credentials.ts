@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { isDockerHub, registryKey } from './reference.ts';
+import { isDockerHub, registryKey } from '../reference.ts';
 
 export type Credential =
   | { kind: 'basic'; username: string; password: string }

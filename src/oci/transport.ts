@@ -7,7 +7,7 @@ import { AuthError, RegistryError } from '../errors.ts';
 import { Authenticator, readCapped } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import type { CredentialSource } from './credentials.ts';
-import { apiHost } from './reference.ts';
+import { apiHost } from '../reference.ts';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -122,6 +122,11 @@ export class Transport {
 
   async close(): Promise<void> {
     await Promise.all([this.#verified.close(), this.#unverified.close()]);
+  }
+
+  /** Closes at once, aborting requests in flight (an interrupted run does not wait for them). */
+  async destroy(): Promise<void> {
+    await Promise.all([this.#verified.destroy(), this.#unverified.destroy()]);
   }
 
   isInsecure(registry: string): boolean {

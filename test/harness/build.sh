@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test harness's Go programs (kube-apiserver, kube-controller-manager, kubeharness,
-# regharness) into a cache folder keyed by a hash of their inputs, and points .harness/bin at it.
+# Builds the test harness's Go programs (kube-apiserver, kube-controller-manager, kubelet,
+# kube-scheduler, kubeharness, regharness) into a cache folder keyed by a hash of their inputs, and points .harness/bin at it.
 # A cold build takes minutes on 2 cores; with a matching key it is skipped entirely, so fresh
 # clones on the same machine (CI) reuse it.
 set -euo pipefail
@@ -48,5 +48,6 @@ if [ "${avail_kb:-0}" -lt 4000000 ]; then
   echo "build.sh: less than 4 GB free under $cache; the Go build needs about that much" >&2
 fi
 build kube test/harness/kube "$k8s_ldflags" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ./cmd/kubeharness
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler ./cmd/kubeharness
 build registry test/harness/registry "-s -w" ./cmd/regharness

@@ -1,75 +1,107 @@
-// `npm run demo`: the main job on the built-in test cluster and registries. Starts the harness,
-// seeds a few images into the `source` registry (one multi-platform, two sharing a base layer, one
-// used by digest), creates workloads of every kind, and runs image-clone sync: the plan, the run,
-// then a second run that has nothing to do. An independent tool checks the copies at the end.
-import { execFileSync, spawnSync } from 'node:child_process';
+// `npm run demo`: the node-rotation drill, the problem image-clone exists for, on the built-in test
+// cluster with its real node (root needed, see node.ts). Workloads of every kind run real pods from an
+// "upstream" registry; image-clone sync backs their images up into the token-auth backup registry and
+// points the workloads at the copies; then the upstream registry is destroyed, the node's image store
+// wiped and every pod deleted. The workloads come back from the backup; the one Helm manages (backed up,
+// but not patched: Helm would revert it) cannot pull any more.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { ensureBuilt, repoRoot, startHarness } from './harness.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { ensureBuilt, repoRoot, startHarness, type HarnessEnv } from './harness.ts';
+import { pushImage, testImage } from './images.ts';
+import { ensurePullSecret, startOwnRegistries, wipeNodeImages } from '../node/helpers.ts';
 
-const regharness = join(repoRoot, '.harness/bin/regharness');
 const say = (line: string) => process.stderr.write(`\n== ${line}\n`);
+const namespace = 'demo-shop';
 
 ensureBuilt();
-const harness = await startHarness({ stderr: 'ignore' });
+const started = Date.now();
+const harness = await startHarness({ stderr: 'ignore', node: true });
+const env = harness.env as HarnessEnv & { node: NonNullable<HarnessEnv['node']> };
+const upstream = await startOwnRegistries();
 try {
-  const { source, backup } = harness.env.registries;
-  say(`harness up: Kubernetes ${harness.env.k8sVersion}, source registry ${source.host} (anonymous), backup ${backup.host} (token auth)`);
+  const up = upstream.registries.source!.host;
+  const { backup } = env.registries;
+  say(`harness up in ${((Date.now() - started) / 1000).toFixed(1)} s: Kubernetes ${env.k8sVersion}, node ${env.node.name} (containerd, kubelet, CNI bridge ${env.node.address}), ` +
+    `upstream registry ${up} (anonymous), backup ${backup.host} (token auth)`);
 
-  const seed = (ref: string, ...args: string[]) => {
-    const seeded = JSON.parse(execFileSync(regharness, ['seed', '--ref', `${source.host}/${ref}`, '--layers', '3', '--layer-size', '2MiB', ...args], { encoding: 'utf8' }));
-    say(`seeded ${seeded.ref} ${seeded.digest} (${seeded.children.length || 1} platform${seeded.children.length > 1 ? 's' : ''})`);
-    return seeded as { digest: string };
-  };
-  seed('shop/web:1.0', '--platforms', 'linux/amd64,linux/arm64,linux/arm/v7', '--format', 'oci', '--seed', '1');
-  seed('shop/api:2.3', '--shared-layers', '1', '--shared-seed', '99', '--seed', '2');
-  seed('shop/worker:2.3', '--shared-layers', '1', '--shared-seed', '99', '--seed', '3');
-  const pinned = seed('tools/migrate:5', '--seed', '4');
+  const images: Record<string, string> = {};
+  for (const [name, platforms] of [['shop/web', ['linux/amd64', 'linux/arm64']], ['shop/api', ['linux/amd64']], ['shop/worker', ['linux/amd64']], ['tools/migrate', ['linux/amd64']], ['shop/legacy', ['linux/amd64']]] as const) {
+    images[name] = await pushImage(up, name, '1.0', testImage(`demo/${name}`, [...platforms]));
+  }
+  say(`pushed 5 runnable images to upstream (shop/web is multi-platform: linux/amd64 + linux/arm64; tools/migrate is used by digest)`);
 
   const kc = new KubeConfig();
-  kc.loadFromFile(harness.env.kubeconfig);
+  kc.loadFromFile(env.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
+  const batch = kc.makeApiClient(BatchV1Api);
   const objects = KubernetesObjectApi.makeApiClient(kc);
-  const namespace = 'demo-shop';
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const pod = (app: string, image: string, extra: object = {}) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: app, image }], ...extra } });
-  const image = (name: string) => `${source.host}/${name}`;
+  await ensurePullSecret(env);
+  const image = (name: string) => `${up}/${name}:1.0`;
+  const pod = (app: string, img: string, extra: object = {}) => ({ metadata: { labels: { app } }, spec: { terminationGracePeriodSeconds: 5, containers: [{ name: app, image: img }], ...extra } });
   const workloads: Array<Record<string, unknown>> = [
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: pod('web', image('shop/web:1.0')) } },
-    { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'api' }, spec: { serviceName: 'api', selector: { matchLabels: { app: 'api' } }, template: pod('api', image('shop/api:2.3')) } },
-    { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'worker' }, spec: { selector: { matchLabels: { app: 'worker' } }, template: pod('worker', image('shop/worker:2.3')) } },
-    { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'migrate' }, spec: { schedule: '0 2 * * *', jobTemplate: { spec: { template: pod('migrate', `${image('tools/migrate')}@${pinned.digest}`, { restartPolicy: 'OnFailure' }) } } } },
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug' }, spec: { containers: [{ name: 'debug', image: image('shop/api:2.3') }] } },
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'legacy' } }, spec: { selector: { matchLabels: { app: 'legacy' } }, template: pod('legacy', image('shop/web:1.0')) } },
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'orphan' }, spec: { selector: { matchLabels: { app: 'orphan' } }, template: pod('orphan', image('shop/deleted-long-ago:0.9')) } },
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: pod('web', image('shop/web')) } },
+    { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'api' }, spec: { serviceName: 'api', selector: { matchLabels: { app: 'api' } }, template: pod('api', image('shop/api')) } },
+    { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'worker' }, spec: { selector: { matchLabels: { app: 'worker' } }, template: pod('worker', image('shop/worker')) } },
+    { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'migrate' }, spec: { schedule: '0 2 * * *', jobTemplate: { spec: { template: { metadata: { labels: { app: 'migrate' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'migrate', image: `${up}/tools/migrate@${images['tools/migrate']}`, command: ['/bin/sh', '-c', 'cat /etc/image'] }] } } } } } },
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'legacy' } }, spec: { selector: { matchLabels: { app: 'legacy' } }, template: pod('legacy', image('shop/legacy')) } },
   ];
   for (const w of workloads) await objects.create({ ...w, metadata: { ...(w.metadata as object), namespace } } as KubernetesObject);
-  say(`created ${workloads.length} workloads in namespace ${namespace} (one Helm-managed, one whose image no longer exists)`);
+  await waitForPods(core, 5, (p) => p.status?.phase === 'Running');
+  say('workloads of every kind run real pods from upstream (imageID: what containerd reports)');
+  await showPods(core);
 
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-demo-'));
   const registryConfig = join(dir, 'config.json');
   await writeFile(registryConfig, JSON.stringify({ auths: { [backup.host]: { auth: Buffer.from(`${backup.username}:${backup.password}`).toString('base64') } } }), { mode: 0o600 });
   const sync = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/image-clone.js'), 'sync', '--backup', `${backup.host}/mirror`,
-    '--kubeconfig', harness.env.kubeconfig, '-n', namespace, '--registry-config', registryConfig,
-    '--insecure-registry', source.host, '--insecure-registry', backup.host, ...args], { stdio: 'inherit' });
-
-  say('image-clone sync --dry-run: the plan (nothing is written)');
-  sync('--dry-run');
-  say('image-clone sync: copy, verify, patch');
+    '--kubeconfig', env.kubeconfig, '-n', namespace, '--registry-config', registryConfig, '--pull-secret', 'image-clone-pull',
+    '--insecure-registry', up, '--insecure-registry', backup.host, ...args], { stdio: 'inherit' });
+  say('image-clone sync: copy, verify, patch (with a pull secret for the token-auth backup)');
   const first = sync();
-  say('image-clone sync again: nothing new, so nothing is copied or patched');
-  const second = sync();
+  await waitForPods(core, 5, (p) => p.status?.phase === 'Running' && (p.metadata?.labels?.app === 'legacy' || p.spec!.containers[0]!.image!.startsWith(`${backup.host}/`)));
+  say('every patched workload rolled out and runs from the backup (legacy is managed by Helm: backed up, not patched)');
+  await showPods(core);
 
-  say('independent check (go-containerregistry): index, every child, every blob');
-  for (const ref of ['shop/web:1.0', 'shop/api:2.3', 'shop/worker:2.3']) {
-    const result = execFileSync(regharness, ['verify', '--src', `${source.host}/${ref}`, '--dst', `${backup.host}/mirror/${source.host.replace(':', '_')}/${ref}`,
-      '--dst-username', backup.username!, '--dst-password', backup.password!], { encoding: 'utf8' });
-    process.stderr.write(`${ref}: ${result}`);
-  }
-  // Exit 1 from sync is expected here: the orphan's image is lost, and the demo shows it.
-  process.exitCode = first.status === 1 && second.status === 1 ? 0 : 1;
+  say('the disaster: the upstream registry is stopped and its storage deleted; the node is rotated (image store wiped); every pod is deleted');
+  await upstream.destroy();
+  const wiped = wipeNodeImages(env);
+  process.stderr.write(`removed ${wiped.length} image names from containerd\n`);
+  await core.deleteCollectionNamespacedPod({ namespace });
+  await sleep(1000);
+  await batch.createNamespacedJob({ namespace, body: { metadata: { name: 'migrate-after-rotation' }, spec: (await batch.readNamespacedCronJob({ name: 'migrate', namespace })).spec!.jobTemplate.spec! } });
+  await waitForPods(core, 6, (p) => p.metadata?.labels?.app === 'legacy'
+    ? ['ErrImagePull', 'ImagePullBackOff'].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '')
+    : p.status?.phase === 'Running' || p.status?.phase === 'Succeeded');
+  say('after the rotation: everything image-clone patched runs again, pulled from the backup; legacy cannot pull');
+  await showPods(core);
+  process.exitCode = first.status === 0 ? 0 : 1;
 } finally {
+  await upstream.destroy();
   await harness.stop();
+}
+
+async function waitForPods(core: CoreV1Api, count: number, ok: (p: V1Pod) => boolean): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const pods = (await core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    if (pods.length === count && pods.every(ok)) return;
+    if (Date.now() > deadline) throw new Error(`pods did not settle: ${pods.map((p) => `${p.metadata?.name} ${p.status?.phase}`).join(', ')}`);
+    await sleep(250);
+  }
+}
+
+async function showPods(core: CoreV1Api): Promise<void> {
+  const pods = (await core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.deletionTimestamp)
+    .sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!));
+  for (const p of pods) {
+    const status = p.status?.containerStatuses?.[0];
+    const state = status?.state?.waiting?.reason ?? (status?.state?.terminated ? `Completed (exit ${status.state.terminated.exitCode})` : p.status?.phase);
+    process.stderr.write(`  ${p.metadata!.name!.padEnd(34)} ${String(state).padEnd(17)} ${p.spec!.containers[0]!.image}\n`);
+    if (status?.imageID) process.stderr.write(`  ${''.padEnd(34)} ${''.padEnd(17)} imageID ${status.imageID}\n`);
+  }
 }

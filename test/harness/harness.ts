@@ -6,6 +6,8 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pauseImage, pushImage, testImage } from './images.ts';
+import { checkNodePrerequisites, nodeAddress, setUpNodeNetwork, startNode, stopNode, type NodeFacts, type RunningNode } from './node.ts';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const binDir = join(repoRoot, '.harness', 'bin');
@@ -38,6 +40,11 @@ export interface HarnessEnv {
   /** kube-apiserver's audit log: every API request, one JSON line each (metadata level). */
   auditLog: string;
   logs: Record<string, string>;
+  /** Present when the harness runs a node (see node.ts); the registries then listen on its bridge address. */
+  node?: NodeFacts & {
+    /** Runnable test images in `source`: busybox (linux/amd64) and multi (an index: linux/amd64 runs, linux/arm64). */
+    images: Record<'pause' | 'busybox' | 'multi', { ref: string; digest: string }>;
+  };
 }
 
 export interface Harness {
@@ -52,7 +59,12 @@ export interface HarnessOptions {
   stderr?: 'inherit' | 'ignore';
   /** Keep the working folder after stop, for debugging. */
   keep?: boolean;
+  /** Also run one real node (containerd, kubelet, kube-scheduler); default: IMAGE_CLONE_HARNESS_NODE=1. Needs root. */
+  node?: boolean;
 }
+
+/** Whether the node was asked for through the environment (IMAGE_CLONE_HARNESS_NODE=1). */
+export const nodeFromEnv = () => process.env.IMAGE_CLONE_HARNESS_NODE === '1';
 
 const readyTimeoutMs = 180_000;
 
@@ -63,27 +75,61 @@ export function ensureBuilt(): void {
 
 /** Starts both programs in parallel and resolves once both are ready and env.json is written. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const withNode = options.node ?? nodeFromEnv();
+  if (withNode) {
+    checkNodePrerequisites(binDir);
+    await stopNode(); // whatever a crashed run left
+    setUpNodeNetwork(); // the registries listen on the bridge address
+  }
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-harness-'));
   const stderr = options.stderr ?? 'inherit';
   const kube = startProgram('kubeharness', ['--dir', join(dir, 'kube')], stderr);
   const registryTrace = join(dir, 'registry-requests.jsonl');
-  const registry = startProgram('regharness', ['serve', '--dir', join(dir, 'registry'), '--trace-requests', registryTrace], stderr);
+  const registry = startProgram('regharness', ['serve', '--dir', join(dir, 'registry'), '--trace-requests', registryTrace,
+    ...(withNode ? ['--listen-ip', nodeAddress] : [])], stderr);
   const programs = [kube, registry];
+  let node: RunningNode | undefined;
   const stop = async () => {
+    // The node first (its pods may still pull from the registries); its leftovers are an error.
+    const nodeStopped = withNode ? (node ? node.stop() : stopNode().then(() => {})).catch((err: Error) => err) : undefined;
+    const nodeError = await nodeStopped;
     await Promise.all(programs.map((p) => stopProgram(p.child)));
     if (!options.keep) await rm(dir, { recursive: true, force: true });
+    if (nodeError) throw nodeError;
   };
   try {
     const [kubePath, registryPath] = await Promise.all([kube.ready, registry.ready]);
     const kubeEnv = JSON.parse(await readFile(kubePath, 'utf8'));
     const registryEnv = JSON.parse(await readFile(registryPath, 'utf8'));
     const env: HarnessEnv = { ...kubeEnv, ...registryEnv, registryTrace };
+    if (withNode) {
+      const source = env.registries.source.host;
+      const pause = pauseImage();
+      const busybox = testImage('harness/busybox');
+      const multi = testImage('harness/multi', ['linux/amd64', 'linux/arm64']);
+      const images = {
+        pause: { ref: `${source}/harness/pause:1`, digest: pause.digest },
+        busybox: { ref: `${source}/harness/busybox:1`, digest: busybox.digest },
+        multi: { ref: `${source}/harness/multi:1`, digest: multi.digest },
+      };
+      node = await startNode(binDir, dir, {
+        kubeconfig: env.kubeconfig, caFile: env.caFile, server: env.server,
+        registryHosts: Object.values(env.registries).map((r) => r.host),
+        sandboxImage: images.pause.ref,
+        pushImages: async () => {
+          await pushImage(source, 'harness/pause', '1', pause);
+          await pushImage(source, 'harness/busybox', '1', busybox);
+          await pushImage(source, 'harness/multi', '1', multi);
+        },
+      });
+      env.node = { ...node.facts, images };
+    }
     const envPath = join(dir, 'env.json');
     await writeFile(`${envPath}.tmp`, `${JSON.stringify(env, null, 2)}\n`, { mode: 0o600 });
     await rename(`${envPath}.tmp`, envPath);
     return { env, envPath, dir, stop };
   } catch (err) {
-    await stop();
+    await stop().catch((stopErr: Error) => process.stderr.write(`harness: ${stopErr.message}\n`));
     throw err;
   }
 }

@@ -1,17 +1,20 @@
-// `npm run harness`: builds the harness if needed, starts it in the foreground and prints
+// `npm run harness [-- --node] [--keep]`: builds the harness if needed, starts it in the foreground and prints
 // `READY <path of env.json>`. Stops cleanly on SIGINT, SIGTERM, or when stdin closes.
 import { ensureBuilt, startHarness } from './harness.ts';
 
 ensureBuilt();
-const harness = await startHarness({ keep: process.argv.includes('--keep') });
+const harness = await startHarness({ keep: process.argv.includes('--keep'), ...(process.argv.includes('--node') ? { node: true } : {}) });
 process.stdout.write(`READY ${harness.envPath}\n`);
 
 let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await harness.stop();
-  process.exit(0);
+  const ok = await harness.stop().then(() => true, (err: Error) => {
+    process.stderr.write(`harness: ${err.message}\n`);
+    return false;
+  });
+  process.exit(ok ? 0 : 1);
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);

@@ -1,17 +1,20 @@
-// Runs a command with the harness up: `node test/harness/with-harness.ts CMD ARGS...`.
+// Runs a command with the harness up: `node test/harness/with-harness.ts [--node] CMD ARGS...`
+// (--node, or IMAGE_CLONE_HARNESS_NODE=1: with the real node, see node.ts).
 // The command sees IMAGE_CLONE_HARNESS_ENV (the path of env.json) and KUBECONFIG (the admin
 // kubeconfig); the harness stops when the command ends, and its exit code is passed on.
 import { spawn } from 'node:child_process';
 import { ensureBuilt, startHarness } from './harness.ts';
 
-const [command, ...args] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const node = argv[0] === '--node' ? (argv.shift(), true) : undefined;
+const [command, ...args] = argv;
 if (!command) {
-  process.stderr.write('usage: node test/harness/with-harness.ts COMMAND [ARGS...]\n');
+  process.stderr.write('usage: node test/harness/with-harness.ts [--node] COMMAND [ARGS...]\n');
   process.exit(2);
 }
 ensureBuilt();
 const started = Date.now();
-const harness = await startHarness();
+const harness = await startHarness(node ? { node } : {});
 process.stderr.write(`with-harness: harness ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${harness.envPath})\n`);
 
 const child = spawn(command, args, {
@@ -28,5 +31,8 @@ const code = await new Promise<number>((resolve) => {
     resolve(127);
   });
 });
-await harness.stop();
-process.exit(code);
+const stopped = await harness.stop().then(() => true, (err: Error) => {
+  process.stderr.write(`with-harness: ${err.message}\n`);
+  return false;
+});
+process.exit(stopped ? code : code || 1);

@@ -17,7 +17,14 @@ export interface ApiProxy {
   close(): Promise<void>;
 }
 
-export async function startApiProxy(options: { server: string; caFile: string; rates: Partial<Record<ApiFault, number>>; seed?: number }): Promise<ApiProxy> {
+/** Holds the requests `when` picks until `until` settles (to stop a run at a known point); `onHeld` is told of each. */
+export interface ApiGate {
+  when: (method: string, path: string) => boolean;
+  until: Promise<void>;
+  onHeld?: () => void;
+}
+
+export async function startApiProxy(options: { server: string; caFile: string; rates: Partial<Record<ApiFault, number>>; seed?: number; gate?: ApiGate }): Promise<ApiProxy> {
   const pki = dirname(options.caFile);
   const [cert, key, ca] = await Promise.all([readFile(join(pki, 'serving.crt')), readFile(join(pki, 'serving.key')), readFile(options.caFile)]);
   const upstream = new URL(options.server);
@@ -28,8 +35,12 @@ export async function startApiProxy(options: { server: string; caFile: string; r
     for (const [fault, rate] of Object.entries(options.rates) as Array<[ApiFault, number]>) if (random() < rate) return fault;
     return undefined;
   };
-  const server = createServer({ cert, key }, (req, res) => {
+  const server = createServer({ cert, key }, async (req, res) => {
     state.requests++;
+    if (options.gate?.when(req.method ?? 'GET', req.url ?? '/')) {
+      options.gate.onHeld?.();
+      await options.gate.until;
+    }
     const fault = pick();
     if (fault === 'error500' || fault === 'error503' || fault === 'tooMany') {
       injected[fault]++;

@@ -9,7 +9,7 @@ import { before, describe, test } from 'node:test';
 import { CopyEngine } from '../../src/oci/copy.ts';
 import { loadCredentialSource } from '../../src/oci/credentials.ts';
 import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
-import { parseReference } from '../../src/oci/reference.ts';
+import { parseReference } from '../../src/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
@@ -71,6 +71,15 @@ describe('image-clone copy', () => {
       assert.equal(second.images[0].status, 'present', 'a second copy finds it in place and copies nothing');
       assert.equal(second.summary.bytesTransferred, 0);
     });
+  });
+
+  test('--insecure-registry HOST before SOURCE TARGET (the order --help shows) takes one host each time', async () => {
+    const repo = uniqueRepo('order');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 4 });
+    const run = await runCli(['copy', ...insecureArgs, `${env.registries.source.host}/${repo}:1`, `${env.registries.backup.host}/${repo}:1`,
+      '--registry-config', registryConfig, '-o', 'json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).images[0].status, 'copied');
   });
 
   test('text output sums up what moved', async () => {

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
+import { load as yamlLoad } from 'js-yaml';
 import { repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
+import { validate } from '../schema.ts';
 
 /** Polls check() until it returns true; fails with what it was waiting for after timeoutMs. */
 export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -95,6 +97,19 @@ export interface CliRun {
   stderr: string;
 }
 
+/**
+ * Every JSON or YAML document a command prints is checked against schema/report.schema.json, in
+ * every test that runs the CLI: a document that does not match fails the test that produced it.
+ */
+function checkDocument(args: string[], stdout: string): void {
+  const at = Math.max(args.lastIndexOf('-o'), args.lastIndexOf('--output'));
+  const format = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith('--output='))?.slice(9);
+  if ((format !== 'json' && format !== 'yaml') || !stdout.trim() || args.includes('--help')) return;
+  const document = format === 'json' ? JSON.parse(stdout) : yamlLoad(stdout);
+  const problems = validate(document);
+  if (problems.length) throw new Error(`image-clone ${args.slice(0, 2).join(' ')} -o ${format} does not match schema/report.schema.json:\n${problems.slice(0, 10).join('\n')}`);
+}
+
 /** Runs the built CLI (npm test builds it first) as a user would. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
@@ -107,7 +122,15 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code) => {
+      try {
+        checkDocument(args, stdout);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

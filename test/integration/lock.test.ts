@@ -103,6 +103,43 @@ describe('run lock', () => {
   });
 });
 
+describe('restore and the run lock', () => {
+  test('restore takes the run lock: exits 4 while a sync holds it; --no-lock and --dry-run go on; it releases the lock', async () => {
+    const own = await namespace('ic-home');
+    const ns = await namespace('lock-restore');
+    const repo = uniqueRepo('restore-lock');
+    await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 8 * 1024, seed: 63 });
+    const original = `${env.registries.source.host}/${repo}:1`;
+    await deploy(ns, 'web', original);
+    const synced = await runCli(syncArgs(own, ns));
+    assert.equal(synced.code, 0, synced.stderr);
+    const image = async () => (await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec!.template.spec!.containers[0]!.image;
+    assert.notEqual(await image(), original);
+
+    const lease = await leases.readNamespacedLease({ name: 'image-clone-sync', namespace: own });
+    await leases.replaceNamespacedLease({ name: 'image-clone-sync', namespace: own, body: { metadata: lease.metadata, spec: { holderIdentity: 'nightly-sync', leaseDurationSeconds: 60, acquireTime: micro(new Date()), renewTime: micro(new Date()) } } });
+    const restoreArgs = ['restore', '--kubeconfig', env.kubeconfig, '--own-namespace', own, '-n', ns];
+    const refused = await runCli(restoreArgs);
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /^image-clone: another sync is running: nightly-sync holds the run lock/);
+    assert.notEqual(await image(), original, 'nothing was restored');
+    const dryRun = await runCli([...restoreArgs, '--dry-run']);
+    assert.equal(dryRun.code, 0, `a dry run needs no lock: ${dryRun.stderr}`);
+    const unlocked = await runCli([...restoreArgs, '--no-lock']);
+    assert.equal(unlocked.code, 0, unlocked.stderr);
+    assert.equal(await image(), original, '--no-lock restores without the lock');
+
+    // Free the lease (as its holder would), then a locked restore takes it and gives it back.
+    const held = await leases.readNamespacedLease({ name: 'image-clone-sync', namespace: own });
+    await leases.replaceNamespacedLease({ name: 'image-clone-sync', namespace: own, body: { metadata: held.metadata, spec: { leaseDurationSeconds: 60 } } });
+    const again = await runCli(restoreArgs);
+    assert.equal(again.code, 0, again.stderr);
+    const after = await leases.readNamespacedLease({ name: 'image-clone-sync', namespace: own });
+    assert.equal(after.spec?.holderIdentity, undefined, 'released at the end');
+    assert.notEqual(after.metadata?.resourceVersion, held.metadata?.resourceVersion, 'the restore took the lock (the lease was written)');
+  });
+});
+
 describe('--pull-secret', () => {
   test('copies the Secret into each patched namespace and adds it to imagePullSecrets, keeping the others; restore takes it out', async () => {
     const own = await namespace('ic-home');

@@ -242,5 +242,22 @@ describe('moving tags', () => {
       assert.deepEqual([JSON.parse(run.stdout).summary.images.copied, JSON.parse(run.stdout).summary.images.tagged], [0, 0]);
     }
   });
-});
 
+  test('--no-pin patches to the anchor tag, the next run checks it by the digest it names, and restore undoes both kinds', async () => {
+    const { core, kubeconfig } = clusters[0]!;
+    const ns = await namespace(core, 'nopin');
+    const image = `${source().host}/${repo}/app:1`;
+    await runningPod(core, ns, 'old', image, digests.x!);
+    const run = await sync(kubeconfig, ['-n', ns, '--no-pin', '-o', 'json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await podImage(core, ns, 'old'), `${backup().host}/${backupRepository(`${repo}/app`)}:${anchorTag(digests.x!)}`, 'the anchor names the digest that ran, forever');
+    const again = JSON.parse((await sync(kubeconfig, ['-n', ns, '--no-pin', '-o', 'json'])).stdout);
+    assert.deepEqual([again.images[0].result, again.workloads[0].action], ['present', 'unchanged'], 'checked by the digest its anchor names');
+    for (const target of [ns, namespaces[0]!.name]) {
+      const restore = await runCli(['restore', '--kubeconfig', kubeconfig, '-n', target, '-o', 'json']);
+      assert.equal(restore.code, 0, restore.stderr);
+    }
+    assert.equal(await podImage(core, ns, 'old'), image);
+    assert.deepEqual([await podImage(core, namespaces[0]!.name, 'old'), await podImage(core, namespaces[0]!.name, 'new')], [image, image]);
+  });
+});

@@ -352,7 +352,7 @@ describe('sync as the ServiceAccount, configured as the CronJob', () => {
     const run = await runAsCronJob(['-o', 'json']);
     assert.equal(run.code, 0, run.stderr);
     const report = reportOf(run);
-    assert.deepEqual(report.summary.images, { copied: 3, tagged: 0, present: 0, lost: 0, excluded: 0, failed: 0, error: 0 });
+    assert.deepEqual(report.summary.images, { total: 3, copied: 3, tagged: 0, present: 0, lost: 0, excluded: 0, failed: 0, error: 0 });
     const results = Object.fromEntries(report.workloads.filter((w: Doc) => w.namespace === app).map((w: Doc) => [w.kind, w.result]));
     assert.deepEqual(results, { Deployment: 'patched', StatefulSet: 'patched', DaemonSet: 'patched', ReplicaSet: 'patched', CronJob: 'patched', ReplicationController: 'patched', Pod: 'patched', Job: 'skipped' });
     const pod = await core.readNamespacedPod({ name: 'pod', namespace: app });

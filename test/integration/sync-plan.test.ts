@@ -106,10 +106,10 @@ describe('sync --dry-run', () => {
     const run = await runCli([...baseArgs, '-o', 'json']);
     assert.equal(run.code, 1, `exit 1 because an image is lost and one reference is invalid\n${run.stderr}`);
     const doc = JSON.parse(run.stdout);
-    assert.equal(doc.schemaVersion, 1);
+    assert.deepEqual([doc.schemaVersion, doc.kind], [2, 'plan']);
     assert.equal(doc.dryRun, true);
 
-    const action = (kind: string, name: string, container = 'app') => doc.workloads.find((w: any) => w.kind === kind && w.name === name && w.container === container);
+    const action = (kind: string, name: string, container = 'app') => doc.containers.find((w: any) => w.kind === kind && w.name === name && w.container === container);
     assert.deepEqual(action('Deployment', 'web')?.action, 'patch');
     assert.equal(action('Deployment', 'web').newImage, `${env.registries.backup.host}/mirror/${env.registries.source.host.replace(':', '_')}/${repo}/web:1.0@${images.web.digest}`);
     assert.equal(action('StatefulSet', 'db').action, 'patch');
@@ -124,7 +124,7 @@ describe('sync --dry-run', () => {
     assert.match(action('Deployment', 'broken').reason, /repository path must be lower-case/);
     assert.deepEqual([action('Deployment', 'charted').action], ['skip']);
     assert.match(action('Deployment', 'charted').reason, /managed by Helm/);
-    assert.ok(!doc.workloads.some((w: any) => w.namespace === 'kube-system'), 'kube-system is excluded by default');
+    assert.ok(!doc.containers.some((w: any) => w.namespace === 'kube-system'), 'kube-system is excluded by default');
     assert.ok(!doc.workloads.some((w: any) => w.kind === 'ReplicaSet' && w.name.startsWith('web-')), 'owned ReplicaSets are not workloads');
 
     const image = (source: string) => doc.images.find((i: any) => i.source === source);
@@ -137,6 +137,13 @@ describe('sync --dry-run', () => {
     assert.equal(twin.action, 'copy');
     assert.notEqual(twin.backup, image(`${src}/${repo}/api:2.0`).backup);
     assert.equal(doc.images.filter((i: any) => i.source === `${src}/${repo}/api:2.0`).length, 1, 'each distinct image is listed once');
+    // One set of counts: each list counted as what it is.
+    assert.equal(doc.summary.images.total, doc.images.length);
+    assert.equal(doc.summary.workloads.total, doc.workloads.length);
+    assert.equal(doc.summary.containers.total, doc.containers.length);
+    assert.equal(new Set(doc.containers.map((c: any) => `${c.kind}/${c.namespace}/${c.name}`)).size, doc.workloads.length);
+    assert.equal(doc.summary.containers.patch, doc.containers.filter((c: any) => c.action === 'patch').length);
+    assert.equal(doc.summary.workloads.patch, doc.workloads.filter((w: any) => w.action === 'patch').length);
 
     const apiRequests = (await linesAfter(env.auditLog, auditBefore)).filter((e) => String(e.userAgent).startsWith('kubernetes-client-javascript'));
     assert.ok(apiRequests.length >= 8, 'the run listed every kind');
@@ -153,7 +160,7 @@ describe('sync --dry-run', () => {
     assert.ok(lines.every((l) => l.length <= 80), lines.find((l) => l.length > 80));
     assert.match(run.stdout, /IMAGE +DIGEST +BACKUP +ACTION +REASON/);
     assert.ok(run.stdout.includes(`sha256:${images.web.digest.slice(7, 19)}`), 'the short digest is in one piece');
-    assert.match(run.stdout, /Containers: \d+ would patch/);
+    assert.match(run.stdout, /^Workloads: \d+: \d+ to patch, .*\nContainers: \d+: \d+ to patch/m);
   });
 
   test('on a terminal the table is coloured by meaning; NO_COLOR and --no-color turn colour off', async () => {

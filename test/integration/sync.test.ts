@@ -101,8 +101,9 @@ describe('sync', () => {
     assert.doesNotMatch(run.stdout + run.stderr, /\u001b\[/, 'no escape codes when not on a terminal, even with TERM set');
     const report = JSON.parse(run.stdout);
     assert.equal(report.dryRun, false);
-    assert.deepEqual(report.summary.images, { copied: 4, tagged: 0, present: 0, lost: 1, excluded: 0, failed: 0, error: 0 });
-    assert.deepEqual(report.summary.workloads, { patched: 7, unchanged: 0, skipped: 2, failed: 0 });
+    assert.deepEqual(report.summary.images, { total: 5, copied: 4, tagged: 0, present: 0, lost: 1, excluded: 0, failed: 0, error: 0 });
+    assert.deepEqual(report.summary.workloads, { total: 9, patched: 7, unchanged: 0, skipped: 2, failed: 0 });
+    assert.equal(report.summary.containers.total, report.containers.length);
     assert.ok(report.summary.blobs.mounted >= 1, 'the shared base layer was mounted, not uploaded twice');
 
     // Each workload now runs <backup>…@<the digest it ran before>.
@@ -146,8 +147,9 @@ describe('sync', () => {
     assert.equal(report.summary.bytesTransferred, 0);
     const checked = report.images.filter((i: any) => i.result === 'present');
     assert.equal(new Set(checked.map((i: any) => i.source)).size, 4, 'the backed-up images are still checked');
-    // The Helm-managed workload still names api:2.0 by tag, the others by digest: two entries, one image.
-    assert.equal(checked.length, 5);
+    // The Helm-managed workload still names api:2.0 by tag, the others run its pinned copy: one image, one row.
+    assert.equal(checked.length, 4);
+    assert.equal(report.summary.images.present, 4);
     const backupRequests = (await linesAfter(env.registryTrace, traceBefore)).filter((r) => r.registry === 'backup');
     const challenges = backupRequests.filter((r) => r.status === 401);
     assert.ok(challenges.length <= 1, `one 401 challenge per run at most, not ${challenges.length}`);
@@ -231,13 +233,14 @@ describe('sync', () => {
     const run = await runCli(['restore', '--kubeconfig', env.kubeconfig, '-n', nsA, '-n', nsB, '-o', 'json']);
     assert.equal(run.code, 0, run.stderr);
     const report = JSON.parse(run.stdout);
-    assert.equal(report.summary.failed, 0);
+    assert.equal(report.summary.containers.failed, 0);
+    assert.ok(report.summary.workloads.restored > 0 && report.summary.containers.restored >= report.summary.workloads.restored);
     assert.equal(await deploymentImage(nsA, 'web'), `${src()}/${repo}/web:1.0`);
     const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace: nsB });
     assert.equal(cron.spec!.jobTemplate.spec!.template.spec!.initContainers![0]!.image, `${src()}/${repo}/api:2.0`);
     assert.equal((await core.readNamespacedPod({ name: 'lonely', namespace: nsB })).spec!.containers[0]!.image, `${src()}/${repo}/job:1`);
     assert.equal((await apps.readNamespacedDeployment({ name: 'web', namespace: nsA })).metadata!.annotations!['image-clone.io/original-images'], undefined);
     const again = JSON.parse((await runCli(['restore', '--kubeconfig', env.kubeconfig, '-n', nsA, '-n', nsB, '-o', 'json'])).stdout);
-    assert.equal(again.summary.workloads, 0, 'nothing left to restore');
+    assert.equal(again.summary.workloads.total, 0, 'nothing left to restore');
   });
 });

@@ -9,9 +9,9 @@ import { createProgress } from '../output/progress.ts';
 import type { CliContext } from '../context.ts';
 import { openRegistry, registryOptions, registrySettings } from '../registry.ts';
 
-const options = {
+export const copyOptions = {
   ...registryOptions,
-  platform: { type: 'string', array: true, describe: 'Copy only this platform, os/arch[/variant] (repeatable); rewrites the index, so its digest changes' },
+  platform: { type: 'string', array: true, nargs: 1, describe: 'Copy only this platform, os/arch[/variant] (repeatable); rewrites the index, so its digest changes' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with the image [default: true]' },
   output: { alias: 'o', choices: ['text', 'json'] as const, describe: 'Summary format on stdout [default: text]' },
   'from-file': { type: 'string', describe: 'Copy every "SOURCE TARGET" pair listed in this file (one per line), in one run' },
@@ -35,13 +35,11 @@ export interface ImageReport {
 
 /** The document `copy -o json` prints; schemaVersion changes only when a field changes meaning. */
 export interface CopyReport {
-  schemaVersion: 1;
+  schemaVersion: 2;
+  kind: 'copy';
   images: ImageReport[];
   summary: {
-    images: number;
-    copied: number;
-    present: number;
-    failed: number;
+    images: { total: number; copied: number; present: number; failed: number };
     blobs: { copied: number; mounted: number; present: number };
     bytesTransferred: number;
     durationMs: number;
@@ -56,7 +54,7 @@ export function copyCommand(context: CliContext): CommandModule {
     builder: (yargs: Argv) => yargs
       .positional('source', { type: 'string', describe: 'Image to copy, e.g. docker.io/library/nginx:1.27' })
       .positional('target', { type: 'string', describe: 'Where to put it, e.g. registry.example.com/mirror/nginx:1.27' })
-      .options(options)
+      .options(copyOptions)
       .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
       .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
       .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry'),
@@ -76,7 +74,7 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
   const fromFile = resolveOption(source, 'from-file', 'string');
 
   // The engine loads only when there is work: --help stays fast.
-  const { parseReference, formatReference } = await import('../../oci/reference.ts');
+  const { parseReference, formatReference } = await import('../../reference.ts');
   const { parsePlatform } = await import('../../oci/manifest.ts');
   const parseArg = (value: unknown, what: string) => {
     try {
@@ -152,13 +150,16 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     const durationMs = performance.now() - started;
     const t = engine.totals;
     const report: CopyReport = {
-      schemaVersion: 1,
+      schemaVersion: 2,
+      kind: 'copy',
       images,
       summary: {
-        images: images.length,
-        copied: images.filter((i) => i.status === 'copied').length,
-        present: images.filter((i) => i.status === 'present').length,
-        failed: images.filter((i) => i.status === 'failed').length,
+        images: {
+          total: images.length,
+          copied: images.filter((i) => i.status === 'copied').length,
+          present: images.filter((i) => i.status === 'present').length,
+          failed: images.filter((i) => i.status === 'failed').length,
+        },
         blobs: { copied: t.blobsCopied, mounted: t.blobsMounted, present: t.blobsPresent },
         bytesTransferred: t.bytesCopied,
         durationMs: Math.round(durationMs),
@@ -172,7 +173,7 @@ async function runCopy(argv: Record<string, unknown>, context: CliContext): Prom
     return failures.some((err) => err instanceof AuthError) ? ExitCode.usage : ExitCode.failed;
   } finally {
     progress.stop();
-    await transport.close();
+    await (context.signal.aborted ? transport.destroy() : transport.close());
   }
 }
 
@@ -208,7 +209,7 @@ function textReport(r: CopyReport): string {
   }
   const s = r.summary;
   lines.push(
-    `${s.images} image${s.images === 1 ? '' : 's'}: ${s.copied} copied, ${s.present} already present, ${s.failed} failed`,
+    `${s.images.total} image${s.images.total === 1 ? '' : 's'}: ${s.images.copied} copied, ${s.images.present} already present, ${s.images.failed} failed`,
     `blobs: ${s.blobs.copied} copied, ${s.blobs.mounted} mounted, ${s.blobs.present} already present`,
     `transferred ${formatBytes(s.bytesTransferred)} in ${formatDuration(s.durationMs)} (${formatBytes(s.bytesPerSecond)}/s)`,
   );

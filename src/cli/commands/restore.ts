@@ -2,16 +2,15 @@
 // (where the container still runs the backup image sync set) and removes the annotation.
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.ts';
-import type { RestoreStep } from '../../core/restore.ts';
-import type { KubeObject } from '../../core/workloads.ts';
 import { resolveOption } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { kubeSelection, selectionOptions, selectionSettings } from './sync.ts';
 
-const restoreOptions = {
+export const restoreOptions = {
   ...selectionOptions,
-  'dry-run': { type: 'boolean', describe: 'Print what would be restored and change nothing' },
+  'dry-run': { type: 'boolean', describe: 'Print what would be restored and change nothing (takes no lock)' },
+  lock: { type: 'boolean', describe: 'Hold the run lock (the Lease sync holds) so that restore and sync never run at once (--no-lock to skip) [default: true]' },
   output: { alias: 'o', choices: ['table', 'json'] as const, describe: 'What stdout carries [default: table]' },
 } as const;
 
@@ -45,52 +44,60 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
   const dryRun = resolveOption(source, 'dry-run', 'boolean', false);
   const output = resolveOption(source, 'output', 'string', 'table');
   if (output !== 'table' && output !== 'json') throw new UsageError(`--output must be table or json, not ${JSON.stringify(output)}`);
-  const { kube, discovery } = await kubeSelection(selection, context.env);
+  const lockWanted = resolveOption(source, 'lock', 'boolean', true);
+  const { kube, discovery, ownNamespace } = await kubeSelection(selection, context.env);
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { WorkloadPatcher } = await import('../../kube/patch.ts');
   const { discover } = await import('../../core/sync.ts');
-  const { discoverWorkloads } = await import('../../core/workloads.ts');
-  const { planRestore } = await import('../../core/restore.ts');
-  const { restorePatch } = await import('../../core/patches.ts');
+  const { executeRestore, planRestore } = await import('../../core/restore.ts');
 
-  const steps = planRestore(await discover(new WorkloadLister(kube.kc), discovery));
-  const patcher = new WorkloadPatcher(kube.kc);
-  const rows: RestoreRow[] = [];
-  let failed = 0;
-  for (const first of steps) {
-    let step: RestoreStep | undefined = first;
-    let result: RestoreRow['result'] = dryRun ? 'would restore' : 'restored';
-    let reason = dryRun ? 'the recorded original image' : 'back to the recorded original image';
-    for (let attempt = 1; !dryRun && step; attempt++) {
-      const outcome = await patcher.patch(step.workload.kind, step.workload.namespace, step.workload.name, restorePatch(step.workload, step.changes)).catch((err: Error) => err);
-      if (outcome instanceof Error) {
-        [result, reason] = ['failed', outcome.message];
-        failed++;
-        break;
-      }
-      if (outcome.status !== 'conflict') break;
-      // Changed since we listed it: read it again and decide anew, never overwriting the change.
-      const fresh: KubeObject | undefined = attempt < 3 ? await patcher.read(step.workload.kind, step.workload.namespace, step.workload.name) : undefined;
-      step = fresh ? planRestore(discoverWorkloads({ objects: { [step.workload.kind]: [fresh] } }))[0] : undefined;
-      if (!step) [result, reason] = ['kept', 'changed during the restore; run it again'];
+  const { unlessInterrupted } = await import('../interrupt.ts');
+
+  // Restore writes the same workloads as sync: it takes the same lock, so the two never interleave.
+  const lock = !dryRun && lockWanted ? await (await import('../../kube/lock.ts')).acquireLock(kube.kc, { namespace: ownNamespace }) : undefined;
+  if (!dryRun && lockWanted && !lock) context.stderr.write(`warning: namespace ${ownNamespace} does not exist, so this run holds no lock; pass --own-namespace if image-clone lives elsewhere\n`);
+  try {
+    return await restoreSteps();
+  } finally {
+    await lock?.release();
+  }
+
+  async function restoreSteps(): Promise<number> {
+    const steps = planRestore(await unlessInterrupted(discover(new WorkloadLister(kube.kc), discovery), context.signal));
+    const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc), { dryRun, signal: context.signal });
+    const rows: RestoreRow[] = [];
+    const failed = outcomes.filter((o) => o.result === 'failed').length;
+    for (const { step: s, result, reason } of outcomes) {
+      const base = { kind: s.workload.kind, namespace: s.workload.namespace, name: s.workload.name };
+      for (const change of s.changes) rows.push({ ...base, container: change.container, image: change.image, action: 'restore', result, reason });
+      for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
     }
-    const s = step ?? first;
-    const base = { kind: s.workload.kind, namespace: s.workload.namespace, name: s.workload.name };
-    for (const change of s.changes) rows.push({ ...base, container: change.container, image: change.image, action: 'restore', result, reason });
-    for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
-  }
 
-  const summary = { workloads: steps.length, restored: rows.filter((r) => r.result === 'restored' || r.result === 'would restore').length, kept: rows.filter((r) => r.result === 'kept').length, failed };
-  if (output === 'json') {
-    context.stdout.write(`${JSON.stringify({ schemaVersion: 1, dryRun, containers: rows, summary }, null, 2)}\n`);
-  } else {
-    const { renderTable } = await import('../output/plan.ts');
-    const { outcome } = await import('../output/colour.ts');
-    const width = Math.max(80, Math.min(context.stdout.columns ?? 80, 200));
-    const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
-      rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
-      [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
-    context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${summary.restored} containers ${dryRun ? 'would be ' : ''}restored, ${summary.kept} kept, ${failed} failed.\n`);
+    // One vocabulary with sync's documents: workloads and containers, each counted as what it is.
+    const outcome = (r: RestoreRow) => (r.result === 'would restore' ? 'restored' : r.result);
+    const byWorkload = new Map<string, RestoreRow[]>();
+    for (const r of rows) byWorkload.set(`${r.kind}/${r.namespace}/${r.name}`, [...(byWorkload.get(`${r.kind}/${r.namespace}/${r.name}`) ?? []), r]);
+    const workloads = [...byWorkload.values()].map((own) => ({
+      kind: own[0]!.kind, namespace: own[0]!.namespace, name: own[0]!.name, containers: own.length,
+      result: own.some((r) => r.result === 'failed') ? 'failed' as const : own.find((r) => outcome(r) === 'restored')?.result ?? 'kept' as const,
+    }));
+    const counts = (results: Array<'restored' | 'kept' | 'failed'>) => ({ total: results.length, restored: results.filter((r) => r === 'restored').length, kept: results.filter((r) => r === 'kept').length, failed: results.filter((r) => r === 'failed').length });
+    const summary = {
+      workloads: counts(workloads.map((w) => (w.result === 'would restore' ? 'restored' : w.result))),
+      containers: counts(rows.map(outcome)),
+    };
+    if (output === 'json') {
+      context.stdout.write(`${JSON.stringify({ schemaVersion: 2, kind: 'restore', dryRun, workloads, containers: rows, summary }, null, 2)}\n`);
+    } else {
+      const { renderTable } = await import('../output/plan.ts');
+      const { outcome } = await import('../output/colour.ts');
+      const width = Math.max(80, Math.min(context.stdout.columns ?? 80, 200));
+      const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
+        rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
+        [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
+      const line = (what: string, c: typeof summary.containers) => `${what}: ${c.total}: ${c.restored} ${dryRun ? 'would be ' : ''}restored, ${c.kept} kept, ${c.failed} failed.`;
+      context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${line('Workloads', summary.workloads)}\n${line('Containers', summary.containers)}\n`);
+    }
+    return failed ? ExitCode.failed : ExitCode.ok;
   }
-  return failed ? ExitCode.failed : ExitCode.ok;
 }

@@ -2,9 +2,10 @@
 // --dry-run) copy, verify and patch.
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../../errors.ts';
+import { AuthError, UnavailableError, UsageError } from '../../errors.ts';
 import { workloadKinds, type WorkloadKind } from '../../core/workloads.ts';
 import type { Plan, PlanConfig } from '../../core/plan.ts';
+import type { Patcher } from '../../core/ports.ts';
 import { resolveOption, type OptionSource } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -13,10 +14,10 @@ import { openRegistry, registryOptions, registrySettings } from '../registry.ts'
 
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {
-  namespace: { alias: 'n', type: 'string', array: true, describe: 'Only this namespace (repeatable) [default: all]' },
-  'exclude-namespace': { type: 'string', array: true, describe: 'Skip this namespace entirely (repeatable) [default: kube-system]' },
+  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (repeatable) [default: all]' },
+  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (repeatable) [default: kube-system]' },
   selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
-  kinds: { type: 'string', array: true, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
+  kinds: { type: 'string', array: true, nargs: 1, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
   context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
   'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; its images are backed up, its workloads never patched [default: the pod's namespace in a cluster, else image-clone]" },
@@ -28,8 +29,8 @@ export const syncOptions = {
   'dry-run': { type: 'boolean', describe: 'Print the plan and change nothing (reads only)' },
   'exit-code': { type: 'boolean', describe: 'With --dry-run: exit 3 when changes are pending' },
   ...selectionOptions,
-  'include-image': { type: 'string', array: true, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character)' },
-  'exclude-image': { type: 'string', array: true, describe: 'Skip images whose canonical reference matches this glob' },
+  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character)' },
+  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob' },
   pin: { type: 'boolean', describe: 'Patch to <backup>:<tag>@<digest> so nodes pull exactly what ran before [default: true]' },
   'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
@@ -177,7 +178,7 @@ export function syncCommand(context: CliContext): CommandModule {
       .options(syncOptions)
       .example('$0 sync --backup registry.example.com/mirror --dry-run', 'print the plan; change nothing')
       .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
-      .epilogue('Exit codes: 0 nothing to do or all done, 1 some images or workloads failed or are lost, 2 usage or configuration error, 3 changes pending (only with --dry-run --exit-code).'),
+      .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, 130 interrupted.'),
     handler: async (argv) => {
       context.exitCode = await runSync(argv as Record<string, unknown>, context);
     },
@@ -189,7 +190,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   const registry = registrySettings(source);
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
-  const { registryKey } = await import('../../oci/reference.ts');
+  const { registryKey } = await import('../../reference.ts');
   const { kube, discovery, ownNamespace } = await kubeSelection(settings.selection, context.env);
   settings.plan.neverPatchNamespaces = [ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
@@ -212,17 +213,40 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   }
   const { registry: backupRegistry, prefix } = settings.plan.backup;
   const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
+  const { unlessInterrupted } = await import('../interrupt.ts');
+  const lister = new WorkloadLister(kube.kc);
+  let resolving = false;
+  // Backup lookups that answered (a digest or "none") and that failed: all failed = no run at all.
+  const backupLookups = { answered: 0, failed: 0, last: undefined as unknown };
   try {
-    const planned = await planSync(
+    log.phase('listing', 'listing workloads');
+    // Listing and resolving only read: an interrupt abandons them at once.
+    const planned = await unlessInterrupted(planSync(
       {
-        workloads: new WorkloadLister(kube.kc),
+        workloads: lister,
         // Backup lookups ask for the push scope the copy will need, so the token is fetched once.
-        manifests: { digestOf: async (repo, reference) => (await client.headManifest(repo, reference, registryKey(repo.registry) === registryKey(backupRegistry)))?.digest },
+        manifests: { digestOf: async (repo, reference) => {
+          if (!resolving) log.phase('resolving', 'resolving images');
+          resolving = true;
+          const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
+          try {
+            const digest = (await client.headManifest(repo, reference, isBackup))?.digest;
+            if (isBackup) backupLookups.answered++;
+            return digest;
+          } catch (err) {
+            if (isBackup && !(err instanceof AuthError)) [backupLookups.failed, backupLookups.last] = [backupLookups.failed + 1, err];
+            throw err;
+          }
+        } },
       },
       discovery,
       settings.plan,
       registry.concurrency,
-    );
+    ), context.signal);
+    if (backupLookups.failed && !backupLookups.answered) {
+      const why = backupLookups.last instanceof Error ? backupLookups.last.message.split('\n')[0] : String(backupLookups.last);
+      throw new UnavailableError(`the backup registry ${backupRegistry} refused every request (${backupLookups.failed} lookup${backupLookups.failed === 1 ? '' : 's'}): ${why}; nothing was copied or patched`);
+    }
     if (settings.dryRun) {
       progress.stop();
       await writePlan(planned.plan, backup, settings, context);
@@ -242,16 +266,31 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
       signatures: settings.signatures,
       signal: AbortSignal.any([context.signal, lockAbort.signal]),
       onEvent: (e) => {
+        if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
         if (e.kind === 'bytes') log.bytes(e.bytes);
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
+    const workloadPatcher = new WorkloadPatcher(kube.kc);
+    let patching = false;
+    const patcher: Patcher = {
+      patch: (...args) => {
+        if (!patching) log.phase('patching', 'patching workloads');
+        patching = true;
+        return workloadPatcher.patch(...args);
+      },
+      read: (...args) => workloadPatcher.read(...args),
+    };
     const manifests = { digestOf: async (repo: { registry: string; repository: string }, reference: string) => (await client.headManifest(repo, reference, true))?.digest };
+    // On an interrupt the copies abort (untagged), patches already sent finish, and no other is sent.
     const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
-      { copier: engine, patcher: new WorkloadPatcher(kube.kc), manifests, ...(pullSecrets ? { pullSecrets } : {}) },
-      { concurrency: registry.concurrency, onEvent: (e) => log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
+      { copier: engine, patcher, manifests, ...(pullSecrets ? { pullSecrets } : {}) },
+      { concurrency: registry.concurrency, onEvent: (e) => context.signal.aborted && e.kind === 'image-failed' ? undefined : log.event(e), signal: AbortSignal.any([context.signal, lockAbort.signal]) });
+    context.signal.throwIfAborted();
+    if (lockAbort.signal.aborted) throw new UnavailableError(`${(lockAbort.signal.reason as Error).message}; the run stopped (patches already sent finished, no other was sent)`);
     progress.stop();
-    const { runReport, renderRunSummary } = await import('../output/report.ts');
+    const { renderRunSummary } = await import('../output/report.ts');
+    const { runReport } = await import('../output/document.ts');
     const report = runReport(result, backup, performance.now() - started);
     if (settings.output === 'json') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (settings.output === 'yaml') context.stdout.write((await import('@kubernetes/client-node')).dumpYaml(report));
@@ -261,27 +300,29 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
     progress.stop();
-    await transport.close();
+    await (context.signal.aborted ? transport.destroy() : transport.close());
     await lock?.release();
   }
 }
 
 async function writePlan(plan: Plan, backup: string, settings: SyncSettings, context: CliContext): Promise<void> {
-  const { planDocument, renderKustomize, renderPlanTable } = await import('../output/plan.ts');
+  const { renderKustomize, renderPlanTable } = await import('../output/plan.ts');
+  const { planDocument } = await import('../output/document.ts');
+  const document = planDocument(plan, backup, true);
   const write = (text: string) => context.stdout.write(text);
   switch (settings.output) {
     case 'json':
-      write(`${JSON.stringify(planDocument(plan, backup, true), null, 2)}\n`);
+      write(`${JSON.stringify(document, null, 2)}\n`);
       break;
     case 'yaml': {
       const { dumpYaml } = await import('@kubernetes/client-node');
-      write(dumpYaml(planDocument(plan, backup, true)));
+      write(dumpYaml(document));
       break;
     }
     case 'kustomize':
       write(renderKustomize(plan));
       break;
     default:
-      write(renderPlanTable(plan, Math.max(80, Math.min(context.stdout.columns ?? 80, 200)), true));
+      write(renderPlanTable(document, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
   }
 }

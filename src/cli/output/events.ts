@@ -13,7 +13,11 @@ export interface EventLog {
   bytes(n: number): void;
   /** A line that is not an event (warnings, retries). */
   line(level: 'info' | 'warn' | 'error', message: string): void;
+  /** A phase of the run begins: the live line on a terminal, one event line elsewhere. */
+  phase(name: Phase, text: string): void;
 }
+
+export type Phase = 'listing' | 'resolving' | 'patching';
 
 export function createEventLog(progress: Progress, format: LogFormat, stream: NodeJS.WritableStream, now: () => Date = () => new Date()): EventLog {
   const counts = { images: 0, copied: 0, failed: 0, patched: 0, bytes: 0 };
@@ -60,6 +64,10 @@ export function createEventLog(progress: Progress, format: LogFormat, stream: No
     bytes(n) {
       counts.bytes += n;
       live();
+    },
+    phase(name, text) {
+      if (progress.interactive && format === 'text') progress.update(text);
+      else write('info', text, { event: name });
     },
     line(kind, message) {
       write(kind, `${kind === 'info' ? '' : `${level(kind, kind === 'warn' ? 'warning' : 'error')}: `}${message}`, { event: 'message', message });

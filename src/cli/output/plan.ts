@@ -2,23 +2,10 @@
 // (a versioned JSON document), and for GitOps owners (a Kustomize images: block).
 import Table from 'cli-table3';
 import type { Plan, PlannedContainer } from '../../core/plan.ts';
-import { parseReference, repositoryName } from '../../oci/reference.ts';
+import type { PlanDocument } from './document.ts';
+import { parseReference, repositoryName } from '../../reference.ts';
 import { outcome } from './colour.ts';
 import { shortDigest } from './format.ts';
-
-/** The document `sync -o json|yaml` prints; schemaVersion changes only when a field changes meaning. */
-export interface PlanDocument {
-  schemaVersion: 1;
-  dryRun: boolean;
-  backup: string;
-  images: Array<Omit<Plan['images'][number], 'usedBy' | 'key'>>;
-  workloads: Plan['workloads'];
-  summary: Plan['summary'];
-}
-
-export function planDocument(plan: Plan, backup: string, dryRun: boolean): PlanDocument {
-  return { schemaVersion: 1, dryRun, backup, images: plan.images.map(({ usedBy: _, key: __, ...image }) => image), workloads: plan.workloads, summary: plan.summary };
-}
 
 type Wrap = 'hard' | 'words';
 
@@ -69,25 +56,33 @@ export function wrap(text: string, width: number, mode: Wrap): string {
   }).join('\n');
 }
 
-export function renderPlanTable(plan: Plan, width = 80, dryRun = true): string {
+export function renderPlanTable(plan: PlanDocument, width = 80): string {
   const images = renderTable(['IMAGE', 'DIGEST', 'BACKUP', 'ACTION', 'REASON'],
     plan.images.map((i) => [i.source, i.digest ? shortDigest(i.digest) : '-', i.backup ?? '-', i.action, i.reason]),
     [{ weight: 3, wrap: 'hard' }, { weight: 0, fixed: 19, wrap: 'hard' }, { weight: 3, wrap: 'hard' }, { weight: 0, fixed: 8, wrap: 'hard', colour: outcome }, { weight: 2, wrap: 'words' }], width);
   const workloads = renderTable(['WORKLOAD', 'CONTAINER', 'FROM -> TO', 'ACTION', 'REASON'],
-    plan.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w.container, w.newImage ? `${w.image}\n-> ${w.newImage}` : w.image, w.action, w.reason]),
+    plan.containers.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w.container, w.newImage ? `${w.image}\n-> ${w.newImage}` : w.image, w.action, w.reason]),
     [{ weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'hard' }, { weight: 5, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
-  const s = plan.summary;
-  const verb = dryRun ? 'would ' : '';
   const lines = [
     plan.images.length ? images : 'No images found.',
     '',
-    plan.workloads.length ? workloads : 'No workloads found.',
+    plan.containers.length ? workloads : 'No workloads found.',
     '',
-    `Images: ${s.images.copy} to copy, ${s.images.tag ? `${s.images.tag} to tag, ` : ''}${s.images.present} already backed up, ${s.images.lost} lost, ${s.images.excluded} excluded, ${s.images.error} errors.`
-      + (s.drifted ? ` ${s.drifted} run an older digest than their tag names upstream (the tag moved).` : ''),
-    `Containers: ${s.workloads.patch} ${verb}patch, ${s.workloads.unchanged} unchanged, ${s.workloads.skip} skipped, ${s.workloads.error} errors.`,
+    ...planSummaryLines(plan),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The plan's counts, in the words of the JSON document's summary. */
+export function planSummaryLines(plan: PlanDocument): string[] {
+  const { images: i, workloads: w, containers: c } = plan.summary;
+  const changes = (s: typeof w) => `${s.patch} to patch, ${s.unchanged} unchanged, ${s.skip} skipped, ${s.error} errors`;
+  return [
+    `Images: ${i.total}: ${i.copy} to copy, ${i.tag ? `${i.tag} to tag, ` : ''}${i.present} already backed up, ${i.lost} lost, ${i.excluded} excluded, ${i.error} errors.`
+      + (plan.summary.drifted ? ` ${plan.summary.drifted} run an older digest than their tag names upstream (the tag moved).` : ''),
+    `Workloads: ${w.total}: ${changes(w)}.`,
+    `Containers: ${c.total}: ${changes(c)}.`,
+  ];
 }
 
 /**

@@ -4,6 +4,8 @@ import { chalkStderr } from 'chalk';
 import ora, { type Ora } from 'ora';
 
 export interface Progress {
+  /** A spinner shows the live status (else update() shows nothing). */
+  interactive: boolean;
   /** Live status; shown only by the spinner. */
   update(text: string): void;
   /** A line that stays (warnings, retries, events). */
@@ -14,6 +16,7 @@ export interface Progress {
 export function createProgress(options: { stream: NodeJS.WriteStream; interactive: boolean; text: string }): Progress {
   if (!options.interactive) {
     return {
+      interactive: false,
       update() {},
       log: (line) => void options.stream.write(`${line}\n`),
       stop() {},
@@ -22,6 +25,7 @@ export function createProgress(options: { stream: NodeJS.WriteStream; interactiv
   // ora colours its spinner through its own chalk, which ignores NO_COLOR: follow ours instead.
   const spinner: Ora = ora({ text: options.text, stream: options.stream, discardStdin: false, color: chalkStderr.level > 0 ? 'cyan' : false }).start();
   return {
+    interactive: true,
     update: (text) => {
       spinner.text = text;
     },

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { executePlan, type ImageCopier, type Patcher } from '../../../src/core/execute.ts';
+import { executePlan } from '../../../src/core/execute.ts';
+import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
 import { anchorTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { planRestore } from '../../../src/core/restore.ts';
+import { executeRestore, planRestore } from '../../../src/core/restore.ts';
 import { originalImagesAnnotation, type KubeObject, type Workload } from '../../../src/core/workloads.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -194,6 +195,36 @@ describe('executePlan', () => {
     assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)} -> ${d(1)}`], 'no copy: one tag, no bytes');
     assert.equal(result.images.get(requests[0]!.key)?.result, 'tagged');
     assert.equal(result.workloads[0]!.result, 'patched');
+  });
+
+  test('one digest named two ways (by tag, and by the digest pods run) is copied once', async () => {
+    const workloads = [
+      workload('pods', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(1) }] }),
+      workload('template', { app: 'nginx:1.25' }),
+    ];
+    const requests = imagesToResolve(workloads, config);
+    assert.equal(requests.length, 2);
+    const c = copier();
+    const result = await executePlan(workloads, requests, new Map(requests.map((r) => [r.key, { state: 'copy', digest: d(1), upstream: d(1), reason: '' } as Resolution])), config,
+      { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.equal(c.jobs.filter((j) => !j.startsWith('tag ')).length, 1, 'one copy');
+    assert.deepEqual(requests.map((r) => result.images.get(r.key)?.result), ['copied', 'copied']);
+    assert.equal(result.totals.bytesCopied, 100, 'its bytes counted once');
+  });
+
+  test('restore: a conflict is re-read and re-planned; one that keeps changing is kept, never overwritten', async () => {
+    const annotations = { [originalImagesAnnotation]: JSON.stringify({ containers: { app: { original: 'nginx:1.25', backup: 'B1' } } }) };
+    const fresh = (name: string): KubeObject => ({
+      metadata: { name, namespace: 'shop', uid: name, resourceVersion: '11', annotations },
+      spec: { template: { spec: { containers: [{ name: 'app', image: 'B1' }] } } },
+    });
+    const steps = planRestore([workload('once', { app: 'B1' }, { annotations }), workload('busy', { app: 'B1' }, { annotations })]);
+    const p = patcher((_kind, name, body) => (name === 'busy' || body.metadata.resourceVersion === '10' ? 'conflict' : 'patched'), fresh);
+    const outcomes = await executeRestore(steps, p, { dryRun: false });
+    assert.deepEqual(outcomes.map((o) => [o.step.workload.name, o.result]), [['once', 'restored'], ['busy', 'kept']]);
+    assert.equal(outcomes[0]!.step.workload.resourceVersion, '11', 'restored on top of the fresh read');
+    assert.equal(p.bodies.filter((b) => b.metadata.resourceVersion === '11').length, 1 + 2, 'once: the re-planned patch; busy: two more tries, then kept');
+    assert.deepEqual((await executeRestore(steps, patcher(() => 'patched'), { dryRun: true })).map((o) => o.result), ['would restore', 'would restore']);
   });
 
   test('images already in the backup get their attachments refreshed, unless the source no longer has them', async () => {

@@ -15,7 +15,7 @@ import {
   sourceOfBackup,
 } from '../../../src/core/naming.ts';
 import { UsageError } from '../../../src/errors.ts';
-import { formatReference, type ImageReference, parseReference, registryKey } from '../../../src/oci/reference.ts';
+import { formatReference, type ImageReference, parseReference, registryKey } from '../../../src/reference.ts';
 
 const hex = 'ab'.repeat(32);
 const sha256 = `sha256:${hex}`;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { anchorTag } from '../../../src/core/naming.ts';
 import { buildPlan, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { resolveImages, type ManifestLookup } from '../../../src/core/resolve.ts';
+import type { ManifestLookup } from '../../../src/core/ports.ts';
+import { resolveImages } from '../../../src/core/resolve.ts';
 import type { Workload } from '../../../src/core/workloads.ts';
 import { AuthError } from '../../../src/errors.ts';
 

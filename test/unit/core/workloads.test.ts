@@ -71,7 +71,7 @@ test('GitOps and package-manager markers are recognised', () => {
 });
 
 test('slim objects keep what discovery reads, and discovery finds the same workloads in them', async () => {
-  const { slimObject } = await import('../../../src/core/workloads.ts');
+  const { slimObject } = await import('../../../src/kube/list.ts');
   const full: Record<string, KubeObject[]> = {
     Deployment: [{
       metadata: { ...meta('web', 'd1'), labels: { app: 'web' }, annotations: { 'meta.helm.sh/release-name': 'web' }, managedFields: [{ manager: 'kubectl', fieldsV1: { big: 'x'.repeat(1000) } }] } as KubeObject['metadata'],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/blob.ts';
-import { createLimiter } from '../../../src/oci/limit.ts';
+import { createLimiter } from '../../../src/util/limit.ts';
 import { backoffMs, retryAfterMs } from '../../../src/oci/transport.ts';
 
 test('Retry-After in seconds or as an HTTP date, capped at two minutes; garbage ignored', () => {

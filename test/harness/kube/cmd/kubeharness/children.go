@@ -82,6 +82,11 @@ func startAPIServer(ctx context.Context, binDir, dir string, pki *PKI, etcdURL s
 			"--service-account-signing-key-file=" + pki.saKey,
 			"--service-cluster-ip-range=10.0.0.0/24",
 			"--allow-privileged=true",
+			// For the test node (logs, exec): reach kubelet by its InternalIP (a Hostname address would
+			// need a DNS lookup, which leaves the machine) and authenticate with the admin certificate.
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate=" + pki.adminCert,
+			"--kubelet-client-key=" + pki.adminKey,
 			"--profiling=false",
 			"--v=1",
 		}

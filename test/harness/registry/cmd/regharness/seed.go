@@ -167,6 +167,7 @@ func cmdSeedFleet(args []string, stdout, stderr io.Writer) int {
 	images := fs.Int("images", 30, "number of images")
 	groupSize := fs.Int("group-size", 5, "images per group; a group shares its base (--shared-layers) layers")
 	parallel := fs.Int("parallel", 2, "images pushed concurrently")
+	anchorTags := fs.Bool("anchor-tags", false, "also tag each image ic-<algorithm>-<hex>, as image-clone holds its copies")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -203,6 +204,7 @@ func cmdSeedFleet(args []string, stdout, stderr io.Writer) int {
 		wg.Go(func() {
 			for i := range next {
 				opts := base
+				opts.AnchorTag = *anchorTags
 				opts.Ref = fmt.Sprintf("%s/%s/app-%d:v1", *registry, *prefix, i+1)
 				// Seeds are hashed from the fleet seed so that groups and
 				// images never collide with each other.
@@ -247,6 +249,8 @@ type seedOptions struct {
 	Auth         authn.Authenticator
 	Insecure     bool
 	Jobs         int
+	// AnchorTag also tags the pushed manifest ic-<algorithm>-<hex>, as image-clone holds each copy.
+	AnchorTag bool
 }
 
 type seedResult struct {
@@ -352,6 +356,9 @@ func seedImage(ctx context.Context, opts seedOptions, cache *layerCache) (*seedR
 		if err != nil {
 			return nil, err
 		}
+		if err := anchor(ref, d, img, opts, remoteOpts); err != nil {
+			return nil, err
+		}
 		mt, err := img.MediaType()
 		if err != nil {
 			return nil, err
@@ -375,6 +382,9 @@ func seedImage(ctx context.Context, opts seedOptions, cache *layerCache) (*seedR
 	}
 	d, err := idx.Digest()
 	if err != nil {
+		return nil, err
+	}
+	if err := anchor(ref, d, idx, opts, remoteOpts); err != nil {
 		return nil, err
 	}
 	im, err := idx.IndexManifest()
@@ -651,4 +661,12 @@ func (c *layerCache) get(s layerSpec) (*genLayer, error) {
 	c.mu.Unlock()
 	e.once.Do(func() { e.layer, e.err = newGenLayer(s) })
 	return e.layer, e.err
+}
+
+// anchor tags the pushed manifest with image-clone's anchor tag when asked.
+func anchor(ref name.Reference, d v1.Hash, t remote.Taggable, opts seedOptions, remoteOpts []remote.Option) error {
+	if !opts.AnchorTag {
+		return nil
+	}
+	return remote.Tag(ref.Context().Tag("ic-"+d.Algorithm+"-"+d.Hex), t, remoteOpts...)
 }

@@ -1,7 +1,7 @@
 package main
 
 // "regharness serve": three distribution v3 registries and a token issuer on
-// loopback, described by DIR/registries.json.
+// loopback (or on --listen-ip), described by DIR/registries.json.
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
-const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin]"
+const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP]"
 
 func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", serveSynopsis, stderr)
@@ -40,6 +40,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "keep DIR on exit")
 	trace := fs.String("trace-requests", "", "append one JSON line per request received by any registry or the issuer to `FILE`")
 	ignoreStdin := fs.Bool("ignore-stdin", false, "do not stop when stdin reaches EOF (stop only on SIGINT/SIGTERM)")
+	listenIP := fs.String("listen-ip", "127.0.0.1", "the local `IP` every registry and the issuer listen on (the test node's bridge address, so that pods reach them too)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -49,7 +50,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace})
+	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP})
 	if err != nil {
 		fmt.Fprintf(stderr, "regharness serve: %v\n", err)
 		return exitDifferent
@@ -98,12 +99,14 @@ func stdinWatchable(stdin io.Reader) bool {
 type harnessOptions struct {
 	Dir       string // created if missing; "" means a new temporary directory
 	TraceFile string // "" disables request tracing
+	ListenIP  string // "" means 127.0.0.1
 }
 
 // harness is a running set of registries plus the token issuer.
 type harness struct {
 	dir      string
 	infoPath string
+	listenIP string
 	info     registriesFile
 
 	servers  []*http.Server
@@ -139,7 +142,11 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	h = &harness{dir: dir, infoPath: filepath.Join(dir, "registries.json")}
+	listenIP := opts.ListenIP
+	if listenIP == "" {
+		listenIP = "127.0.0.1"
+	}
+	h = &harness{dir: dir, infoPath: filepath.Join(dir, "registries.json"), listenIP: listenIP}
 	// A restart on the folder of an earlier run (kept with --keep) serves the
 	// same storage on the same addresses with the same passwords, so that a
 	// test can stop a registry, garbage-collect its storage, and start it again
@@ -154,7 +161,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		if info, ok := prev.Registries[name]; ok && info.Host != "" {
 			return info.Host
 		}
-		return "127.0.0.1:0"
+		return net.JoinHostPort(listenIP, "0")
 	}
 	defer func() {
 		if err != nil {
@@ -195,7 +202,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		roles:         map[string]userRole{"admin": roleAdmin, "reader": roleReader},
 		refreshTokens: map[string]string{},
 	}
-	issuerListen := "127.0.0.1:0"
+	issuerListen := net.JoinHostPort(h.listenIP, "0")
 	if u, err := url.Parse(prev.TokenServer); err == nil && u.Host != "" {
 		issuerListen = u.Host
 	}
@@ -324,7 +331,7 @@ func instanceContext(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, "instance.id", name) //nolint:staticcheck // key type dictated by distribution
 }
 
-// serveOn listens on addr (127.0.0.1:0 for an ephemeral port) and serves handler there.
+// serveOn listens on addr (an ephemeral port when it ends in :0) and serves handler there.
 func (h *harness) serveOn(addr, name string, handler http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -6,7 +6,7 @@
 // caches by registryKey(), never by the raw string. Docker Hub's aliases are the one exception:
 // they always become 'docker.io', whatever their case.
 
-import { InvalidReferenceError } from '../errors.ts';
+import { InvalidReferenceError } from './errors.ts';
 
 export interface ImageReference {
   /** host, host:port or [IPv6]:port as written; Docker Hub's aliases become 'docker.io'. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvalidReferenceError, UsageError } from '../../../src/errors.ts';
+import { InvalidReferenceError, UsageError } from '../../src/errors.ts';
 import {
   apiHost,
   formatReference,
@@ -9,7 +9,7 @@ import {
   parseReference,
   registryKey,
   repositoryName,
-} from '../../../src/oci/reference.ts';
+} from '../../src/reference.ts';
 
 const sha256 = `sha256:${'a'.repeat(64)}`;
 const sha512 = `sha512:${'b'.repeat(128)}`;

@@ -1,0 +1,83 @@
+// Running image-clone sync in the harness: its arguments and how RESULTS.md shows them, an isolated
+// environment, a run under GNU time with the registry requests it made, and its version.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, type Harness } from '../../test/harness/harness.ts';
+import { timedWithVmHwm } from './peak-rss.ts';
+import { firstLine, run, type TimedResult } from './processes.ts';
+import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
+
+export const cli = join(repoRoot, 'bin', 'image-clone.js');
+
+/** A docker config.json with the admin credentials of `backup` (and backup-basic), as the issue's runs use. */
+export async function writeRegistryConfig(h: Harness, dir: string): Promise<string> {
+  const auths: Record<string, { auth: string }> = {};
+  for (const name of ['backup', 'backup-basic']) {
+    const r = h.env.registries[name]!;
+    auths[r.host] = { auth: Buffer.from(`${r.username}:${r.password}`).toString('base64') };
+  }
+  const path = join(dir, 'config.json');
+  await writeFile(path, JSON.stringify({ auths }), { mode: 0o600 });
+  return path;
+}
+
+export interface SyncInvocation {
+  h: Harness;
+  backupPrefix: string;
+  registryConfig: string;
+  dryRun: boolean;
+  extra?: string[];
+}
+
+export function syncArgs(x: SyncInvocation): string[] {
+  const insecure = Object.values(x.h.env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  return [
+    'sync', '--backup', `${x.h.env.registries.backup.host}/${x.backupPrefix}`, '--kubeconfig', x.h.env.kubeconfig,
+    '--registry-config', x.registryConfig, ...insecure, '-o', 'json', ...(x.dryRun ? ['--dry-run'] : []), ...(x.extra ?? []),
+  ];
+}
+
+export function syncDisplay(x: { backupPrefix: string; dryRun: boolean; extra?: string[] }): string {
+  return `node bin/image-clone.js sync --backup BACKUP/${x.backupPrefix} --kubeconfig KUBECONFIG --registry-config config.json ` +
+    `--insecure-registry SOURCE --insecure-registry BACKUP --insecure-registry BACKUP_BASIC -o json${x.dryRun ? ' --dry-run' : ''}${x.extra?.length ? ` ${x.extra.join(' ')}` : ''}`;
+}
+
+/** An isolated environment for image-clone: no docker config or KUBECONFIG of the machine. */
+export async function toolEnv(work: string): Promise<NodeJS.ProcessEnv> {
+  const home = join(work, 'home');
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  return { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', NO_COLOR: '1', TMPDIR: tmpdir(), DOCKER_CONFIG: join(home, '.docker') };
+}
+
+export interface CliRun {
+  run: TimedResult;
+  /** VmHWM of the node process, sampled from /proc every 20 ms (cross-check of GNU time's figure). */
+  vmHwmKiB?: number;
+  /** The registries' request trace lines written during the run. */
+  trace: TraceLine[];
+  /** The JSON report on stdout, when it parsed. */
+  report?: any;
+}
+
+/** Runs image-clone under GNU time, sampling VmHWM, and collects the registry requests made meanwhile. */
+export async function runImageClone(h: Harness, args: string[], options: { env: NodeJS.ProcessEnv; nodeFlags?: string[] }): Promise<CliRun> {
+  const offset = await fileSize(h.env.registryTrace);
+  const { run: r, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [...(options.nodeFlags ?? []), cli, ...args], { env: options.env });
+  // The trace line is written before the response reaches the client, so everything is in by now.
+  const trace = await readTraceFrom(h.env.registryTrace, offset);
+  let report: any;
+  try {
+    report = JSON.parse(r.stdout);
+  } catch {
+    report = undefined;
+  }
+  return { run: { ...r, stdout: r.stdout.length > 2_000_000 ? '' : r.stdout }, vmHwmKiB: hwm, trace, report };
+}
+
+export async function imageCloneVersion(): Promise<string> {
+  const v = firstLine((await run(process.execPath, [cli, '--version'])).stdout);
+  const commit = firstLine((await run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])).stdout) || 'unknown';
+  const dirty = (await run('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'])).stdout.trim().split('\n').filter(Boolean).length;
+  return `${v} (${commit}${dirty ? `, ${dirty} uncommitted change(s) under src/` : ''})`;
+}

@@ -1,0 +1,49 @@
+// The ports the pipeline owns: what it needs from the cluster and the registries, as small
+// interfaces. The adapters implement them (kube/ for the cluster, oci/ for the registries); the CLI
+// wires one to the other. Nothing here does I/O.
+import type { ImageReference } from '../reference.ts';
+import type { KubeObject, WorkloadKind } from './workloads.ts';
+
+/** Lists the objects of one kind (kube/list.ts). */
+export interface WorkloadSource {
+  list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]>;
+}
+
+/** Asks a registry which digest it holds under a tag or digest (a HEAD; oci/registry.ts). */
+export interface ManifestLookup {
+  /** The digest a registry holds under `reference` (a tag or a digest); undefined when it has none. */
+  digestOf(repository: { registry: string; repository: string }, reference: string): Promise<string | undefined>;
+}
+
+/** What a copy moved. */
+export interface CopyCounts {
+  blobsCopied: number;
+  blobsMounted: number;
+  blobsPresent: number;
+  bytesCopied: number;
+}
+
+/** The copy engine, as the pipeline sees it (oci/copy.ts). */
+export interface ImageCopier {
+  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
+    Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
+  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
+  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
+  /** For images already in the backup: what was attached to them upstream since (signatures, referrers). Failures are warnings. */
+  refreshAttachments?(jobs: Array<{ source: ImageReference; target: ImageReference }>, concurrency: number): Promise<void>;
+}
+
+export type PatchOutcome = { status: 'patched'; object: KubeObject } | { status: 'conflict' } | { status: 'gone' };
+
+/** Patches and re-reads workloads (kube/patch.ts). */
+export interface Patcher {
+  /** Applies `body` (core/patches.ts) unless the object changed since the resourceVersion it names. */
+  patch(kind: WorkloadKind, namespace: string, name: string, body: object): Promise<PatchOutcome>;
+  read(kind: WorkloadKind, namespace: string, name: string): Promise<KubeObject | undefined>;
+}
+
+/** --pull-secret: the Secret copied into each namespace before its first patch (kube/secrets.ts). */
+export interface PullSecrets {
+  name: string;
+  ensure(namespace: string): Promise<void>;
+}

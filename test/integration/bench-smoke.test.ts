@@ -1,0 +1,62 @@
+// The benchmarks cannot rot (issue 15: "a small smoke run of each is part of npm test"): each of
+// bench/copy.ts, plan.ts and sync.ts runs with --smoke (the smallest shape that goes through every
+// code path: a couple of images, one workload of each kind, one round, only the peers already
+// installed) and must exit 0, print its verdict lines, install nothing and leave RESULTS.md alone.
+// Each starts its own fresh harness, as the real runs do; the numbers it prints mean nothing.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { gnuTime, run } from '../../bench/lib/processes.ts';
+import { repoRoot } from '../harness/harness.ts';
+
+const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
+
+async function smoke(t: TestContext, script: string): Promise<string> {
+  const before = await readFile(resultsPath, 'utf8');
+  const r = await run(process.execPath, [join(repoRoot, 'bench', script), '--smoke'], { cwd: repoRoot });
+  t.diagnostic(`${script} --smoke: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s`);
+  assert.equal(r.code, 0, `${script} --smoke failed:\n${r.stderr.slice(-3000)}`);
+  assert.doesNotMatch(r.stderr, /: go install |: apt-get install |building k8s\.io/, 'smoke mode downloads and builds nothing');
+  assert.equal(await readFile(resultsPath, 'utf8'), before, 'smoke mode does not write RESULTS.md');
+  return r.stdout;
+}
+
+describe('benchmarks in smoke mode', () => {
+  test('GNU time is there (.ci/run installs the Debian package time): the benchmarks time every run with it', () => {
+    assert.ok(existsSync(gnuTime), `${gnuTime} is missing: apt-get install time`);
+  });
+
+  test('bench:copy', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'copy.ts');
+    assert.match(out, /^Fleet: 2 images x 2 platforms/m);
+    assert.match(out, /^image-clone .* yes \(1 run: 2\/2 identical, 1 --full\)/m);
+    assert.match(out, /^Fleet copy vs the best peer the issue names: /m);
+    assert.match(out, /^Peak RSS of image-clone copying one image with a single 1 MiB layer: \d+ MiB .* verified with --full: yes; target < 200 MiB: (MET|MISSED)$/m);
+    assert.match(out, /^image-clone's requests \(bench\/undici-trace\.ts\): \d+ over \d+ TCP connections/m, 'the profiled run\'s request timeline');
+    assert.match(out, /^image-clone's CPU profile \(node --cpu-prof\): [\d.]+ s sampled$/m);
+    assert.match(out, /^Total benchmark time \d+ s$/m);
+  });
+
+  test('bench:plan', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'plan.ts');
+    assert.match(out, /^Cluster: 1 namespaces x 8 workloads/m);
+    assert.match(out, /^Backup-registry requests per dry run: at most \d+ authenticated .* for 2 distinct images = [\d.]+ per image; target <= 1: (MET|MISSED)$/m);
+    assert.match(out, /^Time: image-clone sync --dry-run median [\d.]+ s/m);
+    assert.match(out, /^Peak RSS of image-clone: \d+ MiB .*: (MET|MISSED)$/m);
+    assert.match(out, /^Diagnostics:$/m);
+    assert.match(out, /^start-up \(process start to first request/m, 'the profiled run\'s phases');
+    assert.match(out, /^no registry lookups \(--include-image none\.invalid\/\*: lists and plans only\): [\d.]+ s/m);
+    assert.match(out, /^Total \d+ s$/m);
+  });
+
+  test('bench:sync', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'sync.ts');
+    assert.match(out, /^Cold sync of 8 workloads over 2 images: image-clone sync/m);
+    assert.match(out, /^Cold sync checks \(every round\): 7\/7 workloads .* regharness verify 2\/2 identical \(1 with --full\), exit 0$/m);
+    assert.match(out, /^No-op sync of 8 workloads/m);
+    assert.match(out, /^No-op sync: at most \d+ authenticated backup requests per run for 2 distinct images/m);
+    assert.match(out, /^Total \d+ s$/m);
+  });
+});

@@ -1,0 +1,151 @@
+// Every exit code the README documents, produced exactly when the README says, and only then. The
+// table is read from the README itself, so a code added there without a case here fails this test.
+// 130 (interrupted) has its own file, interrupt.test.ts, one case per phase of each command.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { startFaultProxy } from './fault-proxy.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeKubeconfig, writeRegistryConfig, type CliRun } from './helpers.ts';
+
+let env: HarnessEnv;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let registryConfig: string;
+let ns: string;
+let own: string;
+let image: string;
+const namespaces: string[] = [];
+const tested = new Set<number>([130]); // 130: interrupt.test.ts
+
+before(async () => {
+  env = await harnessEnv();
+  const kc = adminKubeConfig(env);
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+  registryConfig = await writeRegistryConfig(env);
+  for (const prefix of ['codes', 'codes-own']) namespaces.push((await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!);
+  [ns, own] = namespaces as [string, string];
+  const repo = uniqueRepo('codes');
+  await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 4096, seed: 81 });
+  image = `${env.registries.source.host}/${repo}:1`;
+  await deploy('web', image);
+});
+
+after(async () => {
+  for (const name of namespaces) await core.deleteNamespace({ name }).catch(() => {});
+});
+
+async function deploy(name: string, img: string, namespace = ns) {
+  await apps.createNamespacedDeployment({ namespace, body: {
+    metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: img }] } } },
+  } });
+}
+
+const insecure = () => Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+const sync = (backup: string, extra: string[], namespace = ns) => runCli(['sync', '--backup', backup, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig,
+  ...insecure(), '--own-namespace', own, '-n', namespace, ...extra]);
+
+/** The code, and (for failures) one line on stderr without a stack trace. */
+function expectCode(run: CliRun, code: number, line?: RegExp) {
+  assert.equal(run.code, code, `expected exit ${code}:\n${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /\n\s+at \S+/, 'no stack trace');
+  if (line) assert.match(run.stderr, line);
+  tested.add(code);
+}
+
+describe('exit codes', () => {
+  test('the README, --help and sync --help document the same codes', async () => {
+    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('### Exit codes'), readme.indexOf('\n\n', readme.indexOf('| Code |') + 1));
+    const documented = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(documented, [0, 1, 2, 3, 4, 5, 130]);
+    const help = (await runCli(['--help'])).stdout;
+    assert.deepEqual([...help.matchAll(/^ {2}(\d+) {2}/gm)].map((m) => Number(m[1])), documented);
+    const syncHelp = (await runCli(['sync', '--help'])).stdout.replace(/\s+/g, ' ');
+    for (const code of documented) assert.match(syncHelp, new RegExp(`[:,] ${code} `), `sync --help names ${code}`);
+  });
+
+  test('0: everything done; and again with nothing to do', async () => {
+    const prefix = `${env.registries.backup.host}/codes-ok`;
+    expectCode(await sync(prefix, []), 0);
+    expectCode(await sync(prefix, []), 0);
+  });
+
+  test('1: the run completed, but an image is lost (named)', async () => {
+    const lostNs = (await core.createNamespace({ body: { metadata: { generateName: 'codes-lost-' } } })).metadata!.name!;
+    namespaces.push(lostNs);
+    await deploy('gone', `${env.registries.source.host}/${uniqueRepo('never-pushed')}:1`, lostNs);
+    await deploy('fine', image, lostNs);
+    const run = await sync(`${env.registries.backup.host}/codes-lost`, ['-o', 'json'], lostNs);
+    expectCode(run, 1);
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.summary.images.lost, 1);
+    assert.ok(report.images.some((i: { source: string; result: string }) => i.result === 'lost' && i.source.includes('never-pushed')));
+  });
+
+  test('2: usage, configuration, credentials, RBAC', async () => {
+    expectCode(await runCli(['sync', '--no-such-flag']), 2, /^image-clone: unknown option --no-such-flag\n/);
+    expectCode(await runCli(['sync', '--kubeconfig', env.kubeconfig]), 2, /^image-clone: --backup is required/);
+    // Refused credentials for the backup registry.
+    const badAuth = join(await import('node:os').then((os) => os.tmpdir()), `codes-bad-auth-${process.pid}.json`);
+    await import('node:fs/promises').then((fs) => fs.writeFile(badAuth, JSON.stringify({ auths: { [env.registries.backup.host]: { auth: Buffer.from('admin:wrong').toString('base64') } } })));
+    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-auth`, '--kubeconfig', env.kubeconfig, '--registry-config', badAuth, ...insecure(), '-n', ns, '--own-namespace', own]), 2);
+  });
+
+  test('3: changes pending, only with --dry-run --exit-code', async () => {
+    const prefix = `${env.registries.backup.host}/codes-pending`;
+    expectCode(await sync(prefix, ['--dry-run', '--exit-code']), 3);
+    expectCode(await sync(prefix, ['--dry-run']), 0);
+  });
+
+  test('4: another sync holds the run lock; nothing was done', async () => {
+    const leases = adminKubeConfig(env).makeApiClient(CoordinationV1Api);
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+    const lockNs = (await core.createNamespace({ body: { metadata: { generateName: 'codes-lock-' } } })).metadata!.name!;
+    namespaces.push(lockNs);
+    await leases.createNamespacedLease({ namespace: lockNs, body: { metadata: { name: 'image-clone-sync' }, spec: { holderIdentity: 'other-run', leaseDurationSeconds: 60, acquireTime: now, renewTime: now } } });
+    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-lock`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure(),
+      '--own-namespace', lockNs, '-n', ns]), 4, /other-run holds the run lock/);
+  });
+
+  test('5: the API server cannot be reached: the run could not start (not "completed with failures")', async () => {
+    // A port nothing listens on: bound, then closed.
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'down', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 'x' }], contexts: [{ name: 'down', cluster: 'down', user: 'u' }], currentContext: 'down' });
+    const kubeconfig = await writeKubeconfig(kc, 'down');
+    for (const args of [['sync', '--backup', `${env.registries.backup.host}/codes-down`], ['sync', '--backup', `${env.registries.backup.host}/codes-down`, '--dry-run'], ['restore']]) {
+      const run = await runCli([...args, '--kubeconfig', kubeconfig, ...(args[0] === 'sync' ? ['--registry-config', registryConfig, ...insecure()] : []), '-n', ns, '--own-namespace', own]);
+      expectCode(run, 5, /^image-clone: .*(unreachable|ECONNREFUSED)/m);
+      assert.equal(run.stderr.trim().split('\n').filter((l) => l.startsWith('image-clone:')).length, 1, `one error line:\n${run.stderr}`);
+    }
+  });
+
+  test('5: the backup registry refuses every request: nothing copied or patched', async () => {
+    // Every request to the backup answers 503 (after the client's retries).
+    const refusing = await startFaultProxy({ upstream: env.registries.backup.host, rates: { error503: 1 }, eligible: () => true });
+    try {
+      for (const extra of [[], ['--dry-run']]) {
+        const run = await runCli(['sync', '--backup', `${refusing.host}/codes-refused`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure(),
+          '--insecure-registry', refusing.host, '--own-namespace', own, '-n', ns, '-o', 'json', ...extra]);
+        expectCode(run, 5, new RegExp(`image-clone: the backup registry ${refusing.host} refused every request \\(\\d+ lookups?\\): .*; nothing was copied or patched`));
+        assert.equal(run.stdout, '', 'no report that would read as a finished run');
+      }
+      const current = (await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec!.template.spec!.containers[0]!.image!;
+      assert.ok(!current.startsWith(refusing.host), 'nothing points at the refusing backup');
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  test('every documented code was produced by a case above', () => {
+    assert.deepEqual([...tested].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 130]);
+  });
+});
