@@ -205,7 +205,7 @@ export class CopyEngine implements ImageCopier {
       if (depth > 4) return;
       const manifest = await this.#manifest(src, manifestDigest);
       const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${repoName(src)}@${manifestDigest}`);
-      if (parsed.kind === 'index') await Promise.all(uniqueByDigest(parsed.manifests).map((m) => walk(m.digest, depth + 1)));
+      if (parsed.kind === 'index') await settleAll(uniqueByDigest(parsed.manifests).map((m) => walk(m.digest, depth + 1)));
       else for (const b of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) blobs.set(b.digest, b.size);
     };
     await walk(digest, 0);
@@ -229,11 +229,11 @@ export class CopyEngine implements ImageCopier {
     const parsed = parseManifest(manifest.bytes, manifest.mediaType, where);
     if (parsed.kind === 'index') {
       const children = uniqueByDigest(parsed.manifests);
-      await Promise.all(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
+      await settleAll(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
       return children.map((child) => formatPlatform(child.platform));
     }
     const blobs = uniqueByDigest([...(parsed.config ? [parsed.config] : []), ...parsed.layers]);
-    await Promise.all(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
+    await settleAll(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
     return [];
   }
 
@@ -367,7 +367,7 @@ export class CopyEngine implements ImageCopier {
       const parsed = parseManifest(index.bytes, index.mediaType, `${repoName(dst)}@${root.digest}`);
       if (parsed.kind === 'index') subjects.push(...uniqueByDigest(parsed.manifests).map((child) => child.digest));
     }
-    await Promise.all(subjects.map((subject) => {
+    await settleAll(subjects.map((subject) => {
       const key = `${registryKey(dst.registry)}/${dst.repository}@${subject}`;
       let work = this.#attachmentWork.get(key);
       if (!work) {
@@ -410,7 +410,7 @@ export class CopyEngine implements ImageCopier {
 
   async #attachmentsOf(src: Repository, dst: Repository, subject: string, tags: Set<string>, api: boolean, known: Descriptor[] | undefined, counts: CopyCounts): Promise<void> {
     const base = subject.replace(':', '-');
-    await Promise.all(cosignSuffixes.filter((suffix) => tags.has(base + suffix)).map((suffix) => this.#copyTag(src, dst, base + suffix, counts)));
+    await settleAll(cosignSuffixes.filter((suffix) => tags.has(base + suffix)).map((suffix) => this.#copyTag(src, dst, base + suffix, counts)));
     const referrers: Descriptor[] = api ? [...(known ?? (await this.#referrersOf(src, subject)) ?? [])] : [];
     let sourceFallback: Manifest | undefined;
     if (tags.has(base)) {
@@ -517,6 +517,17 @@ export class CopyEngine implements ImageCopier {
 const attachmentTag = /^sha256-([a-f0-9]{64})(?:\.sig|\.att|\.sbom)?$/;
 const cosignSuffixes = ['.sig', '.att', '.sbom'];
 const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes.dockerList]);
+
+/**
+ * Like Promise.all, but waits for every task before it throws the first failure: an image that
+ * fails is reported once the work it started has ended, so no retry of that work is logged after
+ * the image's error line.
+ */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
