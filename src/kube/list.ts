@@ -2,6 +2,7 @@
 // namespaces or the ones named.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
+import { backoffMs, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
 
@@ -30,14 +31,12 @@ export const resourceOf: Record<WorkloadKind, { group: string; resource: string 
 
 /** Objects per page: typed model objects of a full page are held at once, so pages stay modest. */
 const pageSize = 250;
-const attempts = 5;
-const transientStatuses = new Set([429, 500, 502, 503, 504]);
+const retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
 
 /** Whether a failed API call is worth another try: throttling, a server error, a broken connection. */
 function isTransient(err: unknown): boolean {
-  if (err instanceof ApiException) return transientStatuses.has(err.code);
-  const code = (err as { cause?: { code?: string } } | undefined)?.cause?.code ?? (err as { code?: string } | undefined)?.code;
-  return typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED)$/.test(code);
+  if (err instanceof ApiException) return retryableStatuses.has(err.code);
+  return isTransientNetworkError(err);
 }
 
 /**
@@ -50,10 +49,8 @@ export async function withRetry<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      if (attempt >= attempts || !isTransient(err)) throw err;
-      const retryAfter = err instanceof ApiException ? Number(err.headers?.['retry-after']) : NaN;
-      const ceiling = Math.min(5_000, 200 * 2 ** (attempt - 1));
-      const delay = Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.min(retryAfter * 1000, 30_000) : ceiling / 2 + Math.random() * (ceiling / 2);
+      if (attempt >= retry.attempts || !isTransient(err)) throw err;
+      const delay = (err instanceof ApiException ? retryAfterMs(err.headers?.['retry-after']) : undefined) ?? backoffMs(attempt, retry);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

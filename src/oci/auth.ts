@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { AuthError, RegistryError } from '../errors.ts';
 import type { Challenge } from './challenge.ts';
 import type { Credential, CredentialSource } from './credentials.ts';
+import { errorCode, isTransientNetworkError } from '../util/retry.ts';
 
 /** How a host wants to be authenticated, once it has told us. */
 export type HostAuth =
@@ -156,11 +157,11 @@ export class Authenticator {
     try {
       return await this.#fetchToken(url, init);
     } catch (err) {
-      const code = networkCode(err);
+      const code = errorCode(err);
       if (code === undefined) throw err;
       const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found' : code;
       throw new RegistryError(registry, `${registry}: cannot reach its token server ${url.origin}${url.pathname} (${what}); the registry itself answers`, {
-        transient: tokenServerRetryable.has(code), cause: err,
+        transient: isTransientNetworkError(err), cause: err,
       });
     }
   }
@@ -210,15 +211,6 @@ export class Authenticator {
   }
 }
 
-const tokenServerRetryable = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
-
-function networkCode(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const own = (err as { code?: unknown }).code;
-  if (typeof own === 'string' && own !== 'UND_ERR') return own;
-  const cause = (err as { cause?: unknown }).cause;
-  return cause ? networkCode(cause) : undefined;
-}
 
 /** Identifies a credential in cache keys without keeping the secret itself in the key. */
 function credentialIdentity(credential: Credential | undefined): string {

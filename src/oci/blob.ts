@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { ManifestError, RegistryError } from '../errors.ts';
 import { digestAlgorithm, type Descriptor } from './manifest.ts';
 import { header, repoName, type RegistryClient, type Repository } from './registry.ts';
+import { isTransientNetworkError } from '../util/retry.ts';
 
 export interface BlobTransferOptions {
   /** Upload in chunks of this many bytes (PATCH with Content-Range) instead of one PUT. */
@@ -67,8 +68,7 @@ function corrupted(source: Repository, blob: Descriptor, what: string): Manifest
 
 function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.transient;
-  const code = (err as { code?: string } | undefined)?.code;
-  return typeof code === 'string' && /^(ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_BODY_TIMEOUT|UND_ERR_ABORTED|ERR_STREAM_PREMATURE_CLOSE)$/.test(code);
+  return isTransientNetworkError(err, { stream: true });
 }
 
 /** Streams a blob from `source` into an open upload session of `target` and commits it. */

@@ -5,6 +5,7 @@ import type { ImageCopier } from '../core/ports.ts';
 import { ManifestError, RegistryError } from '../errors.ts';
 import { uploadBlob } from './blob.ts';
 import { createLimiter, type Limiter } from '../util/limit.ts';
+import { isTransientNetworkError } from '../util/retry.ts';
 import {
   formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
 } from './manifest.ts';
@@ -318,7 +319,7 @@ export class CopyEngine implements ImageCopier {
           report('copied');
         });
       } catch (err) {
-        const transient = err instanceof RegistryError ? err.transient : !(err instanceof ManifestError) && isNetworkError(err);
+        const transient = err instanceof RegistryError ? err.transient : !(err instanceof ManifestError) && isTransientNetworkError(err, { stream: true });
         if (!transient || attempt >= blobAttempts || this.#options.signal?.aborted) throw err;
       }
     }
@@ -552,9 +553,4 @@ function uniqueByDigest(descriptors: Descriptor[]): Descriptor[] {
   const seen = new Map<string, Descriptor>();
   for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
   return [...seen.values()];
-}
-
-function isNetworkError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || /^E[A-Z]+$/.test(code));
 }

@@ -8,15 +8,9 @@ import { Authenticator, readCapped } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import type { CredentialSource } from './credentials.ts';
 import { apiHost } from '../reference.ts';
+import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs, type RetryPolicy } from '../util/retry.ts';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
 
 export interface TransportOptions {
   credentials: CredentialSource;
@@ -81,11 +75,6 @@ export interface RequestStats {
   retries: number;
 }
 
-const retryableStatuses = new Set([408, 429, 499, 500, 502, 503, 504, 522]);
-const retryableErrorCodes = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
-]);
 const maxRedirects = 5;
 const maxErrorBodyBytes = 64 * 1024;
 
@@ -303,16 +292,7 @@ export class Transport {
 
 function isRetryableError(err: unknown): boolean {
   if (err instanceof AuthError || err instanceof RegistryError) return err instanceof RegistryError && err.transient;
-  const code = errorCode(err);
-  return code !== undefined && retryableErrorCodes.has(code);
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const own = (err as { code?: unknown }).code;
-  if (typeof own === 'string' && own !== 'UND_ERR') return own;
-  const cause = (err as { cause?: unknown }).cause;
-  return cause ? errorCode(cause) : undefined;
+  return isTransientNetworkError(err);
 }
 
 function classifyNetworkError(registry: string, err: unknown): unknown {
@@ -324,24 +304,7 @@ function classifyNetworkError(registry: string, err: unknown): unknown {
     : code === 'ECONNREFUSED' ? 'connection refused'
       : code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'EPROTO' ? `TLS failed (${code}); for a registry without valid TLS, pass --insecure-registry ${registry}`
         : code;
-  return new RegistryError(registry, `${registry}: cannot reach the registry: ${hint}`, { transient: retryableErrorCodes.has(code), cause: err });
-}
-
-/** Exponential backoff with full jitter, so parallel retries spread out. */
-export function backoffMs(attempt: number, policy: RetryPolicy): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-/** Retry-After in seconds or as an HTTP date; capped so a hostile server cannot park us for hours. */
-export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const maxMs = 120_000;
-  if (/^\d+$/.test(value.trim())) return Math.min(Number(value.trim()) * 1000, maxMs);
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.min(Math.max(date - now, 0), maxMs);
+  return new RegistryError(registry, `${registry}: cannot reach the registry: ${hint}`, { transient: isTransientNetworkError(err), cause: err });
 }
 
 /** The scope a 401 challenge says was missing (error="insufficient_scope"), '' when it names none, else undefined. */

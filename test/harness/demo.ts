@@ -55,17 +55,33 @@ try {
   say('workloads of every kind run real pods from upstream (imageID: what containerd reports)');
   await showPods(core);
 
+  say('tags move: shop/web:1.0 is rebuilt upstream while the web pods still run the old build');
+  const rebuilt = await pushImage(up, 'shop/web', '1.0', testImage('demo/shop/web rebuilt', ['linux/amd64', 'linux/arm64']));
+  process.stderr.write(`shop/web:1.0 now names ${rebuilt}; the web pods run ${images['shop/web']}\n`);
+
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-demo-'));
   const registryConfig = join(dir, 'config.json');
   await writeFile(registryConfig, JSON.stringify({ auths: { [backup.host]: { auth: Buffer.from(`${backup.username}:${backup.password}`).toString('base64') } } }), { mode: 0o600 });
   const sync = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/image-clone.js'), 'sync', '--backup', `${backup.host}/mirror`,
     '--kubeconfig', env.kubeconfig, '-n', namespace, '--registry-config', registryConfig, '--pull-secret', 'image-clone-pull',
     '--insecure-registry', up, '--insecure-registry', backup.host, ...args], { stdio: 'inherit' });
+  say('image-clone sync --dry-run: the plan, nothing written (it reports the moved tag, and backs up what runs)');
+  sync('--dry-run');
   say('image-clone sync: copy, verify, patch (with a pull secret for the token-auth backup)');
   const first = sync();
   await waitForPods(core, 5, (p) => p.status?.phase === 'Running' && (p.metadata?.labels?.app === 'legacy' || p.spec!.containers[0]!.image!.startsWith(`${backup.host}/`)));
   say('every patched workload rolled out and runs from the backup (legacy is managed by Helm: backed up, not patched)');
   await showPods(core);
+  say('image-clone sync again: nothing new, so nothing is copied or patched');
+  const second = sync();
+  say("the backup's tags of shop/web: an anchor tag (ic-sha256-<hex>) holds each digest that runs; garbage collection keeps them");
+  const webRepository = `mirror/${up.replace(':', '_')}/shop/web`;
+  const basic = `Basic ${Buffer.from(`${backup.username}:${backup.password}`).toString('base64')}`;
+  const token = (await (await fetch(`${backup.realm}?service=${backup.service}&scope=repository:${webRepository}:pull`, { headers: { authorization: basic } })).json() as { token: string }).token;
+  const registryGet = (path: string, method = 'GET') => fetch(`http://${backup.host}/v2/${webRepository}/${path}`, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.oci.image.index.v1+json' } });
+  for (const tag of ((await (await registryGet('tags/list')).json()) as { tags: string[] }).tags) {
+    process.stderr.write(`  ${webRepository}:${tag} -> ${(await registryGet(`manifests/${tag}`, 'HEAD')).headers.get('docker-content-digest')}\n`);
+  }
 
   say('the disaster: the upstream registry is stopped and its storage deleted; the node is rotated (image store wiped); every pod is deleted');
   await upstream.destroy();
@@ -79,7 +95,7 @@ try {
     : p.status?.phase === 'Running' || p.status?.phase === 'Succeeded');
   say('after the rotation: everything image-clone patched runs again, pulled from the backup; legacy cannot pull');
   await showPods(core);
-  process.exitCode = first.status === 0 ? 0 : 1;
+  process.exitCode = first.status === 0 && second.status === 0 ? 0 : 1;
 } finally {
   await upstream.destroy();
   await harness.stop();

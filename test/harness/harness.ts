@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pauseImage, pushImage, testImage } from './images.ts';
-import { checkNodePrerequisites, nodeAddress, setUpNodeNetwork, startNode, stopNode, type NodeFacts, type RunningNode } from './node.ts';
+import { acquireNodeLock, checkNodePrerequisites, nodeAddress, setUpNodeNetwork, startNode, stopNode, type NodeFacts, type RunningNode } from './node.ts';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const binDir = join(repoRoot, '.harness', 'bin');
@@ -76,10 +76,17 @@ export function ensureBuilt(): void {
 /** Starts both programs in parallel and resolves once both are ready and env.json is written. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const withNode = options.node ?? nodeFromEnv();
+  let releaseNode: (() => void) | undefined;
   if (withNode) {
     checkNodePrerequisites(binDir);
-    await stopNode(); // whatever a crashed run left
-    setUpNodeNetwork(); // the registries listen on the bridge address
+    releaseNode = await acquireNodeLock(); // one node per machine: wait for another harness's
+    try {
+      await stopNode(); // whatever a crashed run left
+      setUpNodeNetwork(); // the registries listen on the bridge address
+    } catch (err) {
+      releaseNode();
+      throw err;
+    }
   }
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-harness-'));
   const stderr = options.stderr ?? 'inherit';
@@ -93,6 +100,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     // The node first (its pods may still pull from the registries); its leftovers are an error.
     const nodeStopped = withNode ? (node ? node.stop() : stopNode().then(() => {})).catch((err: Error) => err) : undefined;
     const nodeError = await nodeStopped;
+    releaseNode?.();
     await Promise.all(programs.map((p) => stopProgram(p.child)));
     if (!options.keep) await rm(dir, { recursive: true, force: true });
     if (nodeError) throw nodeError;

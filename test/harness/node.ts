@@ -14,7 +14,7 @@
 // stopNode() is also run before every start: it clears what a crashed run left (processes,
 // containers, mounts, cgroups, the bridge, kubelet's kernel tunables, hard-coded folders).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -37,6 +37,40 @@ const hardCodedPaths = ['/var/lib/kubelet', '/var/log/containers', '/var/log/pod
 const kubeletTunables = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'];
 const cniBinDir = '/usr/lib/cni';
 const debianPackages = 'containerd runc containernetworking-plugins busybox-static gcc';
+
+/** Held by the one harness process on this machine that runs a node (its pid inside). */
+const lockPath = '/var/lib/image-clone-node.lock';
+
+/**
+ * Waits until no other live process on this machine holds the node (another worktree's or clone's
+ * `npm test`), then takes it. Returns the release function. A lock whose holder died is taken over.
+ */
+export async function acquireNodeLock(timeoutMs = 30 * 60_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        if (tryReadFile(lockPath)?.trim() === String(process.pid)) unlinkSync(lockPath);
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(tryReadFile(lockPath)?.trim());
+    if (!holder || !alive(holder)) {
+      // Its holder is gone (crashed): take the lock over; stopNode then clears what it left.
+      try { unlinkSync(lockPath); } catch { /* someone else took it over first */ }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`the harness node is held by process ${holder} (${lockPath}) for ${timeoutMs / 60_000} min: one node per machine`);
+    if (!told) process.stderr.write(`harness: waiting for the node held by process ${holder} (one node per machine)\n`);
+    told = true;
+    await sleep(1000);
+  }
+}
 
 /** Facts about the node, in env.json under `node`. */
 export interface NodeFacts {
@@ -284,7 +318,6 @@ function startRelay(server: string): Promise<Server> {
 }
 
 async function startChild(name: string, bin: string, args: string[], logPath: string): Promise<ChildProcess> {
-  const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(logPath, 'a');
   // setpriv --pdeathsig: if the harness process dies, the kernel kills the node's daemons too.
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args], { stdio: ['ignore', fd, fd] });

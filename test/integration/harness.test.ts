@@ -2,13 +2,16 @@
 // or when its stdin closes: the control plane and the registries gone, their files removed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { nodeLeftovers } from '../harness/node.ts';
+import { waitUntil } from './helpers.ts';
 
 /** Whether something still accepts connections on host:port. */
 function listening(host: string): Promise<boolean> {
@@ -22,8 +25,8 @@ function listening(host: string): Promise<boolean> {
   });
 }
 
-async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void> {
-  const child = spawn(process.execPath, [join(repoRoot, 'test/harness/main.ts')], { stdio: ['pipe', 'pipe', 'ignore'] });
+async function startProcess(args: string[] = []) {
+  const child = spawn(process.execPath, [join(repoRoot, 'test/harness/main.ts'), ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
   const envPath = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^READY (\/\S+\/env\.json)$/.exec(line);
@@ -31,6 +34,12 @@ async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void>
     });
     child.once('exit', (code) => reject(new Error(`harness exited before READY (${code})`)));
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, envPath, exited };
+}
+
+async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void> {
+  const { child, envPath } = await startProcess();
   const env = JSON.parse(await readFile(envPath, 'utf8')) as HarnessEnv;
   assert.ok(existsSync(env.kubeconfig), 'an admin kubeconfig');
   assert.deepEqual(Object.fromEntries(Object.entries(env.registries).map(([name, r]) => [name, r.auth])),
@@ -53,3 +62,36 @@ for (const stop of ['SIGTERM', 'SIGINT', 'stdin'] as const) {
     await startAndStop(stop);
   });
 }
+
+const tunables = ['vm/overcommit_memory', 'kernel/panic', 'kernel/panic_on_oops'];
+const readTunables = () => tunables.map((t) => readFileSync(`/proc/sys/${t}`, 'utf8').trim());
+
+test('npm run harness -- --node: a harness killed with SIGKILL leaves its pods behind, the next start clears them, and a stop leaves the machine as it was', async () => {
+  const before = readTunables();
+  const first = await startProcess(['--node']);
+  const env = JSON.parse(await readFile(first.envPath, 'utf8')) as HarnessEnv;
+  assert.ok(env.node, 'env.json describes the node');
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  for (const name of ['a', 'b']) {
+    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name }, spec: { containers: [{ name, image: env.node.images.busybox.ref }] } } });
+  }
+  await waitUntil('two pods running on the node', async () => (await core.listNamespacedPod({ namespace: 'default' })).items.filter((p) => p.status?.phase === 'Running').length === 2);
+
+  first.child.kill('SIGKILL');
+  await first.exited;
+  await rm(dirname(first.envPath), { recursive: true, force: true });
+  // The pods outlive their harness (containerd's shims are made to outlive containerd).
+  const left = nodeLeftovers();
+  assert.ok(left.some((l) => l.startsWith('pod process')), left.join('\n'));
+
+  const second = await startProcess(['--node']);
+  const secondEnv = JSON.parse(await readFile(second.envPath, 'utf8')) as HarnessEnv;
+  assert.ok(secondEnv.node);
+  assert.ok(!nodeLeftovers().some((l) => left.includes(l) && l.startsWith('pod process')), 'the killed run\'s pods are gone');
+  second.child.stdin!.end();
+  assert.equal(await second.exited, 0, 'it stops cleanly (a stop that finds anything left fails)');
+  assert.deepEqual(nodeLeftovers(), []);
+  assert.deepEqual(readTunables(), before, 'the kernel settings kubelet changed are restored');
+});

@@ -153,13 +153,16 @@ describe('sync --dry-run', () => {
     assert.deepEqual([...new Set(registryRequests.map((r) => r.method))].filter((m) => !['GET', 'HEAD'].includes(m)), [], 'the registries saw only reads');
   });
 
-  test('the table fits 80 columns and keeps digests whole', async () => {
+  test('not on a terminal (a CI log), the plan prints one row per line, references and digests whole', async () => {
     const run = await runCli(syncArgs([nsA]));
     assert.equal(run.code, 0, run.stderr);
     const lines = run.stdout.split('\n');
-    assert.ok(lines.every((l) => l.length <= 80), lines.find((l) => l.length > 80));
-    assert.match(run.stdout, /IMAGE +DIGEST +BACKUP +ACTION +REASON/);
-    assert.ok(run.stdout.includes(`sha256:${images.web.digest.slice(7, 19)}`), 'the short digest is in one piece');
+    assert.match(run.stdout, /^IMAGE +ACTION +DIGEST +BACKUP +REASON$/m);
+    const web = `${env.registries.source.host}/${repo}/web:1.0`;
+    const row = lines.find((l) => l.startsWith(`${web} `));
+    assert.ok(row?.includes(` ${images.web.digest} `), `the image, its whole digest and its backup on one line: ${row}`);
+    const patch = lines.find((l) => l.startsWith(`Deployment/${nsA}/web `));
+    assert.ok(patch?.includes(`${web} -> `) && patch.includes(`@${images.web.digest}`), `one line per container, from and to whole: ${patch}`);
     assert.match(run.stdout, /^Workloads: \d+: \d+ to patch, .*\nContainers: \d+: \d+ to patch/m);
   });
 
@@ -177,11 +180,15 @@ describe('sync --dry-run', () => {
     const colour = /\u001b\[(3[0-7]|9[0-7])m/;
     const coloured = onTerminal([]);
     assert.match(coloured, /IMAGE/, coloured);
+    // The pseudo-terminal also carries stderr's spinner: look from the table's header on.
+    const plain = coloured.replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, '').split(/\r?\n/).map((l) => l.replace(/^.*(?=IMAGE {2})/, ''));
+    assert.ok(plain.some((l) => l.startsWith('IMAGE ')));
+    assert.ok(plain.every((l) => l.length <= 100), `on a terminal the table fits its width: ${plain.find((l) => l.length > 100)}`);
     assert.match(coloured, colour, 'actions are coloured on a terminal');
     assert.doesNotMatch(onTerminal([], { NO_COLOR: '1' }), colour, 'NO_COLOR is honoured');
     assert.doesNotMatch(onTerminal(['--no-color']), colour, '--no-color is honoured');
     // A terminal that reports no width gets no spinner (ora would redraw forever), and still the plan.
-    assert.match(onTerminal([], {}, 0), /IMAGE +DIGEST/);
+    assert.match(onTerminal([], {}, 0), /IMAGE +ACTION +DIGEST/);
   });
 
   test('--exit-code: 3 when changes are pending; kinds, selector and image filters narrow the plan', async () => {

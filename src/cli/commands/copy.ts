@@ -11,7 +11,7 @@ import { openRegistry, registryOptions, registrySettings } from '../registry.ts'
 
 export const copyOptions = {
   ...registryOptions,
-  platform: { type: 'string', array: true, nargs: 1, describe: 'Copy only this platform, os/arch[/variant] (repeatable); rewrites the index, so its digest changes' },
+  platform: { type: 'string', array: true, nargs: 1, describe: 'Copy only this platform, os/arch[/variant] (one per use, repeatable); rewrites the index, so its digest changes' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with the image [default: true]' },
   output: { alias: 'o', choices: ['text', 'json'] as const, describe: 'Summary format on stdout [default: text]' },
   'from-file': { type: 'string', describe: 'Copy every "SOURCE TARGET" pair listed in this file (one per line), in one run' },
@@ -57,7 +57,8 @@ export function copyCommand(context: CliContext): CommandModule {
       .options(copyOptions)
       .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
       .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
-      .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry'),
+      .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry')
+      .epilogue('Exit codes: 0 copied or already present, 1 some images failed (each named), 2 usage or credentials error, 130 interrupted (nothing half-copied is tagged).'),
     handler: async (argv) => {
       context.exitCode = await runCopy(argv as Record<string, unknown>, context);
     },

@@ -31,7 +31,8 @@ export function restoreCommand(context: CliContext): CommandModule {
     describe: 'Put back the original images that sync recorded, and remove its annotation',
     builder: (yargs: Argv) => yargs.options(restoreOptions)
       .example('$0 restore --dry-run', 'show what would be restored')
-      .example('$0 restore -n shop', 'restore the shop namespace'),
+      .example('$0 restore -n shop', 'restore the shop namespace')
+      .epilogue('Exit codes: 0 done or nothing to do, 1 some workloads failed (each named), 2 usage, configuration or RBAC error, 4 a sync or restore holds the run lock, 5 the API server unreachable or failing, 130 interrupted.'),
     handler: async (argv) => {
       context.exitCode = await runRestore(argv as Record<string, unknown>, context);
     },
@@ -91,10 +92,10 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
     } else {
       const { renderTable } = await import('../output/plan.ts');
       const { outcome } = await import('../output/colour.ts');
-      const width = Math.max(80, Math.min(context.stdout.columns ?? 80, 200));
-      const table = renderTable(['WORKLOAD', 'CONTAINER', 'IMAGE', 'RESULT', 'REASON'],
-        rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.image ?? '-', r.result, r.reason]),
-        [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 4, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
+      const width = (await import('../output/format.ts')).tableWidth(context.stdout);
+      const table = renderTable(['WORKLOAD', 'CONTAINER', 'RESULT', 'REASON', 'IMAGE'],
+        rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.result, r.reason, r.image ?? '-']),
+        [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }, { weight: 4, wrap: 'hard' }], width);
       const line = (what: string, c: typeof summary.containers) => `${what}: ${c.total}: ${c.restored} ${dryRun ? 'would be ' : ''}restored, ${c.kept} kept, ${c.failed} failed.`;
       context.stdout.write(`${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${line('Workloads', summary.workloads)}\n${line('Containers', summary.containers)}\n`);
     }

@@ -14,8 +14,8 @@ import { openRegistry, registryOptions, registrySettings } from '../registry.ts'
 
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {
-  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (repeatable) [default: all]' },
-  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (repeatable) [default: kube-system]' },
+  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (one per use, repeatable; or comma-separated) [default: all]' },
+  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (one per use, repeatable; or comma-separated) [default: kube-system]' },
   selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
   kinds: { type: 'string', array: true, nargs: 1, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
@@ -29,8 +29,8 @@ export const syncOptions = {
   'dry-run': { type: 'boolean', describe: 'Print the plan and change nothing (reads only)' },
   'exit-code': { type: 'boolean', describe: 'With --dry-run: exit 3 when changes are pending' },
   ...selectionOptions,
-  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character)' },
-  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob' },
+  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character; repeatable)' },
+  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob (repeatable)' },
   pin: { type: 'boolean', describe: 'Patch to <backup>:<tag>@<digest> so nodes pull exactly what ran before [default: true]' },
   'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
@@ -219,14 +219,14 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
   // Backup lookups that answered (a digest or "none") and that failed: all failed = no run at all.
   const backupLookups = { answered: 0, failed: 0, last: undefined as unknown };
   try {
-    log.phase('listing', 'listing workloads');
+    log.phase('listing', 'Listing workloads');
     // Listing and resolving only read: an interrupt abandons them at once.
     const planned = await unlessInterrupted(planSync(
       {
         workloads: lister,
         // Backup lookups ask for the push scope the copy will need, so the token is fetched once.
         manifests: { digestOf: async (repo, reference) => {
-          if (!resolving) log.phase('resolving', 'resolving images');
+          if (!resolving) log.phase('resolving', 'Resolving images');
           resolving = true;
           const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
           try {
@@ -275,7 +275,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     let patching = false;
     const patcher: Patcher = {
       patch: (...args) => {
-        if (!patching) log.phase('patching', 'patching workloads');
+        if (!patching) log.phase('patching', 'Patching workloads');
         patching = true;
         return workloadPatcher.patch(...args);
       },
@@ -295,7 +295,7 @@ async function runSync(argv: Record<string, unknown>, context: CliContext): Prom
     if (settings.output === 'json') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (settings.output === 'yaml') context.stdout.write((await import('@kubernetes/client-node')).dumpYaml(report));
     else if (settings.output === 'kustomize') context.stdout.write((await import('../output/plan.ts')).renderKustomize(result.plan));
-    else context.stdout.write(renderRunSummary(report, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
+    else context.stdout.write(renderRunSummary(report, (await import('../output/format.ts')).tableWidth(context.stdout)));
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
@@ -323,6 +323,6 @@ async function writePlan(plan: Plan, backup: string, settings: SyncSettings, con
       write(renderKustomize(plan));
       break;
     default:
-      write(renderPlanTable(document, Math.max(80, Math.min(context.stdout.columns ?? 80, 200))));
+      write(renderPlanTable(document, (await import('../output/format.ts')).tableWidth(context.stdout)));
   }
 }

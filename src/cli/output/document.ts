@@ -6,18 +6,11 @@ import type { ImageAction, Plan, PlannedContainer, PlannedImage, WorkloadAction 
 
 export const schemaVersion = 2;
 
-/** One distinct image: a source at one digest, copied to one backup name. */
-export interface ImageRow {
-  source: string;
-  digest: string | null;
-  backup: string | null;
-  /** The digest the source tag names now, when the source was asked and it differs from `digest` (the tag moved). */
-  upstreamDigest: string | null;
-  action: ImageAction;
-  reason: string;
+/** One distinct image: a source at one digest, copied to one backup name (the plan's image, without its internal key). */
+export type ImageRow = Omit<PlannedImage, 'key' | 'usedBy'> & {
   /** How many containers run it. */
   containers: number;
-}
+};
 
 /** One workload: the action is the one its containers add up to (they are patched together or not at all). */
 export interface WorkloadRow {

@@ -22,3 +22,8 @@ export function shortDigest(digest: string): string {
   const colon = digest.indexOf(':');
   return digest.slice(0, colon + 13);
 }
+
+/** The width tables fit on a terminal; undefined when the stream is not one (CI logs: one row per line). */
+export function tableWidth(stream: NodeJS.WriteStream): number | undefined {
+  return stream.isTTY && stream.columns ? Math.max(40, stream.columns) : undefined;
+}

@@ -1,24 +1,45 @@
-// The plan for people (tables that fit the terminal, 80 columns when it is unknown), for machines
-// (a versioned JSON document), and for GitOps owners (a Kustomize images: block).
+// The plan for people (on a terminal, tables that fit its width; elsewhere, as in CI logs, one row
+// per line at full length, as kubectl prints), for machines (a versioned JSON document), and for
+// GitOps owners (a Kustomize images: block).
 import Table from 'cli-table3';
 import type { Plan, PlannedContainer } from '../../core/plan.ts';
 import type { PlanDocument } from './document.ts';
 import { parseReference, repositoryName } from '../../reference.ts';
 import { outcome } from './colour.ts';
-import { shortDigest } from './format.ts';
 
 type Wrap = 'hard' | 'words';
 
+/** `fixed`: the narrowest the column may get when the table must shrink (a column's weight is no longer used). */
+type Column = { weight: number; fixed?: number; wrap: Wrap; colour?: (text: string) => string };
+
 /**
- * A borderless table whose columns share `width`. Cells are wrapped here, not by cli-table3:
- * references break anywhere (they have no spaces, and must never be cut off), prose at spaces.
+ * A borderless table. Without a width (stdout is not a terminal: a CI log, a file, a pipe), one row
+ * per line, each column as wide as its widest cell, nothing wrapped or cut, as kubectl prints. With
+ * the terminal's width, the same when it fits; otherwise the columns share the width and cells wrap
+ * here, not in cli-table3: references break anywhere (they have no spaces, and are never cut off),
+ * prose at spaces.
  */
-export function renderTable(head: string[], rows: string[][], columns: Array<{ weight: number; fixed?: number; wrap: Wrap; colour?: (text: string) => string }>, width: number): string {
-  const gaps = head.length * 2;
-  const fixedTotal = columns.reduce((sum, c) => sum + (c.fixed ?? 0), 0);
-  const flexible = Math.max(width - gaps - fixedTotal, head.length * 6);
-  const weightTotal = columns.reduce((sum, c) => sum + c.weight, 0) || 1;
-  const widths = columns.map((c, i) => Math.max(head[i]!.length, c.fixed ?? Math.max(6, Math.floor((flexible * c.weight) / weightTotal))));
+export function renderTable(head: string[], rows: string[][], columns: Column[], width?: number): string {
+  const oneLine = rows.map((row) => row.map((cell) => cell.replace(/\n/g, ' ')));
+  const natural = head.map((h, i) => Math.max(h.length, ...oneLine.map((row) => row[i]!.length)));
+  if (width === undefined || natural.reduce((sum, w) => sum + w + 2, -2) <= width) {
+    const line = (cells: string[], colour: boolean) => cells.map((cell, i) => {
+      const padded = i === cells.length - 1 ? cell : cell.padEnd(natural[i]!);
+      // Colour goes on after padding, so that escape codes never count as width.
+      return colour && columns[i]!.colour ? columns[i]!.colour!(cell) + padded.slice(cell.length) : padded;
+    }).join('  ').trimEnd();
+    return [line(head, false), ...oneLine.map((row) => line(row, true))].join('\n');
+  }
+  // Too wide for the terminal: take a character at a time from the widest column that can give
+  // one, so that short columns keep their natural width and long ones share what is left.
+  const least = columns.map((c, i) => Math.min(natural[i]!, Math.max(head[i]!.length, c.fixed ?? (c.wrap === 'words' ? 12 : 8))));
+  const widths = [...natural];
+  for (let excess = natural.reduce((sum, w) => sum + w + 2, -2) - width; excess > 0; excess--) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++) if (widths[i]! > least[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+    if (widest < 0) break;
+    widths[widest]!--;
+  }
   const t = new Table({
     head,
     colWidths: widths.map((w) => w + 2),
@@ -56,13 +77,17 @@ export function wrap(text: string, width: number, mode: Wrap): string {
   }).join('\n');
 }
 
-export function renderPlanTable(plan: PlanDocument, width = 80): string {
-  const images = renderTable(['IMAGE', 'DIGEST', 'BACKUP', 'ACTION', 'REASON'],
-    plan.images.map((i) => [i.source, i.digest ? shortDigest(i.digest) : '-', i.backup ?? '-', i.action, i.reason]),
-    [{ weight: 3, wrap: 'hard' }, { weight: 0, fixed: 19, wrap: 'hard' }, { weight: 3, wrap: 'hard' }, { weight: 0, fixed: 8, wrap: 'hard', colour: outcome }, { weight: 2, wrap: 'words' }], width);
-  const workloads = renderTable(['WORKLOAD', 'CONTAINER', 'FROM -> TO', 'ACTION', 'REASON'],
-    plan.containers.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w.container, w.newImage ? `${w.image}\n-> ${w.newImage}` : w.image, w.action, w.reason]),
-    [{ weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'hard' }, { weight: 5, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }], width);
+/** `width`: the terminal's; undefined when stdout is not a terminal (one row per line). */
+export function renderPlanTable(plan: PlanDocument, width?: number): string {
+  // Digests are shown whole: a prefix can name two images, and the digest is what a reader checks.
+  // Short columns first and the longest last, so that one long reference does not push the rest
+  // of every line far to the right in a log.
+  const images = renderTable(['IMAGE', 'ACTION', 'DIGEST', 'BACKUP', 'REASON'],
+    plan.images.map((i) => [i.source, i.action, i.digest ?? '-', i.backup ?? '-', i.reason]),
+    [{ weight: 3, wrap: 'hard' }, { weight: 0, fixed: 8, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'hard' }, { weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'words' }], width);
+  const workloads = renderTable(['WORKLOAD', 'CONTAINER', 'ACTION', 'REASON', 'FROM -> TO'],
+    plan.containers.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w.container, w.action, w.reason, w.newImage ? `${w.image}\n-> ${w.newImage}` : w.image]),
+    [{ weight: 3, wrap: 'hard' }, { weight: 2, wrap: 'hard' }, { weight: 0, fixed: 9, wrap: 'hard', colour: outcome }, { weight: 3, wrap: 'words' }, { weight: 5, wrap: 'hard' }], width);
   const lines = [
     plan.images.length ? images : 'No images found.',
     '',

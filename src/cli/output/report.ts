@@ -4,7 +4,8 @@ import { outcome } from './colour.ts';
 import { formatBytes, formatDuration } from './format.ts';
 import { renderTable } from './plan.ts';
 
-export function renderRunSummary(report: RunReport, width = 80): string {
+/** `width`: the terminal's; undefined when stdout is not a terminal (one row per line). */
+export function renderRunSummary(report: RunReport, width?: number): string {
   const workloads = new Map(report.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, { workload: `${w.kind}/${w.namespace}/${w.name}`, result: w.result, reason: w.resultReason }]));
   const s = report.summary;
   const seconds = Math.max(s.durationMs / 1000, 0.001);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/blob.ts';
 import { createLimiter } from '../../../src/util/limit.ts';
-import { backoffMs, retryAfterMs } from '../../../src/oci/transport.ts';
+import { backoffMs, retryAfterMs } from '../../../src/util/retry.ts';
 
 test('Retry-After in seconds or as an HTTP date, capped at two minutes; garbage ignored', () => {
   const now = Date.parse('2026-11-21T12:00:00Z');
