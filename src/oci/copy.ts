@@ -145,8 +145,10 @@ export class CopyEngine implements ImageCopier {
    */
   async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
     // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
-    // with that error, rather than going through the same retries again.
-    const sizes = await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
+    // with that error, rather than going through the same retries again. One image has no order to
+    // choose: it is not measured, so an image already in place costs two HEADs, not its whole tree.
+    const sizes = jobs.length === 1 ? [{ bytes: 0, error: undefined as unknown }]
+      : await Promise.all(jobs.map((job) => this.size(job.source).then((bytes) => ({ bytes, error: undefined as unknown }), (error: unknown) => ({ bytes: 0, error }))));
     const order = jobs.map((_, i) => i).sort((a, b) => sizes[b]!.bytes - sizes[a]!.bytes);
     const slots = createLimiter(imageConcurrency);
     const outcomes: Array<{ result: ImageCopyResult } | { error: unknown }> = new Array(jobs.length);
@@ -204,7 +206,7 @@ export class CopyEngine implements ImageCopier {
       if (depth > 4) return;
       const manifest = await this.#manifest(src, manifestDigest);
       const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${repoName(src)}@${manifestDigest}`);
-      if (parsed.kind === 'index') await Promise.all(uniqueByDigest(parsed.manifests).map((m) => walk(m.digest, depth + 1)));
+      if (parsed.kind === 'index') await settleAll(uniqueByDigest(parsed.manifests).map((m) => walk(m.digest, depth + 1)));
       else for (const b of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) blobs.set(b.digest, b.size);
     };
     await walk(digest, 0);
@@ -228,11 +230,11 @@ export class CopyEngine implements ImageCopier {
     const parsed = parseManifest(manifest.bytes, manifest.mediaType, where);
     if (parsed.kind === 'index') {
       const children = uniqueByDigest(parsed.manifests);
-      await Promise.all(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
+      await settleAll(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
       return children.map((child) => formatPlatform(child.platform));
     }
     const blobs = uniqueByDigest([...(parsed.config ? [parsed.config] : []), ...parsed.layers]);
-    await Promise.all(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
+    await settleAll(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
     return [];
   }
 
@@ -366,7 +368,7 @@ export class CopyEngine implements ImageCopier {
       const parsed = parseManifest(index.bytes, index.mediaType, `${repoName(dst)}@${root.digest}`);
       if (parsed.kind === 'index') subjects.push(...uniqueByDigest(parsed.manifests).map((child) => child.digest));
     }
-    await Promise.all(subjects.map((subject) => {
+    await settleAll(subjects.map((subject) => {
       const key = `${registryKey(dst.registry)}/${dst.repository}@${subject}`;
       let work = this.#attachmentWork.get(key);
       if (!work) {
@@ -409,7 +411,7 @@ export class CopyEngine implements ImageCopier {
 
   async #attachmentsOf(src: Repository, dst: Repository, subject: string, tags: Set<string>, api: boolean, known: Descriptor[] | undefined, counts: CopyCounts): Promise<void> {
     const base = subject.replace(':', '-');
-    await Promise.all(cosignSuffixes.filter((suffix) => tags.has(base + suffix)).map((suffix) => this.#copyTag(src, dst, base + suffix, counts)));
+    await settleAll(cosignSuffixes.filter((suffix) => tags.has(base + suffix)).map((suffix) => this.#copyTag(src, dst, base + suffix, counts)));
     const referrers: Descriptor[] = api ? [...(known ?? (await this.#referrersOf(src, subject)) ?? [])] : [];
     let sourceFallback: Manifest | undefined;
     if (tags.has(base)) {
@@ -516,6 +518,17 @@ export class CopyEngine implements ImageCopier {
 const attachmentTag = /^sha256-([a-f0-9]{64})(?:\.sig|\.att|\.sbom)?$/;
 const cosignSuffixes = ['.sig', '.att', '.sbom'];
 const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes.dockerList]);
+
+/**
+ * Like Promise.all, but waits for every task before it throws the first failure: an image that
+ * fails is reported once the work it started has ended, so no retry of that work is logged after
+ * the image's error line.
+ */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;

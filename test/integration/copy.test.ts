@@ -44,10 +44,11 @@ describe('image-clone copy', () => {
   matrix.forEach(([format, targetName], i) => {
     test(`a multi-platform ${format} index reaches ${targetName} byte-identical`, async () => {
       const repo = uniqueRepo(`multi-${format}`);
-      // A seed of its own: go-containerregistry's registry keeps one blob store for all repositories,
-      // so blobs another test pushed would be "present" there, not copied.
+      // A seed of its own, in this run too: go-containerregistry's registry keeps one blob store for
+      // all repositories, so blobs another test (or an earlier run on the same harness) pushed would
+      // be "present" there, not copied.
       const seeded = await seedImage(env.registries.source, `${repo}:1.0`, {
-        platforms: ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'], layers: 3, layerSize: 256 * 1024, seed: 11 + 1000 * i, format,
+        platforms: ['linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'], layers: 3, layerSize: 256 * 1024, seed: 11 + 1000 * i + 100_000 * (process.pid % 10_000), format,
       });
       const target = env.registries[targetName]!;
       const run = await runCli(['copy', `${env.registries.source.host}/${repo}:1.0`, `${target.host}/mirror/${repo}:1.0`,
