@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { CommandModule } from 'yargs';
-import { syncSettings } from '../../src/cli/commands/sync.ts';
+import { syncSettings } from '../../src/cli/settings.ts';
 import { envName, resolveOption, type OptionSource } from '../../src/cli/config.ts';
 import type { CliContext } from '../../src/cli/context.ts';
 import { parser } from '../../src/cli/main.ts';

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadAll } from 'js-yaml';
-import { syncOptions } from '../../src/cli/commands/sync.ts';
+import { syncOptions } from '../../src/cli/options.ts';
 import { envName } from '../../src/cli/config.ts';
 import { ExitCode } from '../../src/cli/exit-codes.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';

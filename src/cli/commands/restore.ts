@@ -5,7 +5,8 @@ import { UsageError } from '../../errors.ts';
 import { resolveOption } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { kubeSelection, selectionOptions, selectionSettings } from './sync.ts';
+import { selectionOptions } from '../options.ts';
+import { kubeSelection, selectionSettings } from '../settings.ts';
 
 export const restoreOptions = {
   ...selectionOptions,

@@ -1,0 +1,34 @@
+// The command-line options of sync and restore, one table each (copy's are in commands/copy.ts):
+// what yargs parses and --help shows. Their values are resolved in settings.ts.
+import { workloadKinds } from '../core/workloads.ts';
+import { registryOptions } from './registry.ts';
+
+/** Which workloads a command looks at: shared by sync and restore. */
+export const selectionOptions = {
+  namespace: { alias: 'n', type: 'string', array: true, nargs: 1, describe: 'Only this namespace (one per use, repeatable; or comma-separated) [default: all]' },
+  'exclude-namespace': { type: 'string', array: true, nargs: 1, describe: 'Skip this namespace entirely (one per use, repeatable; or comma-separated) [default: kube-system]' },
+  selector: { alias: 'l', type: 'string', describe: 'Only workloads matching this label selector' },
+  kinds: { type: 'string', array: true, nargs: 1, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
+  kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
+  context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
+  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; its images are backed up, its workloads never patched [default: the pod's namespace in a cluster, else image-clone]" },
+} as const;
+
+export const syncOptions = {
+  backup: { type: 'string', describe: 'Backup registry and optional path prefix, e.g. registry.example.com/mirror (required)' },
+  naming: { choices: ['nested', 'flat'] as const, describe: 'Backup names: nested <backup>/<host>/<path>, or flat (one path level, for Docker Hub or Quay) [default: nested]' },
+  'dry-run': { type: 'boolean', describe: 'Print the plan and change nothing (reads only)' },
+  'exit-code': { type: 'boolean', describe: 'With --dry-run: exit 3 when changes are pending' },
+  ...selectionOptions,
+  'include-image': { type: 'string', array: true, nargs: 1, describe: 'Only images whose canonical reference matches this glob (* any run, ? one character; repeatable)' },
+  'exclude-image': { type: 'string', array: true, nargs: 1, describe: 'Skip images whose canonical reference matches this glob (repeatable)' },
+  pin: { type: 'boolean', describe: 'Patch to <backup>:<tag>@<digest> so nodes pull exactly what ran before [default: true]' },
+  'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
+  output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
+  signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with each image [default: true]' },
+  'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
+  lock: { type: 'boolean', describe: 'Hold a Lease in the own namespace so two syncs never run at once (--no-lock to skip) [default: true]' },
+  'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
+  config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
+  ...registryOptions,
+} as const;

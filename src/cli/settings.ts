@@ -1,0 +1,136 @@
+// Settings from flags > IMAGE_CLONE_* > --config file > defaults, resolved in one place for sync and
+// restore (see config.ts for the precedence), and the workload selection they make.
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../errors.ts';
+import { workloadKinds, type WorkloadKind } from '../core/workloads.ts';
+import type { PlanConfig } from '../core/plan.ts';
+import { resolveOption, type OptionSource } from './config.ts';
+import { syncOptions } from './options.ts';
+
+export interface Selection {
+  ownNamespace: string | undefined;
+  namespaces: string[];
+  excludeNamespaces: string[] | undefined;
+  selector: string | undefined;
+  kinds: WorkloadKind[];
+  kubeconfig: string | undefined;
+  context: string | undefined;
+}
+
+export function selectionSettings(source: OptionSource): Selection {
+  const excluded = resolveOption(source, 'exclude-namespace', 'list', []);
+  return {
+    ownNamespace: resolveOption(source, 'own-namespace', 'string'),
+    namespaces: resolveOption(source, 'namespace', 'list', []),
+    excludeNamespaces: excluded.length ? excluded : undefined,
+    selector: resolveOption(source, 'selector', 'string'),
+    kinds: parseKinds(resolveOption(source, 'kinds', 'list', [])),
+    kubeconfig: resolveOption(source, 'kubeconfig', 'string'),
+    context: resolveOption(source, 'context', 'string'),
+  };
+}
+
+/** Loads the kubeconfig and turns a selection into discovery options (kube-system and our own namespace skipped by default). */
+export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
+  const { loadKubeConfig } = await import('../kube/config.ts');
+  const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
+  const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
+  const discovery = {
+    namespaces: selection.namespaces,
+    // The own namespace is listed (its images, the tool's own among them, get backed up) but never patched.
+    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system'],
+    ...(selection.selector ? { labelSelector: selection.selector } : {}),
+    kinds: selection.kinds,
+  };
+  return { kube, discovery, ownNamespace };
+}
+
+type SyncOptionName = keyof typeof syncOptions;
+
+const kindAliases: Record<string, WorkloadKind> = {
+  deploy: 'Deployment', deployments: 'Deployment', sts: 'StatefulSet', statefulsets: 'StatefulSet', ds: 'DaemonSet', daemonsets: 'DaemonSet',
+  cj: 'CronJob', cronjobs: 'CronJob', rc: 'ReplicationController', replicationcontrollers: 'ReplicationController', rs: 'ReplicaSet',
+  replicasets: 'ReplicaSet', jobs: 'Job', po: 'Pod', pods: 'Pod',
+};
+
+export function parseKinds(values: string[]): WorkloadKind[] {
+  if (!values.length) return [...workloadKinds];
+  return values.map((value) => {
+    const lower = value.toLowerCase();
+    const kind = workloadKinds.find((k) => k.toLowerCase() === lower) ?? kindAliases[lower];
+    if (!kind) throw new UsageError(`--kinds: unknown kind "${value}" (known: ${workloadKinds.join(', ')})`);
+    return kind;
+  });
+}
+
+/** --config FILE: a YAML mapping of option names (as on the command line, without dashes) to values. */
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const { loadYaml } = await import('@kubernetes/client-node');
+  let parsed: unknown;
+  try {
+    parsed = loadYaml(text);
+  } catch (err) {
+    throw new UsageError(`--config ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === undefined || parsed === null) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--config ${path} must be a mapping of option names to values`);
+  const known = new Set<string>(Object.keys(syncOptions));
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key) || key === 'config') throw new UsageError(`--config ${path}: unknown option "${key}"`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export interface SyncSettings {
+  plan: PlanConfig;
+  dryRun: boolean;
+  exitCode: boolean;
+  selection: Selection;
+  output: 'table' | 'json' | 'yaml' | 'kustomize';
+  signatures: boolean;
+  lock: boolean;
+  pullSecret: string | undefined;
+  logFormat: 'text' | 'json';
+}
+
+/** Every sync setting from flags > IMAGE_CLONE_* > --config > defaults, in one place. */
+export async function syncSettings(argv: Record<string, unknown>, env: Record<string, string | undefined>): Promise<{ settings: SyncSettings; source: OptionSource }> {
+  const configPath = resolveOption({ flags: argv, env }, 'config', 'string');
+  const source: OptionSource = { flags: argv, env, ...(configPath ? { file: await readConfigFile(configPath) } : {}) };
+  const option = (name: SyncOptionName) => name;
+  const backupText = resolveOption(source, option('backup'), 'string');
+  if (!backupText) throw new UsageError('--backup is required (or IMAGE_CLONE_BACKUP): the registry and path to copy images into, e.g. registry.example.com/mirror');
+  const { parseBackupLocation } = await import('../core/naming.ts');
+  const naming = resolveOption(source, option('naming'), 'string', 'nested');
+  if (naming !== 'nested' && naming !== 'flat') throw new UsageError(`--naming must be nested or flat, not ${JSON.stringify(naming)}`);
+  const output = resolveOption(source, option('output'), 'string', 'table');
+  if (!['table', 'json', 'yaml', 'kustomize'].includes(output)) throw new UsageError(`--output must be table, json, yaml or kustomize, not ${JSON.stringify(output)}`);
+  const logFormat = resolveOption(source, option('log-format'), 'string', 'text');
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, not ${JSON.stringify(logFormat)}`);
+  const settings: SyncSettings = {
+    plan: {
+      backup: parseBackupLocation(backupText),
+      naming,
+      pin: resolveOption(source, option('pin'), 'boolean', true),
+      patchManaged: resolveOption(source, option('patch-managed'), 'boolean', false),
+      includeImages: resolveOption(source, option('include-image'), 'list', []),
+      excludeImages: resolveOption(source, option('exclude-image'), 'list', []),
+    },
+    dryRun: resolveOption(source, option('dry-run'), 'boolean', false),
+    exitCode: resolveOption(source, option('exit-code'), 'boolean', false),
+    selection: selectionSettings(source),
+    output: output as SyncSettings['output'],
+    signatures: resolveOption(source, option('signatures'), 'boolean', true),
+    lock: resolveOption(source, option('lock'), 'boolean', true),
+    pullSecret: resolveOption(source, option('pull-secret'), 'string'),
+    logFormat: logFormat as SyncSettings['logFormat'],
+  };
+  if (settings.exitCode && !settings.dryRun) throw new UsageError('--exit-code goes with --dry-run');
+  return { settings, source };
+}
