@@ -14,7 +14,7 @@ import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult } from './helpers.ts';
+import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
@@ -23,7 +23,7 @@ let insecureArgs: string[];
 before(async () => {
   env = await harnessEnv();
   registryConfig = await writeRegistryConfig(env);
-  insecureArgs = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  insecureArgs = insecureFlags(env.registries);
 });
 
 /** An engine in this process, for what the CLI does not expose (shared state across images, short timeouts). */

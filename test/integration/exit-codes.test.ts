@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeKubeconfig, writeRegistryConfig, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeKubeconfig, writeRegistryConfig, type CliRun, insecureFlags, kubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -23,8 +23,7 @@ const tested = new Set<number>([130]); // 130: interrupt.test.ts
 before(async () => {
   env = await harnessEnv();
   const kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
+  ({ core, apps } = kubeClients(kc));
   registryConfig = await writeRegistryConfig(env);
   for (const prefix of ['codes', 'codes-own']) namespaces.push((await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!);
   [ns, own] = namespaces as [string, string];
@@ -44,7 +43,7 @@ async function deploy(name: string, img: string, namespace = ns) {
   } });
 }
 
-const insecure = () => Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+const insecure = () => insecureFlags(env.registries);
 const sync = (backup: string, extra: string[], namespace = ns) => runCli(['sync', '--backup', backup, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig,
   ...insecure(), '--own-namespace', own, '-n', namespace, ...extra]);
 

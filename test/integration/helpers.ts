@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
+import {
+  AppsV1Api, AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
 import { load as yamlLoad } from 'js-yaml';
 import { repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 import { validate } from '../schema.ts';
@@ -138,6 +140,30 @@ let uniqueCounter = 0;
 /** A repository path no other test uses. */
 export function uniqueRepo(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${uniqueCounter++}`;
+}
+
+/** `--insecure-registry HOST` for each of these registries (the harness's are plain HTTP on loopback). */
+export function insecureFlags(registries: Record<string, HarnessRegistry>): string[] {
+  return Object.values(registries).flatMap((r) => ['--insecure-registry', r.host]);
+}
+
+/** The API clients the tests use, for one KubeConfig (each made when first asked for). */
+export function kubeClients(kc: KubeConfig) {
+  const once = <T>(make: () => T) => {
+    let made: T | undefined;
+    return () => (made ??= make());
+  };
+  const clients = {
+    core: once(() => kc.makeApiClient(CoreV1Api)), apps: once(() => kc.makeApiClient(AppsV1Api)), batch: once(() => kc.makeApiClient(BatchV1Api)),
+    leases: once(() => kc.makeApiClient(CoordinationV1Api)), authz: once(() => kc.makeApiClient(AuthorizationV1Api)),
+    rbac: once(() => kc.makeApiClient(RbacAuthorizationV1Api)), objects: once(() => KubernetesObjectApi.makeApiClient(kc)),
+  };
+  return {
+    kc,
+    get core() { return clients.core(); }, get apps() { return clients.apps(); }, get batch() { return clients.batch(); },
+    get leases() { return clients.leases(); }, get authz() { return clients.authz(); }, get rbac() { return clients.rbac(); },
+    get objects() { return clients.objects(); },
+  };
 }
 
 /** The harness's admin (system:masters) KubeConfig. */

@@ -11,7 +11,7 @@ import { join, posix, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
+import { seedImage, uniqueRepo, writeRegistryConfig, insecureFlags } from './helpers.ts';
 
 const dockerfilePath = join(repoRoot, 'manifests/image/Dockerfile');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -266,7 +266,7 @@ describe('the image, built as a script in a clean folder', () => {
       const tmp = await mkdtemp(join(work, 'tmp-'));
       const run = runImage(['sync', '--dry-run', '-n', ns, '-o', 'json', '--kubeconfig', env.kubeconfig, '--backup', `${env.registries.backup.host}/image-test`,
         '--registry-config', await writeRegistryConfig(env),
-        ...Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host])], { HOME: home, TMPDIR: tmp, IMAGE_CLONE_LOG_FORMAT: 'json' });
+        ...insecureFlags(env.registries)], { HOME: home, TMPDIR: tmp, IMAGE_CLONE_LOG_FORMAT: 'json' });
       assert.equal(run.status, 0, run.stderr);
       const plan = JSON.parse(run.stdout);
       assert.deepEqual(plan.images.map((i: { action: string }) => i.action), ['copy']);

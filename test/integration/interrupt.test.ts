@@ -10,7 +10,7 @@ import { AppsV1Api, CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api } from 
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startApiProxy, type ApiGate } from './api-proxy.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, writeRegistryConfig } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, writeRegistryConfig, insecureFlags, kubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -24,9 +24,7 @@ const namespaces: string[] = [];
 before(async () => {
   env = await harnessEnv();
   const admin = adminKubeConfig(env);
-  core = admin.makeApiClient(CoreV1Api);
-  apps = admin.makeApiClient(AppsV1Api);
-  leases = admin.makeApiClient(CoordinationV1Api);
+  ({ core, apps, leases } = kubeClients(admin));
   registryConfig = await writeRegistryConfig(env);
   // The API proxy terminates TLS, so image-clone authenticates with a token, not a client certificate.
   home = (await core.createNamespace({ body: { metadata: { generateName: 'signal-home-' } } })).metadata!.name!;
@@ -131,7 +129,7 @@ async function patchedCount(ns: string, images: Map<string, string>, backupPrefi
 }
 
 describe('SIGINT and SIGTERM end every command with 130', () => {
-  const insecure = () => Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  const insecure = () => insecureFlags(env.registries);
 
   async function syncPhase(phase: string, signal: NodeJS.Signals, options: { api?: (m: string, p: string) => boolean; registry?: (m: string, p: string) => boolean; openAfterMs?: number; count?: number }) {
     const g = gate();

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeRegistryConfig, insecureFlags, kubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -31,9 +31,7 @@ async function deploy(ns: string, name: string, image: string, pullSecrets: stri
 before(async () => {
   env = await harnessEnv();
   const kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  leases = kc.makeApiClient(CoordinationV1Api);
+  ({ core, apps, leases } = kubeClients(kc));
   registryConfig = await writeRegistryConfig(env);
 });
 
@@ -45,7 +43,7 @@ after(async () => {
 const micro = (date: Date) => date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 
 const syncArgs = (own: string, ns: string, extra: string[] = []) => ['sync', '--backup', `${env.registries.backup.host}/locked`, '--kubeconfig', env.kubeconfig,
-  '--registry-config', registryConfig, ...Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]),
+  '--registry-config', registryConfig, ...insecureFlags(env.registries),
   '--own-namespace', own, '-n', ns, '-o', 'json', ...extra];
 
 describe('run lock', () => {

@@ -16,7 +16,7 @@ import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kuberne
 import { anchorTag } from '../../src/core/naming.ts';
 import { collectGarbage, harnessEnv, startControlPlane, startRegistries, type HarnessEnv } from '../harness/harness.ts';
 import {
-  adminKubeConfig, manifestDigest, runCli, seedImage, tagsOf, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun,
+  adminKubeConfig, manifestDigest, runCli, seedImage, tagsOf, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun, insecureFlags,
 } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -33,7 +33,7 @@ const backup = () => registries.registries.backup;
 const prefix = 'm';
 /** The backup repository of a source repository of this file's source registry. */
 const backupRepository = (path: string) => `${prefix}/${source().host.replace(':', '_')}/${path}`;
-const insecure = () => Object.values(registries.registries).flatMap((r) => ['--insecure-registry', r.host]);
+const insecure = () => insecureFlags(registries.registries);
 const sync = (kubeconfig: string, args: string[]): Promise<CliRun> => runCli(['sync', '--backup', `${backup().host}/${prefix}`,
   '--registry-config', registryConfig, '--kubeconfig', kubeconfig, ...insecure(), ...args]);
 

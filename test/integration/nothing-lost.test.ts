@@ -18,7 +18,7 @@ import { startApiProxy, type ApiProxy } from './api-proxy.ts';
 import { seededRandom, startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import {
   adminKubeConfig, manifestDigest, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, verifyCopy, writeKubeconfig, writeRegistryConfig,
-  type CliRun, type SeedOptions, type SeedResult,
+  type CliRun, type SeedOptions, type SeedResult, kubeClients,
 } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -184,10 +184,7 @@ async function converges(ns: string, prefix: string): Promise<void> {
 before(async () => {
   env = await harnessEnv();
   const admin = adminKubeConfig(env);
-  core = admin.makeApiClient(CoreV1Api);
-  apps = admin.makeApiClient(AppsV1Api);
-  batch = admin.makeApiClient(BatchV1Api);
-  objects = KubernetesObjectApi.makeApiClient(admin);
+  ({ core, apps, batch, objects } = kubeClients(admin));
   source = await startFaultProxy({ upstream: env.registries.source.host, rates: sourceTable, seed: 101, eligible: () => true, stallMs: 1500 });
   backup = await startFaultProxy({ upstream: env.registries.backup.host, rates: backupTable, seed: 202, eligible: () => true, stallMs: 1500 });
   api = await startApiProxy({ server: env.server, caFile: env.caFile, rates: apiTable, seed: 303 });

@@ -19,7 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, waitUntil, writeKubeconfig, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, waitUntil, writeKubeconfig, type CliRun, kubeClients } from './helpers.ts';
 
 type Doc = Record<string, any>;
 
@@ -213,11 +213,7 @@ const reportOf = (run: CliRun) => {
 before(async () => {
   env = await harnessEnv();
   const kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  batch = kc.makeApiClient(BatchV1Api);
-  leases = kc.makeApiClient(CoordinationV1Api);
-  authz = kc.makeApiClient(AuthorizationV1Api);
-  objects = KubernetesObjectApi.makeApiClient(kc);
+  ({ core, batch, leases, authz, objects } = kubeClients(kc));
   work = await mkdtemp(join(tmpdir(), 'image-clone-rbac-'));
   repo = uniqueRepo('rbac');
   label = `image-clone-test=${repo}`;

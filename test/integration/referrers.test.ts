@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import { harnessEnv, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig } from './helpers.ts';
+import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
@@ -16,7 +16,7 @@ let insecureArgs: string[];
 before(async () => {
   env = await harnessEnv();
   registryConfig = await writeRegistryConfig(env, ['backup', 'backup-basic', 'distribution2']);
-  insecureArgs = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  insecureArgs = insecureFlags(env.registries);
 });
 
 const tagOf = (digest: string) => digest.replace(':', '-');

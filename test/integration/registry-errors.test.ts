@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
+import { registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
@@ -18,7 +18,7 @@ let insecureArgs: string[];
 before(async () => {
   env = await harnessEnv();
   registryConfig = await writeRegistryConfig(env, ['backup', 'backup-basic', 'distribution2']);
-  insecureArgs = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  insecureArgs = insecureFlags(env.registries);
 });
 
 /** A loopback port nothing listens on. */

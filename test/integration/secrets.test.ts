@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, type CliRun } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, type CliRun, insecureFlags, kubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -44,8 +44,7 @@ async function cli(args: string[]): Promise<CliRun> {
 before(async () => {
   env = await harnessEnv();
   const admin = adminKubeConfig(env);
-  core = admin.makeApiClient(CoreV1Api);
-  apps = admin.makeApiClient(AppsV1Api);
+  ({ core, apps } = kubeClients(admin));
   dir = await mkdtemp(join(tmpdir(), 'image-clone-secrets-'));
   const backup = env.registries.backup;
   secrets['backup password'] = backup.password!;
@@ -95,7 +94,7 @@ after(async () => {
 
 describe('no secret in any output', () => {
   test('every command, output mode and log format, on success and on failure', async () => {
-    const insecure = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+    const insecure = insecureFlags(env.registries);
     const backup = env.registries.backup.host;
     const src = `${env.registries.source.host}/${repo}:1`;
     const sync = (kube: string, config: string, ...rest: string[]) => cli(['sync', ...(rest.includes('--backup') ? [] : ['--backup', `${backup}/secrets`]),

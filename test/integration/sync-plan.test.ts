@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { anchorTag } from '../../src/core/naming.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
@@ -42,7 +42,7 @@ before(async () => {
   registryConfig = await writeRegistryConfig(env);
   nsA = (await core.createNamespace({ body: { metadata: { generateName: 'plan-a-' } } })).metadata!.name!;
   nsB = (await core.createNamespace({ body: { metadata: { generateName: 'plan-b-' } } })).metadata!.name!;
-  const insecure = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  const insecure = insecureFlags(env.registries);
   commonArgs = ['sync', '--dry-run', '--backup', `${env.registries.backup.host}/mirror`, '--registry-config', registryConfig,
     '--kubeconfig', env.kubeconfig, ...insecure];
   baseArgs = syncArgs();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig } from './helpers.ts';
+import { adminKubeConfig, attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
@@ -34,7 +34,7 @@ const tagOf = (digest: string) => digest.replace(':', '-');
 
 test('a signature and a referrer attached upstream after the backup arrive with the next sync', async () => {
   const registryConfig = await writeRegistryConfig(env);
-  const insecure = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  const insecure = insecureFlags(env.registries);
   const prefix = `${env.registries.backup.host}/signed`;
   const sync = () => runCli(['sync', '--backup', prefix, '-n', namespace, '--registry-config', registryConfig, '--kubeconfig', env.kubeconfig, ...insecure, '-o', 'json']);
   const first = await sync();

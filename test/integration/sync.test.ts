@@ -8,7 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, writeRegistryConfig, type CliRun, type SeedResult } from './helpers.ts';
+import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, writeRegistryConfig, type CliRun, type SeedResult, insecureFlags, kubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
@@ -55,12 +55,9 @@ async function linesAfter(path: string, skip: number): Promise<Array<Record<stri
 before(async () => {
   env = await harnessEnv();
   kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  batch = kc.makeApiClient(BatchV1Api);
-  objects = KubernetesObjectApi.makeApiClient(kc);
+  ({ core, apps, batch, objects } = kubeClients(kc));
   registryConfig = await writeRegistryConfig(env);
-  insecure = Object.values(env.registries).flatMap((r) => ['--insecure-registry', r.host]);
+  insecure = insecureFlags(env.registries);
   repo = uniqueRepo('sync');
   const src = env.registries.source;
   images.web = await seedImage(src, `${repo}/web:1.0`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 77, seed: 1, format: 'oci' });
