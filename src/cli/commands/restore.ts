@@ -91,7 +91,7 @@ async function runRestore(argv: Record<string, unknown>, context: CliContext): P
     if (output === 'json') {
       context.stdout.write(`${JSON.stringify({ schemaVersion: 2, kind: 'restore', dryRun, workloads, containers: rows, summary }, null, 2)}\n`);
     } else {
-      const { renderTable } = await import('../output/plan.ts');
+      const { renderTable } = await import('../output/table.ts');
       const { outcome } = await import('../output/colour.ts');
       const width = (await import('../output/format.ts')).tableWidth(context.stdout);
       const table = renderTable(['WORKLOAD', 'CONTAINER', 'RESULT', 'REASON', 'IMAGE'],

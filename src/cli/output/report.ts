@@ -2,7 +2,7 @@
 import type { RunReport } from './document.ts';
 import { outcome } from './colour.ts';
 import { formatBytes, formatDuration } from './format.ts';
-import { renderTable } from './plan.ts';
+import { renderTable } from './table.ts';
 
 /** `width`: the terminal's; undefined when stdout is not a terminal (one row per line). */
 export function renderRunSummary(report: RunReport, width?: number): string {
