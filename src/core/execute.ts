@@ -49,12 +49,13 @@ export async function executePlan(
   const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
   const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
   // Requests that name one digest of one repository (by tag and by the digest pods run, or by two
-  // tags) share one copy: the anchor is the same.
-  const copies = new Map<string, ImageRequest[]>();
-  for (const r of requests.filter((r) => resolutions.get(r.key)?.state === 'copy')) {
-    const target = backupName(r);
-    copies.set(target, [...(copies.get(target) ?? []), r]);
-  }
+  // tags) share one copy or one tagging: the anchor is the same.
+  const byAnchor = (state: 'copy' | 'tag') => {
+    const groups = new Map<string, ImageRequest[]>();
+    for (const r of requests) if (resolutions.get(r.key)?.state === state) groups.set(backupName(r), [...(groups.get(backupName(r)) ?? []), r]);
+    return groups;
+  };
+  const copies = byAnchor('copy');
   const toCopy = [...copies.values()].map((group) => group[0]!);
   if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
@@ -88,20 +89,23 @@ export async function executePlan(
   // Tag: the backup holds the digest but not under its anchor (a copy made before anchor tags, or
   // one a human tag left): add the anchor from the backup's own bytes, and check it.
   const tagSlots = createLimiter(options.concurrency);
-  await Promise.all(requests.filter((r) => resolutions.get(r.key)?.state === 'tag').map((request) => tagSlots(async () => {
+  await Promise.all([...byAnchor('tag').values()].map((group) => tagSlots(async () => {
+    const [request] = group as [ImageRequest];
     const { digest } = resolved(request);
     try {
       if (options.signal?.aborted) throw options.signal.reason;
       await ports.copier.tag(request.backup, digest, anchorTag(digest));
       const held = await ports.manifests.digestOf(request.backup, anchorTag(digest));
       if (held !== digest) throw new Error(`after tagging, ${backupName(request)} answers ${held ?? 'nothing'} instead of ${digest}`);
-      images.set(request.key, { result: 'tagged', reason: 'the backup held this digest without its anchor tag: tagged, no bytes moved' });
+      for (const r of group) images.set(r.key, { result: 'tagged', reason: 'the backup held this digest without its anchor tag: tagged, no bytes moved' });
       emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest, bytes: 0, status: 'tagged' });
-      settled.push(request);
+      settled.push(...group);
     } catch (err) {
       const message = oneLine(err);
-      images.set(request.key, { result: 'failed', reason: message });
-      usable.set(request.key, { state: 'error', reason: `tagging failed: ${message}` });
+      for (const r of group) {
+        images.set(r.key, { result: 'failed', reason: message });
+        usable.set(r.key, { state: 'error', reason: `tagging failed: ${message}` });
+      }
       emit({ kind: 'image-failed', source: sourceName(request), message });
     }
   })));

@@ -212,6 +212,20 @@ describe('executePlan', () => {
     assert.equal(result.totals.bytesCopied, 100, 'its bytes counted once');
   });
 
+  test('one digest named two ways, held without its anchor, is tagged once', async () => {
+    const repo = 'mirror/docker.io/library/nginx';
+    const workloads = [
+      workload('pods', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(1) }] }),
+      workload('template', { app: 'nginx:1.25' }),
+    ];
+    const requests = imagesToResolve(workloads, config);
+    const c = copier([], new Map([[`${repo}:1.25`, d(1)]]), new Set([`${repo}@${d(1)}`]));
+    const result = await executePlan(workloads, requests, new Map(requests.map((r) => [r.key, { state: 'tag', digest: d(1), upstream: d(1), reason: '' } as Resolution])), config,
+      { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)} -> ${d(1)}`], 'one tag');
+    assert.deepEqual(requests.map((r) => result.images.get(r.key)?.result), ['tagged', 'tagged']);
+  });
+
   test('restore: a conflict is re-read and re-planned; one that keeps changing is kept, never overwritten', async () => {
     const annotations = { [originalImagesAnnotation]: JSON.stringify({ containers: { app: { original: 'nginx:1.25', backup: 'B1' } } }) };
     const fresh = (name: string): KubeObject => ({
