@@ -43,20 +43,23 @@ async function ask(lookup: ManifestLookup, repository: ImageRequest['backup'], r
 
 async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promise<Resolution> {
   const { backup, source } = request;
-  const backupHolds = async (digest: string): Promise<Extract<Resolution, { digest: string }> | Answer> => {
+  // What the backup holds of a digest: under its anchor (present), without it (tag), or nothing (undefined).
+  const inBackup = async (digest: string, upstream?: string): Promise<Resolution | undefined> => {
+    const known = upstream ? { upstream } : {};
     const anchored = await ask(lookup, backup, anchorTag(digest), true);
-    if ('failed' in anchored) return anchored;
-    if (anchored.digest === digest) return { state: 'present', digest, reason: 'the backup holds this digest under its anchor tag' };
-    return ask(lookup, backup, digest, true);
+    if ('failed' in anchored) return { state: 'error', reason: `backup registry: ${anchored.failed}` };
+    if (anchored.digest === digest) return { state: 'present', digest, ...known, reason: 'the backup holds this digest under its anchor tag' };
+    const held = await ask(lookup, backup, digest, true);
+    if ('failed' in held) return { state: 'error', reason: `backup registry: ${held.failed}` };
+    if (held.digest === digest) return { state: 'tag', digest, ...known, reason: 'the backup holds this digest without its anchor tag: tagged, no bytes move' };
+    return undefined;
   };
 
   if (request.digest) {
     // Known digest (the reference's, or the one the pods run): the warm path is one HEAD of its anchor.
     const wanted = request.digest;
-    const held = await backupHolds(wanted);
-    if ('state' in held) return held;
-    if ('failed' in held) return { state: 'error', reason: `backup registry: ${held.failed}` };
-    if (held.digest === wanted) return { state: 'tag', digest: wanted, reason: 'the backup holds this digest without its anchor tag: tagged, no bytes move' };
+    const held = await inBackup(wanted);
+    if (held) return held;
     const [byDigest, byTag] = await Promise.all([
       ask(lookup, source, wanted, false),
       source.tag && !source.digest ? ask(lookup, source, source.tag, false) : Promise.resolve(undefined),
@@ -72,11 +75,7 @@ async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promis
   const upstream = await ask(lookup, source, tag, false);
   if ('digest' in upstream && upstream.digest) {
     const digest = upstream.digest;
-    const held = await backupHolds(digest);
-    if ('state' in held) return { ...held, upstream: digest };
-    if ('failed' in held) return { state: 'error', reason: `backup registry: ${held.failed}` };
-    if (held.digest === digest) return { state: 'tag', digest, upstream: digest, reason: 'the backup holds this digest without its anchor tag: tagged, no bytes move' };
-    return { state: 'copy', digest, upstream: digest, reason: 'not in the backup yet' };
+    return (await inBackup(digest, digest)) ?? { state: 'copy', digest, upstream: digest, reason: 'not in the backup yet' };
   }
   // Gone upstream, or the source failing: the backup copy under the human tag keeps the workload safe.
   const human = backup.tag === undefined ? { digest: undefined } : await ask(lookup, backup, backup.tag, true);
