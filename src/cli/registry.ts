@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import type { CredentialSource } from '../oci/credentials.ts';
 import type { RegistryClient } from '../oci/registry.ts';
-import type { Transport } from '../oci/transport.ts';
+import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
@@ -36,7 +36,7 @@ export interface OpenRegistry {
 /** Credentials, transport and client for a run; the caller closes the transport. */
 export async function openRegistry(settings: RegistrySettings, context: CliContext, log: (line: string) => void): Promise<OpenRegistry> {
   const { loadCredentialSource } = await import('../oci/credentials.ts');
-  const { Transport } = await import('../oci/transport.ts');
+  const { Transport } = await import('../oci/transport/transport.ts');
   const { RegistryClient } = await import('../oci/registry.ts');
   const credentials = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
   const transport = new Transport({

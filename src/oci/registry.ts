@@ -1,7 +1,7 @@
 // The distribution API for one repository at a time: manifests, blobs, uploads, referrers.
 import { ManifestError, RegistryError } from '../errors.ts';
 import { digestAlgorithm, digestOf, manifestAccept, maxManifestBytes, parseManifest, type Descriptor } from './manifest.ts';
-import type { Transport, RegistryResponse } from './transport.ts';
+import type { Transport, RegistryResponse } from './transport/transport.ts';
 import type { Readable } from 'node:stream';
 import { readCapped } from '../util/read.ts';
 

@@ -11,7 +11,7 @@ import { loadCredentialSource } from '../../src/oci/credentials.ts';
 import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
 import { parseReference } from '../../src/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
-import { Transport, type TransportOptions } from '../../src/oci/transport.ts';
+import { Transport, type TransportOptions } from '../../src/oci/transport/transport.ts';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
 import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult, insecureFlags } from './helpers.ts';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { parseChallenges } from '../../src/oci/challenge.ts';
+import { parseChallenges } from '../../src/oci/transport/challenge.ts';
 import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
 import { seedImage, uniqueRepo, verifyCopy } from './helpers.ts';
 

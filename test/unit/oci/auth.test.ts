@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { Dispatcher } from 'undici';
 import { AuthError } from '../../../src/errors.ts';
-import { Authenticator, type TokenFetch } from '../../../src/oci/auth.ts';
+import { Authenticator, type TokenFetch } from '../../../src/oci/transport/auth.ts';
 import type { Credential } from '../../../src/oci/credentials.ts';
 
 const registryUrl = new URL('https://registry.example/v2/');

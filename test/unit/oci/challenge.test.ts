@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseChallenges } from '../../../src/oci/challenge.ts';
+import { parseChallenges } from '../../../src/oci/transport/challenge.ts';
 
 describe('parseChallenges', () => {
   test('Docker Hub Bearer challenge', () => {

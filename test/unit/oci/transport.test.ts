@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
+import { MockAgent } from 'undici';
+import { AuthError, RegistryError } from '../../../src/errors.ts';
+import type { Credential } from '../../../src/oci/credentials.ts';
+import { Transport } from '../../../src/oci/transport/transport.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/registry.ts';
 import { createLimiter } from '../../../src/util/limit.ts';
@@ -54,4 +58,119 @@ test('a failing task frees its slot', async () => {
   const limit = createLimiter(1);
   await assert.rejects(limit(async () => { throw new Error('boom'); }), /boom/);
   assert.equal(await limit(async () => 'next'), 'next');
+});
+
+// The transport's layers against undici's MockAgent. These answers are written by hand on purpose:
+// redirects to a credential-less host, revoked tokens and https-to-http downgrades are what the
+// harness's registries never do, and the integration tests cover what real registries do answer.
+describe('Transport layers (MockAgent)', () => {
+  const registry = 'registry.test';
+  const alice: Credential = { kind: 'basic', username: 'alice', password: 'pw' };
+  const basicHeader = `Basic ${Buffer.from('alice:pw').toString('base64')}`;
+  const blobPath = '/v2/app/blobs/sha256:00';
+
+  function setUp(credential?: Credential, insecureHosts: string[] = []) {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const transport = new Transport({
+      credentials: { lookup: async () => credential }, dispatcher: agent, insecureHosts,
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    });
+    return { agent, transport };
+  }
+
+  const authorizationOf = (opts: { headers?: Headers | Record<string, string> }) =>
+    opts.headers instanceof Headers ? opts.headers.get('authorization') ?? undefined : opts.headers?.authorization;
+
+  test('credentials reach the registry, never the host it redirects a blob to', async () => {
+    const { agent, transport } = setUp(alice);
+    const seen: Array<string | undefined> = [];
+    const origin = agent.get(`https://${registry}`);
+    origin.intercept({ path: blobPath, method: 'GET' }).reply(401, '', { headers: { 'www-authenticate': 'Basic realm="r"' } });
+    origin.intercept({ path: blobPath, method: 'GET' }).reply((opts) => {
+      seen.push(authorizationOf(opts));
+      return { statusCode: 307, data: '', responseOptions: { headers: { location: 'https://cdn.test/blob?sig=1' } } };
+    });
+    agent.get('https://cdn.test').intercept({ path: '/blob?sig=1', method: 'GET' }).reply((opts) => {
+      seen.push(authorizationOf(opts));
+      return { statusCode: 200, data: 'bytes' };
+    });
+    const response = await transport.send({ registry, repository: 'app', method: 'GET', path: blobPath, scopes: ['repository:app:pull'], followRedirects: true });
+    assert.equal(await response.body.text(), 'bytes');
+    assert.equal(response.url.host, 'cdn.test');
+    assert.deepEqual(seen, [basicHeader, undefined]);
+    assert.equal(transport.stats.get(registry)?.requests, 3);
+    agent.assertNoPendingInterceptors();
+  });
+
+  test('a redirect from https to http is refused, not followed', async () => {
+    const { agent, transport } = setUp();
+    agent.get(`https://${registry}`).intercept({ path: blobPath, method: 'GET' }).reply(302, '', { headers: { location: 'http://cdn.test/blob' } });
+    await assert.rejects(transport.send({ registry, method: 'GET', path: blobPath, scopes: [], followRedirects: true }),
+      (err: Error) => err instanceof RegistryError && /refused a redirect from https to http/.test(err.message));
+  });
+
+  test('a revoked token is fetched anew once, and the request goes through', async () => {
+    const { agent, transport } = setUp(alice);
+    const origin = agent.get(`https://${registry}`);
+    const challenge = { 'www-authenticate': `Bearer realm="https://auth.test/token",service="${registry}",scope="repository:app:pull"` };
+    let tokens = 0;
+    agent.get('https://auth.test').intercept({ path: (p) => p.startsWith('/token?'), method: 'GET' }).reply((opts) => {
+      assert.equal(authorizationOf(opts), basicHeader, 'the token server gets the credentials');
+      return { statusCode: 200, data: JSON.stringify({ token: `T${++tokens}`, expires_in: 300 }) };
+    }).persist();
+    const answered: Array<string | undefined> = [];
+    const answer = (status: number) => origin.intercept({ path: '/v2/app/manifests/1', method: 'HEAD' }).reply((opts) => {
+      answered.push(authorizationOf(opts));
+      return { statusCode: status, data: '', responseOptions: { headers: status === 401 ? challenge : {} } };
+    });
+    answer(401); // first contact: the challenge
+    answer(200); // with T1
+    const head = { registry, repository: 'app', method: 'HEAD' as const, path: '/v2/app/manifests/1', scopes: ['repository:app:pull'] };
+    assert.equal((await transport.send(head)).status, 200);
+    answer(401); // T1 revoked
+    answer(200); // with T2
+    assert.equal((await transport.send(head)).status, 200);
+    assert.deepEqual(answered, [undefined, 'Bearer T1', 'Bearer T1', 'Bearer T2']);
+    assert.equal(tokens, 2);
+  });
+
+  test('429 waits for Retry-After and counts the retry; a 404 is an error at once', async () => {
+    const { agent, transport } = setUp();
+    const origin = agent.get(`https://${registry}`);
+    origin.intercept({ path: '/v2/app/manifests/1', method: 'GET' }).reply(429, '', { headers: { 'retry-after': '0' } });
+    origin.intercept({ path: '/v2/app/manifests/1', method: 'GET' }).reply(200, '{}');
+    const events: string[] = [];
+    const response = await transport.send({ registry, method: 'GET', path: '/v2/app/manifests/1', scopes: [] });
+    assert.equal(await response.body.text(), '{}');
+    assert.deepEqual(transport.stats.get(registry)?.retries, 1);
+    origin.intercept({ path: '/v2/app/manifests/2', method: 'GET' })
+      .reply(404, JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    await assert.rejects(transport.send({ registry, method: 'GET', path: '/v2/app/manifests/2', scopes: [] }), (err: Error) => {
+      events.push(err.message);
+      return err instanceof RegistryError && err.status === 404 && err.code === 'MANIFEST_UNKNOWN' && !err.transient;
+    });
+    assert.match(events[0]!, /GET \/v2\/app\/manifests\/2 failed \(HTTP 404: MANIFEST_UNKNOWN: manifest unknown\)/);
+  });
+
+  test('an insecure host that does not answer https is reached over http; a secure one never is', async () => {
+    const { agent, transport } = setUp(undefined, ['plain.test:5000']);
+    agent.get('https://plain.test:5000').intercept({ path: '/v2/', method: 'GET' }).replyWithError(Object.assign(new Error('wrong version number'), { code: 'EPROTO' }));
+    agent.get('http://plain.test:5000').intercept({ path: '/v2/app/tags/list', method: 'GET' }).reply(200, '{"tags":[]}');
+    const response = await transport.send({ registry: 'plain.test:5000', method: 'GET', path: '/v2/app/tags/list', scopes: [] });
+    assert.equal(response.url.protocol, 'http:');
+    assert.equal(await response.body.text(), '{"tags":[]}');
+    assert.equal(transport.isInsecure('plain.test:5000'), true);
+    assert.equal(transport.isInsecure(registry), false);
+  });
+
+  test('refused scope names the repository and the scope, and says the credentials are valid', async () => {
+    const { agent, transport } = setUp(alice);
+    const origin = agent.get(`https://${registry}`);
+    origin.intercept({ path: '/v2/app/blobs/uploads/', method: 'POST' }).reply(401, '', { headers: { 'www-authenticate': 'Basic realm="r"' } });
+    origin.intercept({ path: '/v2/app/blobs/uploads/', method: 'POST' })
+      .reply(401, '', { headers: { 'www-authenticate': 'Bearer realm="x",error="insufficient_scope",scope="repository:app:pull,push"' } });
+    await assert.rejects(transport.send({ registry, repository: 'app', method: 'POST', path: '/v2/app/blobs/uploads/', scopes: ['repository:app:pull,push'] }),
+      (err: Error) => err instanceof AuthError && /the credentials are valid but may not push to app: the token server did not grant the scope "repository:app:pull,push"/.test(err.message));
+  });
 });

@@ -3,11 +3,11 @@
 // requests so that N parallel blob copies cause one token fetch.
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { AuthError, RegistryError } from '../errors.ts';
+import { AuthError, RegistryError } from '../../errors.ts';
 import type { Challenge } from './challenge.ts';
-import type { Credential, CredentialSource } from './credentials.ts';
-import { readCapped } from '../util/read.ts';
-import { errorCode, isTransientNetworkError } from '../util/retry.ts';
+import type { Credential, CredentialSource } from '../credentials.ts';
+import { readCapped } from '../../util/read.ts';
+import { errorCode, isTransientNetworkError } from '../../util/retry.ts';
 
 /** How a host wants to be authenticated, once it has told us. */
 export type HostAuth =

@@ -1,0 +1,95 @@
+// HTTP to registries, on undici, in layers of one job each: retry (retry.ts) around the
+// authentication handshake (handshake.ts, auth.ts, challenge.ts) around one request on the wire
+// that follows redirects without leaking credentials (redirect.ts), to an origin whose scheme is
+// probed for insecure hosts (scheme.ts), through injectable dispatchers (dispatch.ts); what a
+// failure means is said in error.ts, and requests are counted in stats.ts.
+import type { CredentialSource } from '../credentials.ts';
+import { apiHost } from '../../reference.ts';
+import type { RetryPolicy } from '../../util/retry.ts';
+import { Authenticator } from './auth.ts';
+import { Dispatchers, type DispatchOptions } from './dispatch.ts';
+import { checkStatus, classifyNetworkError } from './error.ts';
+import { Handshake } from './handshake.ts';
+import { dispatchFollowingRedirects, type Wire } from './redirect.ts';
+import { sendWithRetry, type RetryEvent } from './retry.ts';
+import { Schemes } from './scheme.ts';
+import { RequestCounter, type RequestStats } from './stats.ts';
+import type { RegistryRequest, RegistryResponse } from './types.ts';
+
+export type { RegistryRequest, RegistryResponse } from './types.ts';
+export type { RetryEvent } from './retry.ts';
+export type { RequestStats } from './stats.ts';
+
+export interface TransportOptions extends DispatchOptions {
+  credentials: CredentialSource;
+  retry?: Partial<RetryPolicy>;
+  userAgent?: string;
+  /** Told about each retry, for progress and logs. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export class Transport {
+  readonly auth: Authenticator;
+  readonly #counter = new RequestCounter();
+  readonly #dispatchers: Dispatchers;
+  readonly #schemes: Schemes;
+  readonly #handshake: Handshake;
+  readonly #wire: Wire;
+  readonly #retry: RetryPolicy;
+  readonly #onRetry: (event: RetryEvent) => void;
+
+  constructor(options: TransportOptions) {
+    this.#dispatchers = new Dispatchers(options);
+    this.#schemes = new Schemes(this.#dispatchers);
+    this.#wire = { dispatchers: this.#dispatchers, counter: this.#counter, userAgent: options.userAgent ?? 'image-clone' };
+    this.#retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...options.retry };
+    this.#onRetry = (event) => {
+      this.#counter.retry(event.registry);
+      options.onRetry?.(event);
+    };
+    // Token requests go through the same clients, so an insecure token server is reached the same way.
+    this.auth = new Authenticator(options.credentials, (url, init) => this.#dispatchers.for(url.host)
+      .request({ origin: url.origin, path: url.pathname + url.search, method: init.method, headers: init.headers, body: init.body ?? null }));
+    this.#handshake = new Handshake(this.auth);
+  }
+
+  /** Requests counted per registry: the benchmarks and the idempotency tests read these. */
+  get stats(): Map<string, RequestStats> {
+    return this.#counter.byRegistry;
+  }
+
+  close(): Promise<void> {
+    return this.#dispatchers.close();
+  }
+
+  /** Closes at once, aborting requests in flight (an interrupted run does not wait for them). */
+  destroy(): Promise<void> {
+    return this.#dispatchers.destroy();
+  }
+
+  isInsecure(registry: string): boolean {
+    return this.#dispatchers.isInsecure(apiHost(registry));
+  }
+
+  /**
+   * Sends a request, retrying transient failures. Resolves with any response whose status is 2xx,
+   * 3xx (when not following redirects) or listed in `accept`; otherwise throws a RegistryError or
+   * AuthError that says what went wrong. The caller must consume or dump the body.
+   */
+  async send(request: RegistryRequest): Promise<RegistryResponse> {
+    let response: RegistryResponse;
+    try {
+      response = await sendWithRetry(request, (r) => this.#attempt(r), this.#retry, this.#onRetry);
+    } catch (err) {
+      throw classifyNetworkError(request.registry, err);
+    }
+    return checkStatus(request, response, () => this.auth.hasCredential(request.registry, request.repository));
+  }
+
+  async #attempt(request: RegistryRequest): Promise<RegistryResponse> {
+    const host = apiHost(request.registry);
+    const origin = await this.#schemes.origin(host, request.signal);
+    const url = new URL(request.path, origin);
+    return this.#handshake.send(request, host, (r, authorization) => dispatchFollowingRedirects(this.#wire, origin, url, r, authorization));
+  }
+}
