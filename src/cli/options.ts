@@ -1,5 +1,5 @@
-// The command-line options of sync and restore, one table each (copy's are in commands/copy.ts):
-// what yargs parses and --help shows. Their values are resolved in settings.ts.
+// The command-line options of every command, one table each: what yargs parses and --help shows.
+// Their values are resolved in settings.ts (sync) and in each command's complete step.
 import { workloadKinds } from '../core/workloads.ts';
 import { registryOptions } from './registry.ts';
 
@@ -31,4 +31,19 @@ export const syncOptions = {
   'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
+} as const;
+
+export const restoreOptions = {
+  ...selectionOptions,
+  'dry-run': { type: 'boolean', describe: 'Print what would be restored and change nothing (takes no lock)' },
+  lock: { type: 'boolean', describe: 'Hold the run lock (the Lease sync holds) so that restore and sync never run at once (--no-lock to skip) [default: true]' },
+  output: { alias: 'o', choices: ['table', 'json'] as const, describe: 'What stdout carries [default: table]' },
+} as const;
+
+export const copyOptions = {
+  ...registryOptions,
+  platform: { type: 'string', array: true, nargs: 1, describe: 'Copy only this platform, os/arch[/variant] (one per use, repeatable); rewrites the index, so its digest changes' },
+  signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with the image [default: true]' },
+  output: { alias: 'o', choices: ['text', 'json'] as const, describe: 'Summary format on stdout [default: text]' },
+  'from-file': { type: 'string', describe: 'Copy every "SOURCE TARGET" pair listed in this file (one per line), in one run' },
 } as const;

@@ -4,9 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CommandModule } from 'yargs';
-import { copyOptions } from '../../src/cli/commands/copy.ts';
-import { restoreOptions } from '../../src/cli/commands/restore.ts';
-import { syncOptions } from '../../src/cli/options.ts';
+import { copyOptions, restoreOptions, syncOptions } from '../../src/cli/options.ts';
 import { syncSettings } from '../../src/cli/settings.ts';
 import type { CliContext } from '../../src/cli/context.ts';
 import { parser } from '../../src/cli/main.ts';
