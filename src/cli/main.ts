@@ -109,35 +109,26 @@ function interrupted(signal: AbortSignal): number {
 }
 
 function reportError(err: unknown, debug: boolean): number {
-  const line = (message: string, stack: string | undefined) => process.stderr.write(`${chalkStderr.red('image-clone:')} ${debug && stack ? stack : message}\n`);
-  if (err instanceof UsageError) {
-    line(err.message, err.stack);
-    process.stderr.write("Run 'image-clone --help' for usage.\n");
+  const code = exitCodeOf(err);
+  if (code === undefined) {
+    // Not an error we anticipated: a bug, so show everything that helps to report it.
+    process.stderr.write(`image-clone: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return ExitCode.usage;
   }
-  if (err instanceof InvalidReferenceError || err instanceof AuthError) {
-    line(err.message, err.stack);
-    return ExitCode.usage;
-  }
-  if (err instanceof LockError) {
-    line(err.message, err.stack);
-    return ExitCode.locked;
-  }
-  if (err instanceof KubeError) {
-    line(err.message, err.stack);
-    // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
-    // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".
-    return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.unavailable;
-  }
-  if (err instanceof UnavailableError || err instanceof RegistryError) {
-    line(err.message, err.stack);
-    return ExitCode.unavailable;
-  }
-  if (err instanceof ManifestError) {
-    line(err.message, err.stack);
-    return ExitCode.failed;
-  }
-  // Not an error we anticipated: a bug, so show everything that helps to report it.
-  process.stderr.write(`image-clone: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return ExitCode.usage;
+  const { message, stack } = err as Error;
+  process.stderr.write(`${chalkStderr.red('image-clone:')} ${debug && stack ? stack : message}\n`);
+  if (err instanceof UsageError) process.stderr.write("Run 'image-clone --help' for usage.\n");
+  return code;
+}
+
+/** The documented exit code of an error the user can act on; undefined for anything else (a bug). */
+function exitCodeOf(err: unknown): number | undefined {
+  if (err instanceof UsageError || err instanceof InvalidReferenceError || err instanceof AuthError) return ExitCode.usage;
+  if (err instanceof LockError) return ExitCode.locked;
+  // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
+  // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".
+  if (err instanceof KubeError) return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.unavailable;
+  if (err instanceof UnavailableError || err instanceof RegistryError) return ExitCode.unavailable;
+  if (err instanceof ManifestError) return ExitCode.failed;
+  return undefined;
 }
