@@ -5,28 +5,26 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, writeKubeconfig, writeRegistryConfig, type CliRun, insecureFlags, kubeClients } from './helpers.ts';
+import { deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
+import { runCli, seedImage, uniqueRepo, writeKubeconfig, type CliRun, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
-let core: CoreV1Api;
-let apps: AppsV1Api;
+let kube: KubeClients;
+let namespaces: Namespaces;
 let registryConfig: string;
+let insecure: string[];
 let ns: string;
 let own: string;
 let image: string;
-const namespaces: string[] = [];
 const tested = new Set<number>([130]); // 130: interrupt.test.ts
 
 before(async () => {
-  env = await harnessEnv();
-  const kc = adminKubeConfig(env);
-  ({ core, apps } = kubeClients(kc));
-  registryConfig = await writeRegistryConfig(env);
-  for (const prefix of ['codes', 'codes-own']) namespaces.push((await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!);
-  [ns, own] = namespaces as [string, string];
+  ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
+  ns = await namespaces.create('codes');
+  own = await namespaces.create('codes-own');
   const repo = uniqueRepo('codes');
   await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 4096, seed: 81 });
   image = `${env.registries.source.host}/${repo}:1`;
@@ -34,18 +32,15 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of namespaces) await core.deleteNamespace({ name }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 async function deploy(name: string, img: string, namespace = ns) {
-  await apps.createNamespacedDeployment({ namespace, body: {
-    metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: img }] } } },
-  } });
+  await kube.apps.createNamespacedDeployment({ namespace, body: deployment(name, img, { replicas: 0 }) });
 }
 
-const insecure = () => insecureFlags(env.registries);
 const sync = (backup: string, extra: string[], namespace = ns) => runCli(['sync', '--backup', backup, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig,
-  ...insecure(), '--own-namespace', own, '-n', namespace, ...extra]);
+  ...insecure, '--own-namespace', own, '-n', namespace, ...extra]);
 
 /** The code, and (for failures) one line on stderr without a stack trace. */
 function expectCode(run: CliRun, code: number, line?: RegExp) {
@@ -73,9 +68,8 @@ describe('exit codes', () => {
     expectCode(await sync(prefix, []), 0);
   });
 
-  test('1: the run completed, but an image is lost (named)', async () => {
-    const lostNs = (await core.createNamespace({ body: { metadata: { generateName: 'codes-lost-' } } })).metadata!.name!;
-    namespaces.push(lostNs);
+  test('1: the run completed, but an image is lost (named)', async (t) => {
+    const lostNs = await namespaces.create('codes-lost', t);
     await deploy('gone', `${env.registries.source.host}/${uniqueRepo('never-pushed')}:1`, lostNs);
     await deploy('fine', image, lostNs);
     const run = await sync(`${env.registries.backup.host}/codes-lost`, ['-o', 'json'], lostNs);
@@ -91,7 +85,7 @@ describe('exit codes', () => {
     // Refused credentials for the backup registry.
     const badAuth = join(await import('node:os').then((os) => os.tmpdir()), `codes-bad-auth-${process.pid}.json`);
     await import('node:fs/promises').then((fs) => fs.writeFile(badAuth, JSON.stringify({ auths: { [env.registries.backup.host]: { auth: Buffer.from('admin:wrong').toString('base64') } } })));
-    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-auth`, '--kubeconfig', env.kubeconfig, '--registry-config', badAuth, ...insecure(), '-n', ns, '--own-namespace', own]), 2);
+    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-auth`, '--kubeconfig', env.kubeconfig, '--registry-config', badAuth, ...insecure, '-n', ns, '--own-namespace', own]), 2);
   });
 
   test('3: changes pending, only with --dry-run --exit-code', async () => {
@@ -100,13 +94,11 @@ describe('exit codes', () => {
     expectCode(await sync(prefix, ['--dry-run']), 0);
   });
 
-  test('4: another sync holds the run lock; nothing was done', async () => {
-    const leases = adminKubeConfig(env).makeApiClient(CoordinationV1Api);
+  test('4: another sync holds the run lock; nothing was done', async (t) => {
     const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
-    const lockNs = (await core.createNamespace({ body: { metadata: { generateName: 'codes-lock-' } } })).metadata!.name!;
-    namespaces.push(lockNs);
-    await leases.createNamespacedLease({ namespace: lockNs, body: { metadata: { name: 'image-clone-sync' }, spec: { holderIdentity: 'other-run', leaseDurationSeconds: 60, acquireTime: now, renewTime: now } } });
-    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-lock`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure(),
+    const lockNs = await namespaces.create('codes-lock', t);
+    await kube.leases.createNamespacedLease({ namespace: lockNs, body: { metadata: { name: 'image-clone-sync' }, spec: { holderIdentity: 'other-run', leaseDurationSeconds: 60, acquireTime: now, renewTime: now } } });
+    expectCode(await runCli(['sync', '--backup', `${env.registries.backup.host}/codes-lock`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure,
       '--own-namespace', lockNs, '-n', ns]), 4, /other-run holds the run lock/);
   });
 
@@ -121,7 +113,7 @@ describe('exit codes', () => {
     kc.loadFromOptions({ clusters: [{ name: 'down', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 'x' }], contexts: [{ name: 'down', cluster: 'down', user: 'u' }], currentContext: 'down' });
     const kubeconfig = await writeKubeconfig(kc, 'down');
     for (const args of [['sync', '--backup', `${env.registries.backup.host}/codes-down`], ['sync', '--backup', `${env.registries.backup.host}/codes-down`, '--dry-run'], ['restore']]) {
-      const run = await runCli([...args, '--kubeconfig', kubeconfig, ...(args[0] === 'sync' ? ['--registry-config', registryConfig, ...insecure()] : []), '-n', ns, '--own-namespace', own]);
+      const run = await runCli([...args, '--kubeconfig', kubeconfig, ...(args[0] === 'sync' ? ['--registry-config', registryConfig, ...insecure] : []), '-n', ns, '--own-namespace', own]);
       expectCode(run, 5, /^image-clone: .*(unreachable|ECONNREFUSED)/m);
       assert.equal(run.stderr.trim().split('\n').filter((l) => l.startsWith('image-clone:')).length, 1, `one error line:\n${run.stderr}`);
     }
@@ -132,12 +124,12 @@ describe('exit codes', () => {
     const refusing = await startFaultProxy({ upstream: env.registries.backup.host, rates: { error503: 1 }, eligible: () => true });
     try {
       for (const extra of [[], ['--dry-run']]) {
-        const run = await runCli(['sync', '--backup', `${refusing.host}/codes-refused`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure(),
+        const run = await runCli(['sync', '--backup', `${refusing.host}/codes-refused`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure,
           '--insecure-registry', refusing.host, '--own-namespace', own, '-n', ns, '-o', 'json', ...extra]);
         expectCode(run, 5, new RegExp(`image-clone: the backup registry ${refusing.host} refused every request \\(\\d+ lookups?\\): .*; nothing was copied or patched`));
         assert.equal(run.stdout, '', 'no report that would read as a finished run');
       }
-      const current = (await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec!.template.spec!.containers[0]!.image!;
+      const current = (await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec!.template.spec!.containers[0]!.image!;
       assert.ok(!current.startsWith(refusing.host), 'nothing points at the refusing backup');
     } finally {
       await refusing.close();

@@ -143,7 +143,7 @@ export function uniqueRepo(prefix: string): string {
 }
 
 /** `--insecure-registry HOST` for each of these registries (the harness's are plain HTTP on loopback). */
-export function insecureFlags(registries: Record<string, HarnessRegistry>): string[] {
+export function insecureFlags(registries: Record<string, { host: string }> | Array<{ host: string }>): string[] {
   return Object.values(registries).flatMap((r) => ['--insecure-registry', r.host]);
 }
 
@@ -165,6 +165,8 @@ export function kubeClients(kc: KubeConfig) {
     get objects() { return clients.objects(); },
   };
 }
+
+export type KubeClients = ReturnType<typeof kubeClients>;
 
 /** The harness's admin (system:masters) KubeConfig. */
 export function adminKubeConfig(env: HarnessEnv): KubeConfig {

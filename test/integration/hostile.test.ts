@@ -5,38 +5,34 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
+import { deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
 import { startHostileRegistry, type HostileRegistry } from './hostile-registry.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun } from './helpers.ts';
+import { insecureFlags, runCli, seedImage, uniqueRepo, verifyCopy, type CliRun, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let hostile: HostileRegistry;
 let garbageTokens: HostileRegistry;
 let registryConfig: string;
 let dir: string;
-let core: CoreV1Api;
-let apps: AppsV1Api;
-const namespaces: string[] = [];
+let kube: KubeClients;
+let namespaces: Namespaces;
+let harnessInsecure: string[];
 
 const noStack = (run: CliRun) => assert.doesNotMatch(run.stderr, /\n\s+at \S+ \(|\n\s+at file:/, `no stack trace:\n${run.stderr}`);
-const insecure = () => [...Object.values(env.registries).map((r) => r.host), hostile.host, garbageTokens.host].flatMap((h) => ['--insecure-registry', h]);
+const insecure = () => [...harnessInsecure, ...insecureFlags([hostile, garbageTokens])];
 
 before(async () => {
-  env = await harnessEnv();
+  ({ env, kube, namespaces, registryConfig, insecure: harnessInsecure } = await harnessFixtures());
   hostile = await startHostileRegistry();
   garbageTokens = await startHostileRegistry({ tokenGarbage: true });
-  registryConfig = await writeRegistryConfig(env);
   dir = await mkdtemp(join(tmpdir(), 'image-clone-hostile-'));
-  const kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
 });
 
 after(async () => {
   await hostile.close();
   await garbageTokens.close();
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 describe('lying registries', () => {
@@ -75,9 +71,8 @@ describe('lying registries', () => {
 });
 
 describe('hostile workloads', () => {
-  test('invalid references and a lying registry fail their own workloads only; the rest are patched', async () => {
-    const ns = (await core.createNamespace({ body: { metadata: { generateName: 'hostile-' } } })).metadata!.name!;
-    namespaces.push(ns);
+  test('invalid references and a lying registry fail their own workloads only; the rest are patched', async (t) => {
+    const ns = await namespaces.create('hostile', t);
     const good = uniqueRepo('fine');
     await seedImage(env.registries.source, `${good}:1`, { layers: 1, layerSize: 4096, seed: 71 });
     const images: Record<string, string> = {
@@ -88,7 +83,7 @@ describe('hostile workloads', () => {
       fine: `${env.registries.source.host}/${good}:1`,
     };
     for (const [name, image] of Object.entries(images)) {
-      await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } } } } });
+      await kube.apps.createNamespacedDeployment({ namespace: ns, body: deployment(name, image, { replicas: 0 }) });
     }
     const run = await runCli(['sync', '--backup', `${env.registries.backup.host}/hostile`, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig,
       ...insecure(), '-n', ns, '--own-namespace', 'none', '-o', 'json']);
@@ -103,7 +98,7 @@ describe('hostile workloads', () => {
     assert.match(result('liar').resultReason, /copy failed: .*digest/);
     assert.equal(result('fine').result, 'patched');
     for (const name of ['upper', 'baddigest', 'toolong', 'liar']) {
-      const d = await apps.readNamespacedDeployment({ name, namespace: ns });
+      const d = await kube.apps.readNamespacedDeployment({ name, namespace: ns });
       assert.equal(d.spec!.template.spec!.containers[0]!.image, images[name], `${name} untouched`);
     }
   });

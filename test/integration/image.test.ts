@@ -9,9 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { seedImage, uniqueRepo, writeRegistryConfig, insecureFlags } from './helpers.ts';
+import { repoRoot } from '../harness/harness.ts';
+import { deployment, harnessFixtures } from './fixtures.ts';
+import { seedImage, uniqueRepo } from './helpers.ts';
 
 const dockerfilePath = join(repoRoot, 'manifests/image/Dockerfile');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -251,29 +251,20 @@ describe('the image, built as a script in a clean folder', () => {
     assert.doesNotMatch(bare.stderr, /\n\s+at /);
   });
 
-  test('plans a sync against a real cluster and registries, writing no file (the root filesystem is read-only in the pod)', async () => {
-    const env: HarnessEnv = await harnessEnv();
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfig);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
+  test('plans a sync against a real cluster and registries, writing no file (the root filesystem is read-only in the pod)', async (t) => {
+    const { env, kube, namespaces, registryConfig, insecure } = await harnessFixtures();
     const repo = uniqueRepo('image');
     await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 8 * 1024, seed: 701 });
-    const ns = (await core.createNamespace({ body: { metadata: { generateName: 'image-test-' } } })).metadata!.name!;
-    try {
-      await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'web' }, spec: { replicas: 0, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${env.registries.source.host}/${repo}:1` }] } } } } });
-      const home = await mkdtemp(join(work, 'home-'));
-      const tmp = await mkdtemp(join(work, 'tmp-'));
-      const run = runImage(['sync', '--dry-run', '-n', ns, '-o', 'json', '--kubeconfig', env.kubeconfig, '--backup', `${env.registries.backup.host}/image-test`,
-        '--registry-config', await writeRegistryConfig(env),
-        ...insecureFlags(env.registries)], { HOME: home, TMPDIR: tmp, IMAGE_CLONE_LOG_FORMAT: 'json' });
-      assert.equal(run.status, 0, run.stderr);
-      const plan = JSON.parse(run.stdout);
-      assert.deepEqual(plan.images.map((i: { action: string }) => i.action), ['copy']);
-      assert.deepEqual(await readdir(home), [], 'nothing written to HOME');
-      assert.deepEqual(await readdir(tmp), [], 'nothing written to TMPDIR');
-    } finally {
-      await core.deleteNamespace({ name: ns }).catch(() => {});
-    }
+    const ns = await namespaces.create('image-test', t);
+    await kube.apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', [{ name: 'web', image: `${env.registries.source.host}/${repo}:1` }], { replicas: 0 }) });
+    const home = await mkdtemp(join(work, 'home-'));
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const run = runImage(['sync', '--dry-run', '-n', ns, '-o', 'json', '--kubeconfig', env.kubeconfig, '--backup', `${env.registries.backup.host}/image-test`,
+      '--registry-config', registryConfig, ...insecure], { HOME: home, TMPDIR: tmp, IMAGE_CLONE_LOG_FORMAT: 'json' });
+    assert.equal(run.status, 0, run.stderr);
+    const plan = JSON.parse(run.stdout);
+    assert.deepEqual(plan.images.map((i: { action: string }) => i.action), ['copy']);
+    assert.deepEqual(await readdir(home), [], 'nothing written to HOME');
+    assert.deepEqual(await readdir(tmp), [], 'nothing written to TMPDIR');
   });
 });

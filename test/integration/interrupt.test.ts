@@ -6,47 +6,36 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startApiProxy, type ApiGate } from './api-proxy.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, writeRegistryConfig, insecureFlags, kubeClients } from './helpers.ts';
+import { clusterAdminToken, deployment, gate, harnessFixtures, type Gate, type Namespaces } from './fixtures.ts';
+import { runCli, seedImage, tokenKubeConfig, uniqueRepo, writeKubeconfig, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
-let core: CoreV1Api;
-let apps: AppsV1Api;
-let leases: CoordinationV1Api;
+let kube: KubeClients;
+let namespaces: Namespaces;
 let registryConfig: string;
+let insecure: string[];
 let token: string;
 let home: string;
-const namespaces: string[] = [];
 
 before(async () => {
-  env = await harnessEnv();
-  const admin = adminKubeConfig(env);
-  ({ core, apps, leases } = kubeClients(admin));
-  registryConfig = await writeRegistryConfig(env);
+  ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
   // The API proxy terminates TLS, so image-clone authenticates with a token, not a client certificate.
-  home = (await core.createNamespace({ body: { metadata: { generateName: 'signal-home-' } } })).metadata!.name!;
-  namespaces.push(home);
-  await core.createNamespacedServiceAccount({ namespace: home, body: { metadata: { name: 'runner' } } });
-  await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({ body: {
-    metadata: { name: `${home}-admin` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-    subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace: home }],
-  } });
-  token = await serviceAccountToken(core, home, 'runner', 7200);
+  home = await namespaces.create('signal-home');
+  token = await clusterAdminToken(kube, home, 'runner', 7200);
 });
 
 after(async () => {
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
-  await adminKubeConfig(env).makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: `${home}-admin` }).catch(() => {});
+  await namespaces?.deleteAll();
+  await kube?.rbac.deleteClusterRoleBinding({ name: `${home}-runner` }).catch(() => {});
 });
 
 /** A namespace of `count` Deployments over two freshly seeded images; returns it and the image of each. */
 async function cluster(prefix: string, count: number, registryHost: string): Promise<{ ns: string; own: string; images: Map<string, string>; repo: string }> {
-  const ns = (await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!;
-  const own = (await core.createNamespace({ body: { metadata: { generateName: `${prefix}-own-` } } })).metadata!.name!;
-  namespaces.push(ns, own);
+  const ns = await namespaces.create(prefix);
+  const own = await namespaces.create(`${prefix}-own`);
   const repo = uniqueRepo(prefix);
   await seedImage(env.registries.source, `${repo}/a:1`, { layers: 2, layerSize: 64 * 1024, seed: 71 });
   await seedImage(env.registries.source, `${repo}/b:1`, { layers: 2, layerSize: 64 * 1024, seed: 72 });
@@ -55,26 +44,9 @@ async function cluster(prefix: string, count: number, registryHost: string): Pro
     const name = `web-${i}`;
     const image = `${registryHost}/${repo}/${i % 2 ? 'b' : 'a'}:1`;
     images.set(name, image);
-    await apps.createNamespacedDeployment({ namespace: ns, body: {
-      metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } } },
-    } });
+    await kube.apps.createNamespacedDeployment({ namespace: ns, body: deployment(name, image, { replicas: 0 }) });
   }
   return { ns, own, images, repo };
-}
-
-interface Gate {
-  until: Promise<void>;
-  open(): void;
-  held: Promise<void>;
-  onHeld(): void;
-}
-
-function gate(): Gate {
-  let open!: () => void;
-  let onHeld!: () => void;
-  const until = new Promise<void>((resolve) => (open = resolve));
-  const held = new Promise<void>((resolve) => (onHeld = resolve));
-  return { until, open, held, onHeld };
 }
 
 /**
@@ -112,14 +84,14 @@ function assertInterrupted(run: { code: number | null; stdout: string; stderr: s
 }
 
 async function assertLockReleased(own: string) {
-  const lease = await leases.readNamespacedLease({ name: 'image-clone-sync', namespace: own });
+  const lease = await kube.leases.readNamespacedLease({ name: 'image-clone-sync', namespace: own });
   assert.equal(lease.spec?.holderIdentity, undefined, 'the run lock is released');
 }
 
 /** Every Deployment runs its original image, or a pinned copy under the backup; returns how many were patched. */
 async function patchedCount(ns: string, images: Map<string, string>, backupPrefix: string): Promise<number> {
   let patched = 0;
-  for (const d of (await apps.listNamespacedDeployment({ namespace: ns })).items) {
+  for (const d of (await kube.apps.listNamespacedDeployment({ namespace: ns })).items) {
     const image = d.spec!.template.spec!.containers[0]!.image!;
     if (image === images.get(d.metadata!.name!)) continue;
     assert.ok(image.startsWith(`${backupPrefix}/`) && image.includes('@sha256:'), `${d.metadata!.name}: ${image}`);
@@ -129,8 +101,6 @@ async function patchedCount(ns: string, images: Map<string, string>, backupPrefi
 }
 
 describe('SIGINT and SIGTERM end every command with 130', () => {
-  const insecure = () => insecureFlags(env.registries);
-
   async function syncPhase(phase: string, signal: NodeJS.Signals, options: { api?: (m: string, p: string) => boolean; registry?: (m: string, p: string) => boolean; openAfterMs?: number; count?: number }) {
     const g = gate();
     const apiGate: ApiGate | undefined = options.api ? { when: options.api, until: g.until, onHeld: g.onHeld } : undefined;
@@ -140,7 +110,7 @@ describe('SIGINT and SIGTERM end every command with 130', () => {
       const { ns, own, images } = await cluster(`sig-${phase}`, options.count ?? 2, source.host);
       const kubeconfig = await writeKubeconfig(tokenKubeConfig(api.server, env.caFile, 'runner', token), `sig-${phase}`);
       const prefix = `${env.registries.backup.host}/sig-${phase}`;
-      const run = await interrupt(['sync', '--backup', prefix, '--kubeconfig', kubeconfig, '--registry-config', registryConfig, ...insecure(), '--insecure-registry', source.host,
+      const run = await interrupt(['sync', '--backup', prefix, '--kubeconfig', kubeconfig, '--registry-config', registryConfig, ...insecure, '--insecure-registry', source.host,
         '--own-namespace', own, '-n', ns, '-o', 'json', '--log-format', 'json'], g, signal, options.openAfterMs);
       assertInterrupted({ ...run, stderr: run.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n') }, signal);
       await assertLockReleased(own);
@@ -176,7 +146,7 @@ describe('SIGINT and SIGTERM end every command with 130', () => {
   test('restore, SIGINT while patching: one restore finishes, the others are left for the next run', async () => {
     const { ns, own, images } = await cluster('sig-restore', 3, env.registries.source.host);
     const prefix = `${env.registries.backup.host}/sig-restore`;
-    const synced = await runCli(['sync', '--backup', prefix, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure(), '--own-namespace', own, '-n', ns]);
+    const synced = await runCli(['sync', '--backup', prefix, '--kubeconfig', env.kubeconfig, '--registry-config', registryConfig, ...insecure, '--own-namespace', own, '-n', ns]);
     assert.equal(synced.code, 0, synced.stderr);
     assert.equal(await patchedCount(ns, images, prefix), 3);
     const g = gate();
@@ -200,10 +170,10 @@ describe('SIGINT and SIGTERM end every command with 130', () => {
       const repo = uniqueRepo('sig-copy');
       await seedImage(env.registries.source, `${repo}:1`, { layers: 2, layerSize: 64 * 1024, seed: 73 });
       const target = `${env.registries.backup.host}/sig-copy/${repo}:1`;
-      const run = await interrupt(['copy', `${source.host}/${repo}:1`, target, '--registry-config', registryConfig, ...insecure(), '--insecure-registry', source.host], g, 'SIGTERM');
+      const run = await interrupt(['copy', `${source.host}/${repo}:1`, target, '--registry-config', registryConfig, ...insecure, '--insecure-registry', source.host], g, 'SIGTERM');
       assertInterrupted(run, 'SIGTERM');
       g.open();
-      const check = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, target, '--registry-config', registryConfig, ...insecure(), '-o', 'json']);
+      const check = await runCli(['copy', `${env.registries.source.host}/${repo}:1`, target, '--registry-config', registryConfig, ...insecure, '-o', 'json']);
       assert.equal(JSON.parse(check.stdout).images[0].status, 'copied', 'the interrupted copy left no tag behind');
     } finally {
       g.open();

@@ -10,41 +10,29 @@ import {
   PatchStrategy,
   RbacAuthorizationV1Api,
   setHeaderOptions,
-  type V1Deployment,
   VersionApi,
 } from '@kubernetes/client-node';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, serviceAccountToken, tokenKubeConfig, waitUntil } from './helpers.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
+import { deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
+import { serviceAccountToken, tokenKubeConfig, waitUntil, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let kc: KubeConfig;
 let core: CoreV1Api;
 let apps: AppsV1Api;
+let namespaces: Namespaces;
 let namespace: string;
 
 before(async () => {
-  env = await harnessEnv();
-  kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  const ns = await core.createNamespace({ body: { metadata: { generateName: 'harness-kube-' } } });
-  namespace = ns.metadata!.name!;
+  let kube: KubeClients;
+  ({ env, kube, namespaces } = await harnessFixtures());
+  ({ kc, core, apps } = kube);
+  namespace = await namespaces.create('harness-kube');
 });
 
 after(async () => {
-  if (namespace) await core.deleteNamespace({ name: namespace });
+  await namespaces?.deleteAll();
 });
-
-function deployment(name: string, image: string): V1Deployment {
-  return {
-    metadata: { name },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    },
-  };
-}
 
 async function replicaSetImages(name: string): Promise<string[]> {
   const list = await apps.listNamespacedReplicaSet({ namespace, labelSelector: `app=${name}` });
@@ -59,7 +47,7 @@ describe('kube-apiserver and kube-controller-manager', () => {
   });
 
   test('a Deployment gets a ReplicaSet, and patching its image makes a second one', async () => {
-    await apps.createNamespacedDeployment({ namespace, body: deployment('web', 'registry.example/web:1') });
+    await apps.createNamespacedDeployment({ namespace, body: deployment('web', 'registry.example/web:1', { replicas: 1 }) });
     await waitUntil('the first ReplicaSet', async () => (await replicaSetImages('web')).length === 1);
     assert.deepEqual(await replicaSetImages('web'), ['registry.example/web:1']);
 
@@ -101,7 +89,7 @@ describe('RBAC with a TokenRequest token', () => {
     const token = await serviceAccountToken(core, namespace, 'lister');
     assert.ok(token.split('.').length === 3, 'the TokenRequest API returns a JWT');
     const listerApps = tokenKubeConfig(env.server, env.caFile, 'lister', token, namespace).makeApiClient(AppsV1Api);
-    await apps.createNamespacedDeployment({ namespace, body: deployment('api', 'registry.example/api:1') });
+    await apps.createNamespacedDeployment({ namespace, body: deployment('api', 'registry.example/api:1', { replicas: 1 }) });
 
     const list = await listerApps.listNamespacedDeployment({ namespace });
     assert.ok(list.items.some((d) => d.metadata?.name === 'api'));

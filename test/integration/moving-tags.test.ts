@@ -12,9 +12,10 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { anchorTag } from '../../src/core/naming.ts';
 import { collectGarbage, harnessEnv, startControlPlane, startRegistries, type HarnessEnv } from '../harness/harness.ts';
+import { Namespaces, pod, reportRunning } from './fixtures.ts';
 import {
   adminKubeConfig, manifestDigest, runCli, seedImage, tagsOf, uniqueRepo, verifyCopy, writeRegistryConfig, type CliRun, insecureFlags,
 } from './helpers.ts';
@@ -23,10 +24,10 @@ let env: HarnessEnv;
 let registriesDir: string;
 let registries: { registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> };
 let second: Awaited<ReturnType<typeof startControlPlane>>;
-let clusters: Array<{ name: string; kubeconfig: string; core: CoreV1Api }>;
+/** The two clusters, each with the namespaces this file made in it (which later tests go back to). */
+let clusters: Array<{ name: string; kubeconfig: string; core: CoreV1Api; namespaces: Namespaces }>;
 let registryConfig: string;
 let repo: string;
-const namespaces: Array<{ core: CoreV1Api; name: string }> = [];
 
 const source = () => registries.registries.source;
 const backup = () => registries.registries.backup;
@@ -37,19 +38,10 @@ const insecure = () => insecureFlags(registries.registries);
 const sync = (kubeconfig: string, args: string[]): Promise<CliRun> => runCli(['sync', '--backup', `${backup().host}/${prefix}`,
   '--registry-config', registryConfig, '--kubeconfig', kubeconfig, ...insecure(), ...args]);
 
-async function namespace(core: CoreV1Api, base: string): Promise<string> {
-  const name = (await core.createNamespace({ body: { metadata: { generateName: `${base}-` } } })).metadata!.name!;
-  namespaces.push({ core, name });
-  return name;
-}
-
 /** A bare Pod whose status says it runs `digest` of `image` (what a kubelet reports after the pull). */
 async function runningPod(core: CoreV1Api, ns: string, name: string, image: string, digest: string): Promise<void> {
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name }, spec: { containers: [{ name: 'app', image }] } } });
-  const repository = image.slice(0, image.lastIndexOf(':'));
-  await core.patchNamespacedPodStatus({ name, namespace: ns, body: {
-    status: { phase: 'Running', containerStatuses: [{ name: 'app', image, imageID: `${repository}@${digest}`, ready: true, restartCount: 0, started: true, state: { running: {} } }] },
-  } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await core.createNamespacedPod({ namespace: ns, body: pod(name, image) });
+  await reportRunning(core, ns, name, image, `${image.slice(0, image.lastIndexOf(':'))}@${digest}`);
 }
 
 async function podImage(core: CoreV1Api, ns: string, name: string): Promise<string> {
@@ -59,8 +51,10 @@ async function podImage(core: CoreV1Api, ns: string, name: string): Promise<stri
 /** Every container image of every namespace this file made, in both clusters. */
 async function workloadImages(): Promise<string[]> {
   const images: string[] = [];
-  for (const { core, name } of namespaces) {
-    for (const pod of (await core.listNamespacedPod({ namespace: name })).items) images.push(...pod.spec!.containers.map((c) => c.image!));
+  for (const { core, namespaces } of clusters) {
+    for (const name of namespaces.names) {
+      for (const p of (await core.listNamespacedPod({ namespace: name })).items) images.push(...p.spec!.containers.map((c) => c.image!));
+    }
   }
   return images;
 }
@@ -104,13 +98,13 @@ before(async () => {
   clusters = [
     { name: 'one', kubeconfig: env.kubeconfig, core: adminKubeConfig(env).makeApiClient(CoreV1Api) },
     { name: 'two', kubeconfig: second.kubeconfig, core: kc2.makeApiClient(CoreV1Api) },
-  ];
+  ].map((c) => ({ ...c, namespaces: new Namespaces(c.core) }));
   registryConfig = await writeRegistryConfig({ registries: registries.registries } as HarnessEnv, ['backup']);
   repo = uniqueRepo('moving');
 });
 
 after(async () => {
-  for (const { core, name } of namespaces) await core.deleteNamespace({ name }).catch(() => {});
+  for (const { namespaces } of clusters ?? []) await namespaces.deleteAll();
   await registries?.stop();
   await second?.stop();
 });
@@ -119,8 +113,8 @@ describe('moving tags', () => {
   const digests: Record<string, string> = {};
 
   test('two digests of one tag in one run: drift reported, both copied and anchored, both workloads patched, exit 0; the next runs do nothing', async () => {
-    const { core, kubeconfig } = clusters[0]!;
-    const ns = await namespace(core, 'drift');
+    const { core, kubeconfig, namespaces } = clusters[0]!;
+    const ns = await namespaces.create('drift');
     const image = `${source().host}/${repo}/app:1`;
     digests.x = (await seedImage(source(), `${repo}/app:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 8192, seed: 1 })).digest;
     await runningPod(core, ns, 'old', image, digests.x);
@@ -170,8 +164,8 @@ describe('moving tags', () => {
   });
 
   test('a backup made before anchor tags (human tag only) is adopted by a tag of the same bytes: no blob moves', async () => {
-    const { core, kubeconfig } = clusters[0]!;
-    const ns = await namespace(core, 'legacy');
+    const { core, kubeconfig, namespaces } = clusters[0]!;
+    const ns = await namespaces.create('legacy');
     const path = `${repo}/legacy`;
     const seeded = await seedImage(source(), `${path}:2`, { layers: 2, layerSize: 16384, seed: 5 });
     digests.legacy = seeded.digest;
@@ -199,10 +193,10 @@ describe('moving tags', () => {
     const image = `${source().host}/${path}:1`;
     digests.fleet1 = (await seedImage(source(), `${path}:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 8192, sharedLayers: 1, sharedSeed: 9, seed: 11 })).digest;
     const [one, two] = clusters as [typeof clusters[0], typeof clusters[0]];
-    const nsOne = await namespace(one.core, 'fleet');
+    const nsOne = await one.namespaces.create('fleet');
     await runningPod(one.core, nsOne, 'app', image, digests.fleet1);
     digests.fleet2 = (await seedImage(source(), `${path}:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 8192, sharedLayers: 1, sharedSeed: 9, seed: 12 })).digest;
-    const nsTwo = await namespace(two.core, 'fleet');
+    const nsTwo = await two.namespaces.create('fleet');
     await runningPod(two.core, nsTwo, 'app', image, digests.fleet2);
 
     for (const round of ['first', 'second']) {
@@ -238,16 +232,16 @@ describe('moving tags', () => {
     assert.equal(await manifestDigest(backup(), control, first.digest), undefined, 'the collection deleted the untagged control manifest');
     assert.equal(await checkBackupCopies({ verify: true }), 5);
     // The next sync after the collection has nothing to do: every copy survived.
-    for (const { kubeconfig } of clusters) {
-      const run = await sync(kubeconfig, ['-o', 'json', ...namespaces.filter((n) => n.core === clusters.find((c) => c.kubeconfig === kubeconfig)!.core).flatMap((n) => ['-n', n.name])]);
+    for (const { kubeconfig, namespaces } of clusters) {
+      const run = await sync(kubeconfig, ['-o', 'json', ...namespaces.names.flatMap((n) => ['-n', n])]);
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual([JSON.parse(run.stdout).summary.images.copied, JSON.parse(run.stdout).summary.images.tagged], [0, 0]);
     }
   });
 
   test('--no-pin patches to the anchor tag, the next run checks it by the digest it names, and restore undoes both kinds', async () => {
-    const { core, kubeconfig } = clusters[0]!;
-    const ns = await namespace(core, 'nopin');
+    const { core, kubeconfig, namespaces } = clusters[0]!;
+    const ns = await namespaces.create('nopin');
     const image = `${source().host}/${repo}/app:1`;
     await runningPod(core, ns, 'old', image, digests.x!);
     const run = await sync(kubeconfig, ['-n', ns, '--no-pin', '-o', 'json']);
@@ -255,11 +249,11 @@ describe('moving tags', () => {
     assert.equal(await podImage(core, ns, 'old'), `${backup().host}/${backupRepository(`${repo}/app`)}:${anchorTag(digests.x!)}`, 'the anchor names the digest that ran, forever');
     const again = JSON.parse((await sync(kubeconfig, ['-n', ns, '--no-pin', '-o', 'json'])).stdout);
     assert.deepEqual([again.images[0].result, again.workloads[0].action], ['present', 'unchanged'], 'checked by the digest its anchor names');
-    for (const target of [ns, namespaces[0]!.name]) {
+    for (const target of [ns, namespaces.names[0]!]) {
       const restore = await runCli(['restore', '--kubeconfig', kubeconfig, '-n', target, '-o', 'json']);
       assert.equal(restore.code, 0, restore.stderr);
     }
     assert.equal(await podImage(core, ns, 'old'), image);
-    assert.deepEqual([await podImage(core, namespaces[0]!.name, 'old'), await podImage(core, namespaces[0]!.name, 'new')], [image, image]);
+    assert.deepEqual([await podImage(core, namespaces.names[0]!, 'old'), await podImage(core, namespaces.names[0]!, 'new')], [image, image]);
   });
 });

@@ -8,17 +8,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  AppsV1Api, BatchV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type KubernetesObject,
-} from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { anchorTag } from '../../src/core/naming.ts';
 import { parseReference } from '../../src/reference.ts';
-import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { startApiProxy, type ApiProxy } from './api-proxy.ts';
 import { seededRandom, startFaultProxy, type FaultProxy } from './fault-proxy.ts';
+import { clusterAdminToken, createIn, cronJob, daemonSet, deployment, harnessFixtures, pod, reportRunning, statefulSet, type Namespaces } from './fixtures.ts';
 import {
-  adminKubeConfig, manifestDigest, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, verifyCopy, writeKubeconfig, writeRegistryConfig,
-  type CliRun, type SeedOptions, type SeedResult, kubeClients,
+  manifestDigest, runCli, seedImage, tokenKubeConfig, uniqueRepo, verifyCopy, writeKubeconfig, writeRegistryConfig, type CliRun, type KubeClients, type SeedOptions, type SeedResult,
 } from './helpers.ts';
 
 let env: HarnessEnv;
@@ -34,7 +32,7 @@ let registryConfig: string;
 let repo: string;
 const seeded = new Map<string, SeedResult>(); // image as workloads name it -> what was seeded
 const originals = new Map<string, Map<string, string>>(); // namespace -> "Kind/name/container" -> image
-const namespaces: string[] = [];
+let namespaces: Namespaces;
 const figures = { runs: 0, kills: 0, faultsInjected: 0, invariantChecks: 0, violations: 0, killPhases: new Map<string, number>() };
 const registryFaults = { reset: 0.3, error500: 0.2, error503: 0.2, tooMany: 0.2, stall: 0.1 };
 const apiFaults = { error500: 0.3, error503: 0.3, tooMany: 0.2, reset: 0.2 };
@@ -55,38 +53,27 @@ const syncArgs = (ns: string, prefix: string) => ['sync', '--backup', `${backup.
   '--registry-config', registryConfig, '--insecure-registry', source.host, '--insecure-registry', backup.host,
   '--own-namespace', `no-lock-${prefix}`, '-n', ns, '-o', 'json', '--log-format', 'json'];
 
-async function create(ns: string, obj: Record<string, unknown>): Promise<void> {
-  await objects.create({ ...obj, metadata: { ...(obj.metadata as object), namespace: ns } } as KubernetesObject);
-}
-
 /** Five workloads of different kinds over three images; records every container's original image. */
 async function workloads(prefix: string): Promise<string> {
-  const ns = (await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!;
-  namespaces.push(ns);
+  const ns = await namespaces.create(prefix);
   const [web, api, job, moved] = ['web:1', 'api:1', 'job:1', 'moved:1'].map((t) => `${source.host}/${repo}/${t}`) as [string, string, string, string];
-  const tpl = (app: string, containers: Array<[string, string]>, init?: [string, string], extra: object = {}) => ({
-    metadata: { labels: { app } },
-    spec: { containers: containers.map(([name, image]) => ({ name, image })), ...(init ? { initContainers: [{ name: init[0], image: init[1] }] } : {}), ...extra },
-  });
   const list: Array<Record<string, any>> = [
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: tpl('web', [['app', web], ['sidecar', api]], ['init', job]) } },
-    { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { serviceName: 'db', replicas: 0, selector: { matchLabels: { app: 'db' } }, template: tpl('db', [['app', api]]) } },
-    { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: tpl('agent', [['app', job]]) } },
-    { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: tpl('nightly', [['app', job]], ['init', api], { restartPolicy: 'OnFailure' }) } } } },
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lonely' }, spec: { containers: [{ name: 'app', image: web }] } },
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'drifted' }, spec: { containers: [{ name: 'app', image: moved }] } },
+    deployment('web', [{ name: 'app', image: web }, { name: 'sidecar', image: api }], { replicas: 1, pod: { initContainers: [{ name: 'init', image: job }] } }),
+    statefulSet('db', api, { replicas: 0 }),
+    daemonSet('agent', job),
+    cronJob('nightly', job, { pod: { initContainers: [{ name: 'init', image: api }] } }),
+    pod('lonely', web),
+    pod('drifted', moved),
   ];
   const recorded = new Map<string, string>();
   for (const w of list) {
-    await create(ns, w);
+    await createIn(objects, ns, w);
     const pod = w.kind === 'Pod' ? w.spec : w.kind === 'CronJob' ? w.spec.jobTemplate.spec.template.spec : w.spec.template.spec;
     for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) recorded.set(`${w.kind}/${w.metadata.name}/${c.name}`, c.image);
   }
   originals.set(ns, recorded);
   // No kubelet runs here: the pod's status says what a kubelet would, that it runs the tag's older digest.
-  await core.patchNamespacedPodStatus({ name: 'drifted', namespace: ns, body: {
-    status: { phase: 'Running', containerStatuses: [{ name: 'app', image: moved, imageID: `${moved.slice(0, moved.lastIndexOf(':'))}@${seeded.get(moved)!.digest}`, ready: true, restartCount: 0, started: true, state: { running: {} } }] },
-  } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await reportRunning(core, ns, 'drifted', moved, `${moved.slice(0, moved.lastIndexOf(':'))}@${seeded.get(moved)!.digest}`);
   return ns;
 }
 
@@ -182,22 +169,16 @@ async function converges(ns: string, prefix: string): Promise<void> {
 }
 
 before(async () => {
-  env = await harnessEnv();
-  const admin = adminKubeConfig(env);
-  ({ core, apps, batch, objects } = kubeClients(admin));
+  let kube: KubeClients;
+  ({ env, kube, namespaces } = await harnessFixtures());
+  ({ core, apps, batch, objects } = kube);
   source = await startFaultProxy({ upstream: env.registries.source.host, rates: sourceTable, seed: 101, eligible: () => true, stallMs: 1500 });
   backup = await startFaultProxy({ upstream: env.registries.backup.host, rates: backupTable, seed: 202, eligible: () => true, stallMs: 1500 });
   api = await startApiProxy({ server: env.server, caFile: env.caFile, rates: apiTable, seed: 303 });
 
   // image-clone runs as a ServiceAccount with a token (the proxy terminates TLS, so no client certificate).
-  const home = (await core.createNamespace({ body: { metadata: { generateName: 'chaos-home-' } } })).metadata!.name!;
-  namespaces.push(home);
-  await core.createNamespacedServiceAccount({ namespace: home, body: { metadata: { name: 'chaos' } } });
-  await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({ body: {
-    metadata: { name: `${home}-admin` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-    subjects: [{ kind: 'ServiceAccount', name: 'chaos', namespace: home }],
-  } });
-  kubeconfig = await writeKubeconfig(tokenKubeConfig(api.server, env.caFile, 'chaos', await serviceAccountToken(core, home, 'chaos', 7200)), 'chaos');
+  const home = await namespaces.create('chaos-home');
+  kubeconfig = await writeKubeconfig(tokenKubeConfig(api.server, env.caFile, 'chaos', await clusterAdminToken(kube, home, 'chaos', 7200)), 'chaos');
   registryConfig = await writeRegistryConfig({ ...env, registries: { ...env.registries, backup: { ...env.registries.backup, host: backup.host } } }, ['backup']);
 
   repo = uniqueRepo('chaos');
@@ -219,7 +200,7 @@ after(async () => {
   console.log(`nothing-lost: faults injected ${injected} (source ${JSON.stringify(source.injected)}, backup ${JSON.stringify(backup.injected)}, api ${JSON.stringify(api.injected)}), `
     + `kills ${figures.kills} (${phases}), runs ${figures.runs}, invariant checks ${figures.invariantChecks}, invariant violations ${figures.violations}`);
   await Promise.all([source.close(), backup.close(), api.close()]);
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 describe('nothing lost', () => {

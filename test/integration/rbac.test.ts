@@ -19,6 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import { cronJob, daemonSet, deployment, job, Namespaces, pod, replicaSet, replicationController, statefulSet } from './fixtures.ts';
 import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, waitUntil, writeKubeconfig, type CliRun, kubeClients } from './helpers.ts';
 
 type Doc = Record<string, any>;
@@ -82,7 +83,7 @@ let repo: string;
 let label: string;
 let registryConfigPath: string;
 let applied: Doc[] = [];
-const appNamespaces: string[] = [];
+let namespaces: Namespaces;
 const images = { app: '', helper: '', job: '', tool: '' };
 
 /** Server-side apply, as `kubectl apply --server-side` does; fails if the client would drop any field of the file. */
@@ -174,23 +175,16 @@ function refusal(verb: string, group: string, resource: string, namespace?: stri
 
 // --- Workloads of every kind, all labelled for this test's selector. ---
 
-const template = (app: string, image: string, extra: Doc = {}) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }], ...extra } });
 const workloads: Record<string, { kind: string; make: (name: string) => Doc }> = {
-  deployments: { kind: 'Deployment', make: (name) => ({ apiVersion: 'apps/v1', kind: 'Deployment', spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: template(name, images.app) } }) },
-  statefulsets: { kind: 'StatefulSet', make: (name) => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', spec: { serviceName: name, replicas: 0, selector: { matchLabels: { app: name } }, template: template(name, images.app) } }) },
-  daemonsets: { kind: 'DaemonSet', make: (name) => ({ apiVersion: 'apps/v1', kind: 'DaemonSet', spec: { selector: { matchLabels: { app: name } }, template: template(name, images.app) } }) },
-  replicasets: { kind: 'ReplicaSet', make: (name) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: template(name, images.app) } }) },
-  cronjobs: { kind: 'CronJob', make: (name) => ({ apiVersion: 'batch/v1', kind: 'CronJob', spec: { schedule: '0 3 * * *', suspend: true, jobTemplate: { spec: { template: template(name, images.app, { restartPolicy: 'Never', initContainers: [{ name: 'init', image: images.helper }] }) } } } }) },
-  jobs: { kind: 'Job', make: (name) => ({ apiVersion: 'batch/v1', kind: 'Job', spec: { suspend: true, template: template(name, images.job, { restartPolicy: 'Never' }) } }) },
-  replicationcontrollers: { kind: 'ReplicationController', make: (name) => ({ apiVersion: 'v1', kind: 'ReplicationController', spec: { replicas: 0, selector: { app: name }, template: template(name, images.app) } }) },
-  pods: { kind: 'Pod', make: (name) => ({ apiVersion: 'v1', kind: 'Pod', spec: { containers: [{ name: 'app', image: images.app }] } }) },
+  deployments: { kind: 'Deployment', make: (name) => deployment(name, images.app, { replicas: 0 }) },
+  statefulsets: { kind: 'StatefulSet', make: (name) => statefulSet(name, images.app, { replicas: 0 }) },
+  daemonsets: { kind: 'DaemonSet', make: (name) => daemonSet(name, images.app) },
+  replicasets: { kind: 'ReplicaSet', make: (name) => replicaSet(name, images.app, { replicas: 0 }) },
+  cronjobs: { kind: 'CronJob', make: (name) => cronJob(name, images.app, { spec: { suspend: true }, pod: { restartPolicy: 'Never', initContainers: [{ name: 'init', image: images.helper }] } }) },
+  jobs: { kind: 'Job', make: (name) => job(name, images.job, { spec: { suspend: true } }) },
+  replicationcontrollers: { kind: 'ReplicationController', make: (name) => replicationController(name, images.app, { replicas: 0 }) },
+  pods: { kind: 'Pod', make: (name) => pod(name, images.app) },
 };
-
-async function appNamespace(prefix: string): Promise<string> {
-  const name = (await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!;
-  appNamespaces.push(name);
-  return name;
-}
 
 /** One workload of each resource named, in `namespace`, labelled for the selector. */
 async function createWorkloads(namespace: string, resources: string[]): Promise<void> {
@@ -214,6 +208,7 @@ before(async () => {
   env = await harnessEnv();
   const kc = adminKubeConfig(env);
   ({ core, batch, leases, authz, objects } = kubeClients(kc));
+  namespaces = new Namespaces(core);
   work = await mkdtemp(join(tmpdir(), 'image-clone-rbac-'));
   repo = uniqueRepo('rbac');
   label = `image-clone-test=${repo}`;
@@ -256,7 +251,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of appNamespaces) await core.deleteNamespace({ name }).catch(() => {});
+  await namespaces?.deleteAll();
   for (const doc of [...overlay].reverse()) await deleteQuietly(doc).catch(() => {});
   // Other tests' syncs take their run lock in the namespace "image-clone" when it exists (and skip
   // the lock when it does not): they must not meet it half-deleted.
@@ -303,7 +298,7 @@ describe('the manifests', () => {
     const sa = new KubeConfig();
     sa.loadFromFile(saKubeconfig);
     const self = sa.makeApiClient(AuthorizationV1Api);
-    const app = await appNamespace('rbac-rules');
+    const app = await namespaces.create('rbac-rules');
     const granted = async (namespace: string) => {
       const review = await self.createSelfSubjectRulesReview({ body: { spec: { namespace } } });
       return new Set(review.status!.resourceRules.flatMap((r) => r.verbs.flatMap((v) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).map((res) => `${v} ${g}/${res}${r.resourceNames?.length ? `:${r.resourceNames.join(',')}` : ''}`))))
@@ -328,7 +323,7 @@ describe('sync as the ServiceAccount, configured as the CronJob', () => {
   const everyKind = Object.keys(workloads);
 
   test('sync --dry-run plans every copy and patch, and only lists', async () => {
-    app = await appNamespace('rbac-app');
+    app = await namespaces.create('rbac-app');
     await createWorkloads(app, everyKind);
     const mark = (await auditLines()).length;
     const run = await runAsCronJob(['--dry-run', '--exit-code', '-o', 'json']);
@@ -434,7 +429,7 @@ async function showNeeded(c: RuleCase): Promise<void> {
     return;
   }
   if (c.verb === 'patch') {
-    const app = await appNamespace(`rbac-${c.resource}`);
+    const app = await namespaces.create(`rbac-${c.resource}`);
     await createWorkloads(app, [c.resource]);
     const name = c.resource.replace(/s$/, '');
     const run = await runAsCronJob(['-o', 'json']);
@@ -471,7 +466,7 @@ async function showNeeded(c: RuleCase): Promise<void> {
     return;
   }
   if (c.resource === 'secrets' && c.verb === 'create') {
-    const app = await appNamespace('rbac-secrets');
+    const app = await namespaces.create('rbac-secrets');
     await createWorkloads(app, ['deployments']);
     const run = await runAsCronJob(['-o', 'json']);
     assert.equal(run.code, 1, `exit 1 without ${what}\n${run.stderr}`);
@@ -516,7 +511,7 @@ describe('the pull-secrets overlay', () => {
     secretData = (await core.readNamespacedSecret({ name: template.metadata.name, namespace: ns })).data!['.dockerconfigjson']!;
     await waitUntil('the overlay\'s grants', () => allowed('create', '', 'secrets', 'default'));
 
-    const app = await appNamespace('rbac-pull');
+    const app = await namespaces.create('rbac-pull');
     await createWorkloads(app, ['deployments']);
     const run = await runAsCronJob(['-o', 'json']);
     assert.equal(run.code, 0, run.stderr);
@@ -544,7 +539,7 @@ describe('the pull-secrets overlay', () => {
 
   // A Pod's imagePullSecrets cannot change: under --pull-secret a bare Pod without it is skipped, with why.
   test('--pull-secret and a bare Pod: skipped with a reason, not a failed patch', async () => {
-    const app = await appNamespace('rbac-pull-pod');
+    const app = await namespaces.create('rbac-pull-pod');
     await createWorkloads(app, ['pods']);
     const run = await runAsCronJob(['-o', 'json']);
     const row = reportOf(run).workloads.find((w: Doc) => w.namespace === app);

@@ -5,18 +5,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
-import { harnessEnv, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
+import type { HarnessEnv, HarnessRegistry } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, insecureFlags } from './helpers.ts';
+import { harnessFixtures } from './fixtures.ts';
+import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
 let insecureArgs: string[];
 
 before(async () => {
-  env = await harnessEnv();
-  registryConfig = await writeRegistryConfig(env, ['backup', 'backup-basic', 'distribution2']);
-  insecureArgs = insecureFlags(env.registries);
+  ({ env, registryConfig, insecure: insecureArgs } = await harnessFixtures({ registryConfig: ['backup', 'backup-basic', 'distribution2'] }));
 });
 
 const tagOf = (digest: string) => digest.replace(':', '-');

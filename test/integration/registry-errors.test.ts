@@ -7,18 +7,17 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig, insecureFlags } from './helpers.ts';
+import { harnessFixtures } from './fixtures.ts';
+import { registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
 let insecureArgs: string[];
 
 before(async () => {
-  env = await harnessEnv();
-  registryConfig = await writeRegistryConfig(env, ['backup', 'backup-basic', 'distribution2']);
-  insecureArgs = insecureFlags(env.registries);
+  ({ env, registryConfig, insecure: insecureArgs } = await harnessFixtures({ registryConfig: ['backup', 'backup-basic', 'distribution2'] }));
 });
 
 /** A loopback port nothing listens on. */

@@ -6,14 +6,16 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, type CliRun, insecureFlags, kubeClients } from './helpers.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
+import { clusterAdminToken, deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
+import { runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, writeKubeconfig, type CliRun, insecureFlags } from './helpers.ts';
 
 let env: HarnessEnv;
 let core: CoreV1Api;
 let apps: AppsV1Api;
+let namespaces: Namespaces;
 let dir: string;
 let ns: string;
 let home: string;
@@ -42,9 +44,9 @@ async function cli(args: string[]): Promise<CliRun> {
 }
 
 before(async () => {
-  env = await harnessEnv();
-  const admin = adminKubeConfig(env);
-  ({ core, apps } = kubeClients(admin));
+  const fixtures = await harnessFixtures();
+  ({ env, namespaces } = fixtures);
+  ({ core, apps } = fixtures.kube);
   dir = await mkdtemp(join(tmpdir(), 'image-clone-secrets-'));
   const backup = env.registries.backup;
   secrets['backup password'] = backup.password!;
@@ -71,25 +73,19 @@ before(async () => {
   await writeConfig('token', { [backup.host]: { registrytoken: secrets['registry token'] } });
 
   // A Kubernetes token: a ServiceAccount allowed everything, and one allowed nothing.
-  home = (await core.createNamespace({ body: { metadata: { generateName: 'secrets-home-' } } })).metadata!.name!;
-  ns = (await core.createNamespace({ body: { metadata: { generateName: 'secrets-' } } })).metadata!.name!;
-  for (const sa of ['mighty', 'powerless']) await core.createNamespacedServiceAccount({ namespace: home, body: { metadata: { name: sa } } });
-  await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({ body: {
-    metadata: { name: `${home}-mighty` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-    subjects: [{ kind: 'ServiceAccount', name: 'mighty', namespace: home }],
-  } });
-  for (const sa of ['mighty', 'powerless']) {
-    const token = await serviceAccountToken(core, home, sa);
-    secrets[`kube token (${sa})`] = token;
-    files[`kube-${sa}`] = await writeKubeconfig(tokenKubeConfig(env.server, env.caFile, sa, token), sa);
-  }
+  home = await namespaces.create('secrets-home');
+  ns = await namespaces.create('secrets');
+  secrets['kube token (mighty)'] = await clusterAdminToken(fixtures.kube, home, 'mighty');
+  await core.createNamespacedServiceAccount({ namespace: home, body: { metadata: { name: 'powerless' } } });
+  secrets['kube token (powerless)'] = await serviceAccountToken(core, home, 'powerless');
+  for (const sa of ['mighty', 'powerless']) files[`kube-${sa}`] = await writeKubeconfig(tokenKubeConfig(env.server, env.caFile, sa, secrets[`kube token (${sa})`]!), sa);
 
   await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 4096, seed: 80 });
-  await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'web' }, spec: { replicas: 0, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: `${env.registries.source.host}/${repo}:1` }] } } } } });
+  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', `${env.registries.source.host}/${repo}:1`, { replicas: 0 }) });
 });
 
 after(async () => {
-  for (const n of [ns, home]) if (n) await core.deleteNamespace({ name: n }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 describe('no secret in any output', () => {

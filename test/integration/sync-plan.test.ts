@@ -6,15 +6,18 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
-import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
+import type { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
+import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { anchorTag } from '../../src/core/naming.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, waitUntil, writeRegistryConfig, type SeedResult, insecureFlags } from './helpers.ts';
+import {
+  createIn, cronJob, daemonSet, deployment, harnessFixtures, job as jobOf, pod, replicaSet, replicationController, reportRunning, statefulSet, type Namespaces,
+} from './fixtures.ts';
+import { runCli, seedImage, uniqueRepo, waitUntil, type KubeClients, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
-let kc: KubeConfig;
 let core: CoreV1Api;
 let objects: KubernetesObjectApi;
+let namespaces: Namespaces;
 let registryConfig: string;
 let nsA: string;
 let nsB: string;
@@ -25,24 +28,13 @@ const syncArgs = (namespaces = [nsA, nsB, 'kube-system']) => [...commonArgs, ...
 const images = {} as Record<'web' | 'api' | 'job' | 'twin', SeedResult>;
 let repo: string;
 
-const podTemplate = (app: string, image: string, extra: Record<string, unknown> = {}) => ({
-  metadata: { labels: { app } },
-  spec: { containers: [{ name: 'app', image }], ...extra },
-});
-
-async function create(namespace: string, obj: Record<string, unknown>): Promise<void> {
-  await objects.create({ ...obj, metadata: { ...(obj.metadata as object), namespace } } as KubernetesObject);
-}
-
 before(async () => {
-  env = await harnessEnv();
-  kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  objects = KubernetesObjectApi.makeApiClient(kc);
-  registryConfig = await writeRegistryConfig(env);
-  nsA = (await core.createNamespace({ body: { metadata: { generateName: 'plan-a-' } } })).metadata!.name!;
-  nsB = (await core.createNamespace({ body: { metadata: { generateName: 'plan-b-' } } })).metadata!.name!;
-  const insecure = insecureFlags(env.registries);
+  let insecure: string[];
+  let kube: KubeClients;
+  ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
+  ({ core, objects } = kube);
+  nsA = await namespaces.create('plan-a');
+  nsB = await namespaces.create('plan-b');
   commonArgs = ['sync', '--dry-run', '--backup', `${env.registries.backup.host}/mirror`, '--registry-config', registryConfig,
     '--kubeconfig', env.kubeconfig, ...insecure];
   baseArgs = syncArgs();
@@ -62,17 +54,17 @@ before(async () => {
   const web = `${src.host}/${repo}/web:1.0`;
   const api = `${src.host}/${repo}/api:2.0`;
   const job = `${src.host}/${repo}/job:1`;
-  await create(nsA, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: podTemplate('web', web) } });
-  await create(nsA, { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: podTemplate('db', api) } });
-  await create(nsA, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: podTemplate('agent', `${env.registries['backup-basic'].host}/${repo}/api:2.0`) } });
-  await create(nsB, { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: podTemplate('nightly', job, { restartPolicy: 'OnFailure', initContainers: [{ name: 'init', image: api }] }) } } } });
-  await create(nsB, { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'legacy' }, spec: { replicas: 0, selector: { app: 'legacy' }, template: podTemplate('legacy', web) } });
-  await create(nsB, { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'bare-rs' }, spec: { replicas: 0, selector: { matchLabels: { app: 'bare-rs' } }, template: podTemplate('bare-rs', api) } });
-  await create(nsB, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once' }, spec: { template: podTemplate('once', job, { restartPolicy: 'Never' }) } });
-  await create(nsB, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lonely' }, spec: { containers: [{ name: 'app', image: `${src.host}/${repo}/gone:1` }] } });
-  await create(nsB, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'broken' }, spec: { selector: { matchLabels: { app: 'broken' } }, template: podTemplate('broken', `${src.host}/${repo}/Upper/Case:1`) } });
-  await create(nsB, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'charted', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'charted' } }, spec: { selector: { matchLabels: { app: 'charted' } }, template: podTemplate('charted', api) } });
-  await create('kube-system', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `system-${repo}` }, spec: { selector: { matchLabels: { app: repo } }, template: podTemplate(repo, web) } });
+  await createIn(objects, nsA, deployment('web', web, { replicas: 2 }));
+  await createIn(objects, nsA, statefulSet('db', api));
+  await createIn(objects, nsA, daemonSet('agent', `${env.registries['backup-basic'].host}/${repo}/api:2.0`));
+  await createIn(objects, nsB, cronJob('nightly', job, { pod: { initContainers: [{ name: 'init', image: api }] } }));
+  await createIn(objects, nsB, replicationController('legacy', web, { replicas: 0 }));
+  await createIn(objects, nsB, replicaSet('bare-rs', api, { replicas: 0 }));
+  await createIn(objects, nsB, jobOf('once', job));
+  await createIn(objects, nsB, pod('lonely', `${src.host}/${repo}/gone:1`));
+  await createIn(objects, nsB, deployment('broken', `${src.host}/${repo}/Upper/Case:1`));
+  await createIn(objects, nsB, deployment('charted', api, { metadata: { labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'charted' } } }));
+  await createIn(objects, 'kube-system', deployment(`system-${repo}`, web, { app: repo }));
 
   // No kubelet runs: report the web pods as running the index digest, through the status subresource.
   let pods: Array<{ metadata?: { name?: string } }> = [];
@@ -80,15 +72,11 @@ before(async () => {
     pods = (await core.listNamespacedPod({ namespace: nsA, labelSelector: 'app=web' })).items;
     return pods.length === 2;
   });
-  for (const pod of pods) {
-    await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: nsA, body: {
-      status: { phase: 'Running', containerStatuses: [{ name: 'app', image: web, imageID: `${src.host}/${repo}/web@${images.web.digest}`, ready: true, restartCount: 0, started: true, state: { running: {} } }] },
-    } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-  }
+  for (const p of pods) await reportRunning(core, nsA, p.metadata!.name!, web, `${src.host}/${repo}/web@${images.web.digest}`);
 });
 
 after(async () => {
-  for (const namespace of [nsA, nsB]) if (namespace) await core.deleteNamespace({ name: namespace });
+  await namespaces?.deleteAll();
 });
 
 async function lineCount(path: string): Promise<number> {

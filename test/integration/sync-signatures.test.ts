@@ -2,30 +2,27 @@
 // upstream after an image was backed up arrives with the next sync, which copies no image bytes.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
-import { adminKubeConfig, attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, insecureFlags } from './helpers.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
+import { createIn, deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
+import { attachArtifact, registryRead, runCli, seedImage, uniqueRepo, verifyCopy, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
-let core: CoreV1Api;
+let namespaces: Namespaces;
 let namespace: string;
+let registryConfig: string;
+let insecure: string[];
 
 before(async () => {
-  env = await harnessEnv();
-  const kc = adminKubeConfig(env);
-  core = kc.makeApiClient(CoreV1Api);
-  namespace = (await core.createNamespace({ body: { metadata: { generateName: 'signatures-' } } })).metadata!.name!;
-  const objects = KubernetesObjectApi.makeApiClient(kc);
+  let kube: KubeClients;
+  ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
+  namespace = await namespaces.create('signatures');
   repo = uniqueRepo('signed-sync');
   image = await seedImage(env.registries.source, `${repo}/app:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 4096, seed: 95, format: 'oci' });
-  await objects.create({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'app', namespace },
-    spec: { replicas: 1, selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec: { containers: [{ name: 'app', image: `${env.registries.source.host}/${repo}/app:1` }] } } },
-  } as KubernetesObject);
+  await createIn(kube.objects, namespace, deployment('app', `${env.registries.source.host}/${repo}/app:1`, { replicas: 1 }));
 });
 
 after(async () => {
-  await core.deleteNamespace({ name: namespace }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 let repo: string;
@@ -33,8 +30,6 @@ let image: Awaited<ReturnType<typeof seedImage>>;
 const tagOf = (digest: string) => digest.replace(':', '-');
 
 test('a signature and a referrer attached upstream after the backup arrive with the next sync', async () => {
-  const registryConfig = await writeRegistryConfig(env);
-  const insecure = insecureFlags(env.registries);
   const prefix = `${env.registries.backup.host}/signed`;
   const sync = () => runCli(['sync', '--backup', prefix, '-n', namespace, '--registry-config', registryConfig, '--kubeconfig', env.kubeconfig, ...insecure, '-o', 'json']);
   const first = await sync();
