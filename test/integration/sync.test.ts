@@ -1,97 +1,113 @@
 // `image-clone sync` for real: copy, verify, patch, converge; then restore. Against the harness's
-// API server (with its real controller-manager) and registries.
+// API server (with its real controller-manager) and registries. Each test sets up what it needs
+// (its own images, under a repository of its own, and its own namespaces), so any one runs alone.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
-import {
-  AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject,
-} from '@kubernetes/client-node';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { adminKubeConfig, runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, writeRegistryConfig, type CliRun, type SeedResult, insecureFlags, kubeClients } from './helpers.ts';
+import { createIn, cronJob, daemonSet, deployment, gate, harnessFixtures, pod, replicaSet, replicationController, statefulSet, type Namespaces } from './fixtures.ts';
+import { runCli, seedImage, uniqueRepo, verifyCopy, waitUntil, type CliRun, type KubeClients, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
-let kc: KubeConfig;
-let core: CoreV1Api;
-let apps: AppsV1Api;
-let batch: BatchV1Api;
-let objects: KubernetesObjectApi;
+let kube: KubeClients;
+let namespaces: Namespaces;
 let registryConfig: string;
 let insecure: string[];
-let namespaces: string[] = [];
-let repo: string;
-const images = {} as Record<'web' | 'api' | 'job' | 'pinned', SeedResult>;
 
 const backupPrefix = () => `${env.registries.backup.host}/sync`;
 const backupName = (image: string) => `${backupPrefix()}/${env.registries.source.host.replace(':', '_')}/${image}`;
 const sync = (args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> => runCli(['sync', '--backup', backupPrefix(),
   '--registry-config', registryConfig, '--kubeconfig', env.kubeconfig, ...insecure, ...args], extraEnv);
 const smp = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
-
-async function namespace(prefix: string): Promise<string> {
-  const name = (await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } })).metadata!.name!;
-  namespaces.push(name);
-  return name;
-}
-
-async function create(ns: string, obj: Record<string, unknown>): Promise<void> {
-  await objects.create({ ...obj, metadata: { ...(obj.metadata as object), namespace: ns } } as KubernetesObject);
-}
-
-const template = (app: string, image: string, extra: Record<string, unknown> = {}) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }], ...extra } });
-const deployment = (name: string, image: string, metadata: Record<string, unknown> = {}) => ({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, ...metadata },
-  spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: template(name, image) },
-});
+const src = () => env.registries.source.host;
 
 async function deploymentImage(ns: string, name: string): Promise<string> {
-  return (await apps.readNamespacedDeployment({ name, namespace: ns })).spec!.template.spec!.containers[0]!.image!;
+  return (await kube.apps.readNamespacedDeployment({ name, namespace: ns })).spec!.template.spec!.containers[0]!.image!;
 }
 
 async function linesAfter(path: string, skip: number): Promise<Array<Record<string, any>>> {
   return (await readFile(path, 'utf8')).split('\n').filter(Boolean).slice(skip).map((l) => JSON.parse(l));
 }
 
+type Image = 'web' | 'api' | 'job' | 'pinned';
+const imageTags: Record<Image, string> = { web: 'web:1.0', api: 'api:2.0', job: 'job:1', pinned: 'pinned:1' };
+
+/** Seeds these images under a repository of the test's own: web and api share a base layer. */
+async function seedImages(names: Image[]): Promise<{ repo: string; images: Record<Image, SeedResult> }> {
+  const repo = uniqueRepo('sync');
+  const images = {} as Record<Image, SeedResult>;
+  const options = {
+    web: { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 77, seed: 1, format: 'oci' as const },
+    api: { layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 77, seed: 2 },
+    job: { layers: 1, layerSize: 16 * 1024, seed: 3 },
+    pinned: { layers: 1, layerSize: 16 * 1024, seed: 4 },
+  };
+  for (const name of names) images[name] = await seedImage(env.registries.source, `${repo}/${imageTags[name]}`, options[name]);
+  return { repo, images };
+}
+
+interface AllKinds {
+  nsA: string;
+  nsB: string;
+  repo: string;
+  images: Record<Image, SeedResult>;
+  /** The images as the workloads name them. */
+  web: string;
+  api: string;
+  job: string;
+  pinned: string;
+}
+
+/**
+ * Two namespaces of the test's own with a workload of every kind over four fresh images, one of
+ * them by digest, one image never pushed, and a Helm-managed Deployment; the web Deployment has
+ * its first ReplicaSet.
+ */
+async function allKinds(t: TestContext): Promise<AllKinds> {
+  const { repo, images } = await seedImages(['web', 'api', 'job', 'pinned']);
+  const nsA = await namespaces.create('sync-a', t);
+  const nsB = await namespaces.create('sync-b', t);
+  const web = `${src()}/${repo}/web:1.0`;
+  const api = `${src()}/${repo}/api:2.0`;
+  const job = `${src()}/${repo}/job:1`;
+  const pinned = `${src()}/${repo}/pinned@${images.pinned.digest}`;
+  const { objects, apps } = kube;
+  await createIn(objects, nsA, deployment('web', web, { replicas: 1 }));
+  await createIn(objects, nsA, statefulSet('db', api, { replicas: 0 }));
+  await createIn(objects, nsA, daemonSet('agent', pinned));
+  await createIn(objects, nsB, cronJob('nightly', job, { pod: { initContainers: [{ name: 'init', image: api }] } }));
+  await createIn(objects, nsB, replicationController('legacy', web, { replicas: 0 }));
+  await createIn(objects, nsB, replicaSet('bare', api, { replicas: 0 }));
+  await createIn(objects, nsB, pod('lonely', job));
+  await createIn(objects, nsB, deployment('lost', `${src()}/${repo}/never-pushed:1`, { replicas: 1 }));
+  await createIn(objects, nsB, deployment('charted', api, { replicas: 1, metadata: { labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'charted' } } }));
+  await waitUntil('the web ReplicaSet', async () => (await apps.listNamespacedReplicaSet({ namespace: nsA, labelSelector: 'app=web' })).items.length === 1);
+  return { nsA, nsB, repo, images, web, api, job, pinned };
+}
+
+/** allKinds() after one sync (which loses the never-pushed image), rolled out to the copies. */
+async function synced(t: TestContext): Promise<AllKinds> {
+  const set = await allKinds(t);
+  const run = await sync(['-n', set.nsA, '-n', set.nsB, '-o', 'json']);
+  assert.equal(run.code, 1, `the first sync: exit 1, one image is lost\n${run.stderr}`);
+  await waitUntil('the new ReplicaSet', async () => (await kube.apps.listNamespacedReplicaSet({ namespace: set.nsA, labelSelector: 'app=web' })).items.length === 2);
+  return set;
+}
+
 before(async () => {
-  env = await harnessEnv();
-  kc = adminKubeConfig(env);
-  ({ core, apps, batch, objects } = kubeClients(kc));
-  registryConfig = await writeRegistryConfig(env);
-  insecure = insecureFlags(env.registries);
-  repo = uniqueRepo('sync');
-  const src = env.registries.source;
-  images.web = await seedImage(src, `${repo}/web:1.0`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 77, seed: 1, format: 'oci' });
-  images.api = await seedImage(src, `${repo}/api:2.0`, { layers: 2, layerSize: 64 * 1024, sharedLayers: 1, sharedSeed: 77, seed: 2 });
-  images.job = await seedImage(src, `${repo}/job:1`, { layers: 1, layerSize: 16 * 1024, seed: 3 });
-  images.pinned = await seedImage(src, `${repo}/pinned:1`, { layers: 1, layerSize: 16 * 1024, seed: 4 });
+  ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
 });
 
 after(async () => {
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
+  await namespaces?.deleteAll();
 });
 
 describe('sync', () => {
-  let nsA: string;
-  let nsB: string;
-  const src = () => env.registries.source.host;
-
-  test('every eligible workload of every kind ends up on a verified, byte-identical copy', async () => {
-    nsA = await namespace('sync-a');
-    nsB = await namespace('sync-b');
-    const web = `${src()}/${repo}/web:1.0`;
-    const api = `${src()}/${repo}/api:2.0`;
-    const job = `${src()}/${repo}/job:1`;
-    const pinned = `${src()}/${repo}/pinned@${images.pinned.digest}`;
-    await create(nsA, deployment('web', web));
-    await create(nsA, { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { serviceName: 'db', replicas: 0, selector: { matchLabels: { app: 'db' } }, template: template('db', api) } });
-    await create(nsA, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent', pinned) } });
-    await create(nsB, { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template('nightly', job, { restartPolicy: 'OnFailure', initContainers: [{ name: 'init', image: api }] }) } } } });
-    await create(nsB, { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'legacy' }, spec: { replicas: 0, selector: { app: 'legacy' }, template: template('legacy', web) } });
-    await create(nsB, { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'bare' }, spec: { replicas: 0, selector: { matchLabels: { app: 'bare' } }, template: template('bare', api) } });
-    await create(nsB, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lonely' }, spec: { containers: [{ name: 'app', image: job }] } });
-    await create(nsB, deployment('lost', `${src()}/${repo}/never-pushed:1`));
-    await create(nsB, deployment('charted', api, { labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'charted' } }));
-    await waitUntil('the web ReplicaSet', async () => (await apps.listNamespacedReplicaSet({ namespace: nsA, labelSelector: 'app=web' })).items.length === 1);
+  test('every eligible workload of every kind ends up on a verified, byte-identical copy', async (t) => {
+    const { nsA, nsB, repo, images, web } = await allKinds(t);
+    const { apps, batch, core } = kube;
 
     const run = await sync(['-n', nsA, '-n', nsB, '-o', 'json'], { TERM: 'xterm-256color' });
     assert.equal(run.code, 1, `exit 1: one image is lost\n${run.stderr}`);
@@ -135,7 +151,9 @@ describe('sync', () => {
     assert.equal((await apps.readNamespacedDeployment({ name: 'web', namespace: nsA })).metadata!.annotations!['deployment.kubernetes.io/revision'], '2', 'one rollout');
   });
 
-  test('a second sync copies nothing, patches nothing, and asks the backup once per distinct image', async () => {
+  test('a second sync copies nothing, patches nothing, and asks the backup once per distinct image', async (t) => {
+    const { nsA, nsB } = await synced(t);
+    const { apps } = kube;
     const traceBefore = (await readFile(env.registryTrace, 'utf8')).split('\n').filter(Boolean).length;
     const run = await sync(['-n', nsA, '-n', nsB, '-o', 'json']);
     const report = JSON.parse(run.stdout);
@@ -156,16 +174,23 @@ describe('sync', () => {
     assert.equal((await apps.readNamespacedDeployment({ name: 'web', namespace: nsA })).metadata!.annotations!['deployment.kubernetes.io/revision'], '2', 'no second rollout');
   });
 
-  test('--patch-managed patches the Helm-managed workload too', async () => {
+  test('--patch-managed patches the Helm-managed workload too', async (t) => {
+    const { nsB, repo } = await synced(t);
     const run = await sync(['-n', nsB, '--patch-managed', '-o', 'json']);
     assert.equal(run.code, 1, 'still exit 1: the lost image');
     assert.match(await deploymentImage(nsB, 'charted'), new RegExp(`^${backupName(`${repo}/api:2.0`).replace(/[.]/g, '\\.')}@sha256:`));
   });
 
-  test('an image deleted upstream after its backup: the workload is still patched to the copy', async () => {
-    const ns = await namespace('sync-gone');
+  test('an image deleted upstream after its backup: the workload is still patched to the copy', async (t) => {
+    const { repo, images } = await seedImages(['job']);
     const image = `${src()}/${repo}/job:1`;
-    await create(ns, deployment('late', image));
+    // Backed up by a sync of another namespace that runs it.
+    const first = await namespaces.create('sync-backed', t);
+    await createIn(kube.objects, first, deployment('early', image, { replicas: 1 }));
+    const backedUp = await sync(['-n', first, '-o', 'json']);
+    assert.equal(backedUp.code, 0, `the backup: ${backedUp.stderr}`);
+    const ns = await namespaces.create('sync-gone', t);
+    await createIn(kube.objects, ns, deployment('late', image, { replicas: 1 }));
     const del = await fetch(`http://${src()}/v2/${repo}/job/manifests/${images.job.digest}`, { method: 'DELETE' });
     assert.equal(del.status, 202, 'deleted from the source');
     const run = await sync(['-n', ns, '-o', 'json']);
@@ -176,27 +201,25 @@ describe('sync', () => {
     assert.equal(await deploymentImage(ns, 'late'), `${backupName(`${repo}/job:1`)}@${images.job.digest}`);
   });
 
-  test('another writer edits a Deployment during the run: their change is kept, ours goes on top', async () => {
-    const ns = await namespace('sync-race');
+  test('another writer edits a Deployment during the run: their change is kept, ours goes on top', async (t) => {
+    const { apps, objects } = kube;
+    const ns = await namespaces.create('sync-race', t);
+    const repo = uniqueRepo('sync-race');
     const image = `${env.registries.source.host}/${repo}/race:1`;
     await seedImage(env.registries.source, `${repo}/race:1`, { layers: 1, layerSize: 32 * 1024, seed: 50 });
     await seedImage(env.registries.source, `${repo}/race2:1`, { layers: 1, layerSize: 32 * 1024, seed: 51 });
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let arrived!: () => void;
-    const blobRequested = new Promise<void>((resolve) => (arrived = resolve));
-    const proxy = await startFaultProxy({ upstream: env.registries.source.host, rates: {}, gate, onEligible: () => arrived() });
+    const blob = gate();
+    const proxy = await startFaultProxy({ upstream: env.registries.source.host, rates: {}, gate: blob.until, onEligible: blob.onHeld });
     const viaProxy = image.replace(env.registries.source.host, proxy.host);
     const other = `${proxy.host}/${repo}/race2:1`;
-    await create(ns, deployment('scaled', viaProxy));
-    await create(ns, deployment('retagged', viaProxy));
+    await createIn(objects, ns, deployment('scaled', viaProxy, { replicas: 1 }));
+    await createIn(objects, ns, deployment('retagged', viaProxy, { replicas: 1 }));
     try {
-      const running = runCli(['sync', '--backup', backupPrefix(), '--registry-config', registryConfig, '--kubeconfig', env.kubeconfig,
-        ...insecure, '--insecure-registry', proxy.host, '-n', ns, '-o', 'json']);
-      await blobRequested; // the run has planned and is copying: now edit under it
+      const running = sync(['--insecure-registry', proxy.host, '-n', ns, '-o', 'json']);
+      await blob.held; // the run has planned and is copying: now edit under it
       await apps.patchNamespacedDeployment({ name: 'scaled', namespace: ns, body: { spec: { replicas: 3 }, metadata: { labels: { team: 'payments' } } } }, smp);
       await apps.patchNamespacedDeployment({ name: 'retagged', namespace: ns, body: { spec: { template: { spec: { containers: [{ name: 'app', image: other }] } } } } }, smp);
-      open();
+      blob.open();
       const run = await running;
       assert.equal(run.code, 0, run.stderr);
       const scaled = await apps.readNamespacedDeployment({ name: 'scaled', namespace: ns });
@@ -208,14 +231,15 @@ describe('sync', () => {
       assert.match(report.workloads.find((w: any) => w.name === 'retagged').resultReason, /changed during the run/);
       assert.match(run.stderr, /changed while we patched it; re-reading/);
     } finally {
-      open();
+      blob.open();
       await proxy.close();
     }
   });
 
-  test('--log-format json: one JSON object per event line', async () => {
-    const ns = await namespace('sync-log');
-    await create(ns, deployment('logged', `${src()}/${repo}/web:1.0`));
+  test('--log-format json: one JSON object per event line', async (t) => {
+    const { repo } = await seedImages(['web']);
+    const ns = await namespaces.create('sync-log', t);
+    await createIn(kube.objects, ns, deployment('logged', `${src()}/${repo}/web:1.0`, { replicas: 1 }));
     const run = await sync(['-n', ns, '--log-format', 'json']);
     assert.equal(run.code, 0, run.stderr);
     const events = run.stderr.trim().split('\n').map((l) => JSON.parse(l));
@@ -223,7 +247,9 @@ describe('sync', () => {
     assert.ok(events.every((e) => typeof e.time === 'string' && ['info', 'warn', 'error'].includes(e.level)));
   });
 
-  test('restore puts every workload back on its original images and removes the annotation', async () => {
+  test('restore puts every workload back on its original images and removes the annotation', async (t) => {
+    const { nsA, nsB, repo } = await synced(t);
+    const { apps, batch, core } = kube;
     const dry = await runCli(['restore', '--kubeconfig', env.kubeconfig, '-n', nsA, '-n', nsB, '--dry-run', '-o', 'json']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.equal(await deploymentImage(nsA, 'web') === `${src()}/${repo}/web:1.0`, false, 'a dry run changes nothing');
