@@ -7,17 +7,16 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { AppsV1Api, RbacAuthorizationV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { repoRoot } from '../harness/harness.ts';
 import { pushImage, testImage } from '../harness/images.ts';
-import { waitUntil } from '../integration/helpers.ts';
-import { applyKustomization, clients, ensurePullSecret, jobFromCronJob, nodeEnv, waitForRunningPods } from './helpers.ts';
+import { deployment } from '../integration/fixtures.ts';
+import { adminKubeConfig, kubeClients, waitUntil } from '../integration/helpers.ts';
+import { applyKustomization, ensurePullSecret, jobFromCronJob, nodeEnv, waitForRunningPods } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
 const env = await nodeEnv();
-const { kc, core, batch } = clients(env);
-const apps = kc.makeApiClient(AppsV1Api);
-const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const { core, batch, apps, rbac } = kubeClients(adminKubeConfig(env));
 const source = env.registries.source.host;
 const backup = env.registries.backup;
 const ns = 'image-clone';
@@ -71,10 +70,7 @@ patches:
 
   await core.createNamespace({ body: { metadata: { name: apps_ns } } });
   await pushImage(source, 'incluster/app', '1', testImage('incluster/app'));
-  await apps.createNamespacedDeployment({
-    namespace: apps_ns,
-    body: { metadata: { name: 'app' }, spec: { selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'app', image: `${source}/incluster/app:1` }] } } } },
-  });
+  await apps.createNamespacedDeployment({ namespace: apps_ns, body: deployment('app', `${source}/incluster/app:1`, { pod: { terminationGracePeriodSeconds: 5 } }) });
   await waitForRunningPods(core, apps_ns, 'app=app', 1, 60_000);
 });
 

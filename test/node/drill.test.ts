@@ -10,18 +10,18 @@
 // (the source tag of `web` is moved before the sync, and the backup must hold what ran).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { pushImage, testImage, type BuiltImage } from '../harness/images.ts';
-import { runCli, writeRegistryConfig } from '../integration/helpers.ts';
+import { podTemplate } from '../integration/fixtures.ts';
+import { adminKubeConfig, kubeClients, runCli, writeRegistryConfig } from '../integration/helpers.ts';
 import {
-  clients, digestOf, ensurePullSecret, jobFromCronJob, nodeEnv, nodeImages, startOwnRegistries, traceLines, waitForPodPhase, waitForRunningPods, wipeNodeImages,
+  digestOf, ensurePullSecret, jobFromCronJob, nodeEnv, nodeImages, startOwnRegistries, traceLines, waitForPodPhase, waitForRunningPods, wipeNodeImages,
   type OwnRegistries,
 } from './helpers.ts';
 import { waitUntil } from '../integration/helpers.ts';
 
 const env = await nodeEnv();
-const { kc, core, batch } = clients(env);
-const apps = kc.makeApiClient(AppsV1Api);
+const { core, batch, apps } = kubeClients(adminKubeConfig(env));
 const namespace = 'drill';
 const backup = env.registries.backup;
 
@@ -48,10 +48,7 @@ after(async () => {
   await lost?.destroy();
 });
 
-const template = (app: string, image: string, extra: Record<string, unknown> = {}) => ({
-  metadata: { labels: { app } },
-  spec: { terminationGracePeriodSeconds: 5, containers: [{ name: app, image }], ...extra },
-});
+const template = (app: string, image: string, extra: Record<string, unknown> = {}) => podTemplate(app, [{ name: app, image }], { terminationGracePeriodSeconds: 5, ...extra });
 
 describe('node-rotation drill', () => {
   test('1. workloads of every kind run real pods from the source registry', async () => {

@@ -5,10 +5,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BatchV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { BatchV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 import { nodeAddress, trustRegistryHost } from '../harness/node.ts';
-import { waitUntil } from '../integration/helpers.ts';
+import { adminKubeConfig, kubeClients, waitUntil } from '../integration/helpers.ts';
 
 export type NodeEnv = HarnessEnv & { node: NonNullable<HarnessEnv['node']> };
 
@@ -17,12 +17,6 @@ export async function nodeEnv(): Promise<NodeEnv> {
   const env = await harnessEnv();
   if (!env.node) throw new Error('this test needs the harness node: run it with `node test/harness/with-harness.ts --node ...` (npm run test:node)');
   return env as NodeEnv;
-}
-
-export function clients(env: HarnessEnv): { kc: KubeConfig; core: CoreV1Api; batch: BatchV1Api } {
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfig);
-  return { kc, core: kc.makeApiClient(CoreV1Api), batch: kc.makeApiClient(BatchV1Api) };
 }
 
 /** The digest in an imageID (`host/repo@sha256:...`, or a bare `sha256:...`). */
@@ -152,7 +146,7 @@ export function applyKustomization(env: HarnessEnv, dir: string): string {
  * pull-only identity, which `--pull-secret image-clone-pull` copies into patched namespaces.
  */
 export async function ensurePullSecret(env: HarnessEnv): Promise<void> {
-  const { core } = clients(env);
+  const { core } = kubeClients(adminKubeConfig(env));
   await core.createNamespace({ body: { metadata: { name: 'image-clone' } } }).catch(() => {});
   const backup = env.registries.backup;
   const auth = Buffer.from(`${backup.reader!.username}:${backup.reader!.password}`).toString('base64');

@@ -2,25 +2,19 @@
 // imageID in their status is the one containerd reports.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AppsV1Api } from '@kubernetes/client-node';
-import { clients, digestOf, nodeEnv, nodeImages, traceLines, waitForPodPhase, waitForRunningPods } from './helpers.ts';
+import { deployment } from '../integration/fixtures.ts';
+import { adminKubeConfig, kubeClients } from '../integration/helpers.ts';
+import { digestOf, nodeEnv, nodeImages, traceLines, waitForPodPhase, waitForRunningPods } from './helpers.ts';
 
 const env = await nodeEnv();
-const { kc, core } = clients(env);
-const apps = kc.makeApiClient(AppsV1Api);
+const { core, apps } = kubeClients(adminKubeConfig(env));
 
 test('a Deployment\'s pod runs on the node from an image in source, and its imageID is containerd\'s', async () => {
   const namespace = 'node-basic';
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   const { ref, digest } = env.node.images.multi; // an index: linux/amd64 runs here, linux/arm64 does not
   const traceStart = (await traceLines(env.registryTrace)).length;
-  await apps.createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name: 'multi' },
-      spec: { selector: { matchLabels: { app: 'multi' } }, template: { metadata: { labels: { app: 'multi' } }, spec: { containers: [{ name: 'multi', image: ref }] } } },
-    },
-  });
+  await apps.createNamespacedDeployment({ namespace, body: deployment('multi', [{ name: 'multi', image: ref }]) });
   const [pod] = await waitForRunningPods(core, namespace, 'app=multi', 1, 60_000);
   assert.equal(pod!.spec?.nodeName, env.node.name);
   const status = pod!.status!.containerStatuses![0]!;

@@ -3,14 +3,13 @@
 // that registry fails with an authorization error (the control that proves the test).
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { AppsV1Api } from '@kubernetes/client-node';
 import { pushImage, testImage } from '../harness/images.ts';
-import { runCli, serviceAccountToken, tokenKubeConfig, waitUntil, writeKubeconfig, writeRegistryConfig } from '../integration/helpers.ts';
-import { applyKustomization, clients, digestOf, ensurePullSecret, nodeEnv, traceLines, waitForRunningPods } from './helpers.ts';
+import { deployment } from '../integration/fixtures.ts';
+import { adminKubeConfig, kubeClients, runCli, serviceAccountToken, tokenKubeConfig, waitUntil, writeKubeconfig, writeRegistryConfig } from '../integration/helpers.ts';
+import { applyKustomization, digestOf, ensurePullSecret, nodeEnv, traceLines, waitForRunningPods } from './helpers.ts';
 
 const env = await nodeEnv();
-const { kc, core } = clients(env);
-const apps = kc.makeApiClient(AppsV1Api);
+const { core, apps } = kubeClients(adminKubeConfig(env));
 const source = env.registries.source.host;
 const backup = env.registries.backup;
 const digests: Record<string, string> = {};
@@ -28,10 +27,7 @@ before(async () => {
     const image = testImage(`pull/${name}`);
     digests[name] = await pushImage(source, `pull/${name}`, '1', image);
     await core.createNamespace({ body: { metadata: { name: `pull-${name}` } } });
-    await apps.createNamespacedDeployment({
-      namespace: `pull-${name}`,
-      body: { metadata: { name: 'app' }, spec: { selector: { matchLabels: { app: 'app' } }, template: { metadata: { labels: { app: 'app' } }, spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'app', image: `${source}/pull/${name}:1` }] } } } },
-    });
+    await apps.createNamespacedDeployment({ namespace: `pull-${name}`, body: deployment('app', `${source}/pull/${name}:1`, { pod: { terminationGracePeriodSeconds: 5 } }) });
     await waitForRunningPods(core, `pull-${name}`, 'app=app', 1, 60_000);
   }
 });
