@@ -12,18 +12,17 @@ import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
 import { parseReference } from '../../src/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport, type TransportOptions } from '../../src/oci/transport/transport.ts';
-import { harnessEnv, type HarnessEnv } from '../harness/harness.ts';
+import type { HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult, insecureFlags } from './helpers.ts';
+import { harnessFixtures } from './fixtures.ts';
+import { runCli, seedImage, uniqueRepo, verifyCopy, writeRegistryConfig, type SeedResult } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
 let insecureArgs: string[];
 
 before(async () => {
-  env = await harnessEnv();
-  registryConfig = await writeRegistryConfig(env);
-  insecureArgs = insecureFlags(env.registries);
+  ({ env, registryConfig, insecure: insecureArgs } = await harnessFixtures());
 });
 
 /** An engine in this process, for what the CLI does not expose (shared state across images, short timeouts). */
