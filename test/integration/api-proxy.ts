@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, request, type Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { seededRandom } from './fault-proxy.ts';
+import { proxyHandle, seededRandom } from './fault-proxy.ts';
 
 export type ApiFault = 'error500' | 'error503' | 'tooMany' | 'reset';
 
@@ -70,15 +70,5 @@ export async function startApiProxy(options: { server: string; caFile: string; r
     req.pipe(up);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    injected,
-    get requests() {
-      return state.requests;
-    },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return Object.assign(proxyHandle(server, injected, state), { server: `https://127.0.0.1:${(server.address() as AddressInfo).port}` });
 }

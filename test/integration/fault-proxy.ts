@@ -49,6 +49,20 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** What both proxies hand back once listening: the faults injected so far, the requests seen, close(). */
+export function proxyHandle<F extends string>(server: { closeAllConnections(): void; close(done: () => void): unknown }, injected: Record<F, number>, state: { requests: number }) {
+  return {
+    injected,
+    get requests() {
+      return state.requests;
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
 const blobGet = (method: string, path: string) => method === 'GET' && /\/blobs\/sha256:/.test(path);
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -105,17 +119,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   });
   await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
   const { port, address } = server.address() as AddressInfo;
-  return {
-    host: `${address}:${port}`,
-    injected,
-    get requests() {
-      return state.requests;
-    },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return Object.assign(proxyHandle(server, injected, state), { host: `${address}:${port}` });
 }
 
 /** Sends part of the body, then breaks it the way the fault says. */
