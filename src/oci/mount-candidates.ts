@@ -25,7 +25,7 @@ export interface BlobLocator {
 /** Repositories asked for an image's base layer (in parallel), once per base layer and run. */
 const candidatesPerRound = 6;
 /** Repositories that hold the base layer, asked in turn for each other missing blob of the image. */
-const holdersAsked = 3;
+const holdersAsked = 2;
 /** Catalog pages read per registry and run: the target's parent folder, then the folders above it. */
 const catalogLevels = 3;
 const catalogPageSize = 100;
