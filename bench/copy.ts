@@ -573,7 +573,7 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
   const discarded: FleetRun[] = [];
   const groups: Group[] = contenders.filter((c, i) => i === 0 || !only?.length || only.includes(c.id)).map((contender) => ({ contender, runs: [] }));
-  if (args.has('--second-round-only')) return secondRounds(groups.map((g) => g.contender));
+  if (args.has('--second-round-only')) return secondRounds(groups.map((g) => g.contender), machine);
 
   // Interleaved rounds, every other one in reverse order, so that drift on the machine spreads evenly.
   for (let round = 0; round < rounds; round++) {
@@ -626,20 +626,22 @@ async function main(): Promise<void> {
     await writeSection(resultsPath, copySection, report.markdown);
     log(`wrote ${resultsPath}`);
   }
-  await secondRounds(groups.map((g) => g.contender));
+  await secondRounds(groups.map((g) => g.contender), machine);
 }
 
 /** Issue 15, section 3: what each tool sends per image on a second round into new repositories (not skopeo sync: it takes no pairs). */
-async function secondRounds(contenders: Contender[]): Promise<void> {
+async function secondRounds(contenders: Contender[], machine: Machine): Promise<void> {
   const results: RoundResult[] = [];
-  for (const contender of contenders.filter((c) => c.id !== 'skopeo-sync')) {
+  const perImage = contenders.filter((c) => c.id !== 'skopeo-sync');
+  for (const contender of perImage) {
     log(`second round: ${contender.label}`);
     results.push(await secondRound(contender, { shape: secondRoundShape, freshHarness, isolatedEnv, log }));
   }
   const report = secondRoundReport(results, secondRoundShape);
   process.stdout.write(`\n${report.text}\n`);
   if (!args.has('--no-write') && !smoke) {
-    await writeSection(resultsPath, ownSection('copy-second-round'), report.markdown);
+    const versions = machineTable(machine, perImage.map((c) => [c.label, c.tool.version]));
+    await writeSection(resultsPath, ownSection('copy-second-round'), `${report.markdown}\n\n### Machine and versions\n\n${versions}`);
     log(`wrote the second round to ${resultsPath}`);
   }
 }
