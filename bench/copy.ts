@@ -1,8 +1,10 @@
 // `npm run bench:copy`: copies a seeded fleet of images with image-clone and with its peers
 // (skopeo, crane, regctl), each into an empty registry, checks every copy, measures image-clone's
-// peak memory on a single 1 GiB layer, and (re)writes its section of bench/RESULTS.md.
+// peak memory on a single 1 GiB layer, and (re)writes its section of bench/RESULTS.md. Then a second
+// round into new repositories: what each tool uploads per image when the registry has the blobs
+// already (bench/lib/second-round.ts; its own section of RESULTS.md; --second-round-only: just that).
 //
-//   node bench/copy.ts [--no-profile] [--profile] [--no-write] [--smoke]
+//   node bench/copy.ts [--no-profile] [--profile] [--no-write] [--smoke] [--second-round-only]
 //   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION
 //
 // Fairness: every run starts a fresh harness (test/harness/harness.ts): an empty source registry,
@@ -22,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, repoRoot, startHarness, startRegistries, type Harness, type HarnessEnv } from '../test/harness/harness.ts';
 import { summarizeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.ts';
-import { regharness } from './lib/fleets.ts';
+import { regharness, type FleetShape } from './lib/fleets.ts';
 import { fmtS, median, mdTable, mib, s2, textTable, yesNo } from './lib/format.ts';
 import { machineInfo, machineTable, type Machine } from './lib/machine.ts';
 import { timedWithVmHwm } from './lib/peak-rss.ts';
@@ -31,7 +33,8 @@ import { findProcess, loadAverage, processCpuSeconds, systemCpu } from './lib/pr
 import { firstLine, run, timed, type TimedResult } from './lib/processes.ts';
 import { countRequests, fileSize, readTraceFrom } from './lib/registry-trace.ts';
 import { summarizeUndiciTrace, type RequestTimeline } from './lib/request-timeline.ts';
-import { copySection, writeSection } from './lib/results-md.ts';
+import { copySection, ownSection, writeSection } from './lib/results-md.ts';
+import { secondRound, secondRoundReport, type RoundResult } from './lib/second-round.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -67,6 +70,11 @@ const targetPrefix = 'mirror';
 const rounds = smoke ? 1 : Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
 /** Images checked with `verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
 const fullVerifySample = smoke ? [1] : [1, 15, 30];
+/** The second round: six two-platform images sharing their two base layers (--smoke: two, one of two layers of 64 KiB). */
+const secondRoundShape: FleetShape = {
+  images: 6, groupSize: 6, platforms: 'linux/amd64,linux/arm64', layers: 4, sharedLayers: 2, layerSize: '8MiB', format: 'mixed', parallel: 4,
+  ...(smoke ? { images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '64KiB' } : {}),
+};
 /** The single layer of the peak-RSS run. */
 const rssLayer = smoke ? { size: '1MiB', label: '1 MiB' } : { size: '1GiB', label: '1 GiB' };
 
@@ -83,7 +91,7 @@ const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started
 
 // ---------------------------------------------------------------- the tools
 
-interface RunContext {
+export interface RunContext {
   src: string;
   dst: string;
   user: string;
@@ -565,6 +573,7 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
   const discarded: FleetRun[] = [];
   const groups: Group[] = contenders.filter((c, i) => i === 0 || !only?.length || only.includes(c.id)).map((contender) => ({ contender, runs: [] }));
+  if (args.has('--second-round-only')) return secondRounds(groups.map((g) => g.contender), machine);
 
   // Interleaved rounds, every other one in reverse order, so that drift on the machine spreads evenly.
   for (let round = 0; round < rounds; round++) {
@@ -616,6 +625,24 @@ async function main(): Promise<void> {
   if (!args.has('--no-write') && !smoke) {
     await writeSection(resultsPath, copySection, report.markdown);
     log(`wrote ${resultsPath}`);
+  }
+  await secondRounds(groups.map((g) => g.contender), machine);
+}
+
+/** Issue 15, section 3: what each tool sends per image on a second round into new repositories (not skopeo sync: it takes no pairs). */
+async function secondRounds(contenders: Contender[], machine: Machine): Promise<void> {
+  const results: RoundResult[] = [];
+  const perImage = contenders.filter((c) => c.id !== 'skopeo-sync');
+  for (const contender of perImage) {
+    log(`second round: ${contender.label}`);
+    results.push(await secondRound(contender, { shape: secondRoundShape, freshHarness, isolatedEnv, log }));
+  }
+  const report = secondRoundReport(results, secondRoundShape);
+  process.stdout.write(`\n${report.text}\n`);
+  if (!args.has('--no-write') && !smoke) {
+    const versions = machineTable(machine, perImage.map((c) => [c.label, c.tool.version]));
+    await writeSection(resultsPath, ownSection('copy-second-round'), `${report.markdown}\n\n### Machine and versions\n\n${versions}`);
+    log(`wrote the second round to ${resultsPath}`);
   }
 }
 

@@ -33,6 +33,8 @@ export interface SeededFleet {
   digests: Map<string, string>;
   blobs: Map<string, number>;
   uniqueBytes: number;
+  /** Each image's bytes, its manifests and blobs whole (seed-fleet's count), in the order seed-fleet finished them. */
+  imageBytes: number[];
   manifests: number;
   ms: number;
 }
@@ -46,7 +48,7 @@ export async function seedFleet(h: Harness, host: string, shape: FleetShape, pre
   const env = { ...process.env, REGHARNESS_REGISTRIES: h.envPath };
   const r = await run(regharness, ['seed-fleet', '--registry', host, ...fleetArgs(shape, prefix), ...(options.anchorTags ? ['--anchor-tags'] : [])], { env });
   if (r.code !== 0) throw new Error(`seed-fleet into ${host}/${prefix} failed: ${r.stderr.trim().slice(0, 500)}`);
-  const images = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ref: string; digest: string; children: unknown[]; blobs: Array<{ digest: string; size: number }> });
+  const images = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ref: string; digest: string; children: unknown[]; blobs: Array<{ digest: string; size: number }>; bytes: number });
   if (images.length !== shape.images) throw new Error(`seed-fleet pushed ${images.length} images into ${host}/${prefix}, not ${shape.images}`);
   const digests = new Map<string, string>();
   const blobs = new Map<string, number>();
@@ -58,6 +60,7 @@ export async function seedFleet(h: Harness, host: string, shape: FleetShape, pre
     names: Array.from({ length: shape.images }, (_, i) => `${prefix}/app-${i + 1}:v1`),
     digests, blobs,
     uniqueBytes: [...blobs.values()].reduce((a, b) => a + b, 0),
+    imageBytes: images.map((i) => i.bytes),
     manifests: images.reduce((a, i) => a + 1 + i.children.length, 0),
     ms: r.wallMs,
   };

@@ -58,6 +58,11 @@ export async function executePlan(
   const copies = byAnchor('copy');
   const toCopy = [...copies.values()].map((group) => group[0]!);
   if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
+  // What the backup holds already (from earlier runs, other clusters) is where a new image's base layers are looked for.
+  if (toCopy.length) {
+    const held = requests.filter((r) => ['present', 'tag'].includes(resolutions.get(r.key)?.state ?? ''));
+    ports.copier.knownRepositories?.(held.map((r) => ({ registry: r.backup.registry, repository: r.backup.repository })));
+  }
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
     const { tag: _, ...repository } = r.backup;
     return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, tag: anchorTag(resolved(r).digest) } };

@@ -29,6 +29,8 @@ export interface ImageCopier {
     Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
   /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
   tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
+  /** Backup repositories that hold images already: a new image's shared layers are mounted from them, not uploaded again. */
+  knownRepositories?(repositories: Array<{ registry: string; repository: string }>): void;
   /** For images already in the backup: what was attached to them upstream since (signatures, referrers). Failures are warnings. */
   refreshAttachments?(jobs: Array<{ source: ImageReference; target: ImageReference }>, concurrency: number): Promise<void>;
 }

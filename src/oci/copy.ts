@@ -5,6 +5,7 @@ import type { ImageCopier } from '../core/ports.ts';
 import { ManifestError, RegistryError } from '../errors.ts';
 import { uploadBlob } from './blob.ts';
 import { createLimiter, type Limiter } from '../util/limit.ts';
+import { MountCandidates } from './mount-candidates.ts';
 import { isTransientNetworkError } from '../util/retry.ts';
 import {
   formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
@@ -79,11 +80,19 @@ export class CopyEngine implements ImageCopier {
   readonly #referrersApi = new Map<string, boolean>();
   /** Source manifests by repository and digest: measuring an image fetches what its copy needs. */
   readonly #manifests = new Map<string, Promise<Manifest>>();
+  /** Where else in the target registry a blob may be, from earlier runs and other processes. */
+  readonly #mounts: MountCandidates;
 
   constructor(client: RegistryClient, options: CopyOptions = {}) {
     this.#client = client;
     this.#options = options;
     this.#transfers = createLimiter(options.concurrency ?? 8);
+    this.#mounts = new MountCandidates(client);
+  }
+
+  /** Repositories of a target registry that hold whole images: a new image's blobs are mounted from them, not uploaded. */
+  knownRepositories(repositories: Repository[]): void {
+    this.#mounts.hint(repositories);
   }
 
   /**
@@ -110,6 +119,7 @@ export class CopyEngine implements ImageCopier {
     if (!filtering) {
       const existing = await this.#client.headManifest(dst, targetRef, true);
       if (existing?.digest === head.digest) {
+        this.#mounts.hint([dst]);
         // In the target already; what was attached to it upstream since the last run still comes.
         if (this.#options.signatures ?? true) {
           // The copy is in place: a failure here is a warning, not a failed image.
@@ -234,6 +244,7 @@ export class CopyEngine implements ImageCopier {
       return children.map((child) => formatPlatform(child.platform));
     }
     const blobs = uniqueByDigest([...(parsed.config ? [parsed.config] : []), ...parsed.layers]);
+    this.#mounts.noteImage(dst, blobs, parsed.layers);
     await settleAll(blobs.map((blob) => this.#copyBlob(src, dst, blob, counts)));
     return [];
   }
@@ -297,8 +308,9 @@ export class CopyEngine implements ImageCopier {
   async #uploadBlob(src: Repository, dst: Repository, blob: Descriptor, counts: CopyCounts, report: (action: 'copied' | 'mounted' | 'present') => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
+        const mountFrom = await this.#mountSource(src, dst, blob);
         return await this.#transfers(async () => {
-          const start = await this.#client.startUpload(dst, blob.digest, this.#mountSource(src, dst, blob.digest));
+          const start = await this.#client.startUpload(dst, blob.digest, mountFrom);
           if (start.mounted) return report('mounted');
           const chunkSize = this.#options.chunkSize ?? start.chunkMinLength ?? (ecrHost.test(dst.registry) ? ecrChunkSize : undefined);
           let moved = 0;
@@ -325,12 +337,16 @@ export class CopyEngine implements ImageCopier {
     }
   }
 
-  /** A repository of the target registry known to hold the blob, else the source when it is the same registry. */
-  #mountSource(src: Repository, dst: Repository, digest: string): Repository | undefined {
-    const homes = this.#blobHomes.get(registryKey(dst.registry))?.get(digest);
+  /**
+   * A repository of the target registry that holds the blob: one this run put it in, the source
+   * when it is the same registry, else one found in the registry (mount-candidates.ts).
+   */
+  async #mountSource(src: Repository, dst: Repository, blob: Descriptor): Promise<Repository | undefined> {
+    const homes = this.#blobHomes.get(registryKey(dst.registry))?.get(blob.digest);
     const other = homes && [...homes].find((repository) => repository !== dst.repository);
     if (other) return { registry: dst.registry, repository: other };
-    return registryKey(src.registry) === registryKey(dst.registry) ? src : undefined;
+    if (registryKey(src.registry) === registryKey(dst.registry)) return src;
+    return this.#mounts.find(src, dst, blob);
   }
 
   #remember(repo: Repository, digest: string): void {

@@ -138,6 +138,28 @@ export class RegistryClient {
     return tags;
   }
 
+  /**
+   * One page of the registry's repository list (GET /v2/_catalog), at most `n` names in lexical
+   * order after `last`; undefined when the registry has no catalog or does not show it to us.
+   */
+  async catalog(registry: string, n: number, last?: string): Promise<string[] | undefined> {
+    const response = await this.transport.send({
+      registry, method: 'GET', path: `/v2/_catalog?n=${n}${last ? `&last=${encodeURIComponent(last)}` : ''}`,
+      scopes: ['registry:catalog:*'], accept: [400, 403, 404, 405, 501],
+    });
+    if (response.status !== 200) {
+      await response.body.dump();
+      return undefined;
+    }
+    const bytes = await readAll(response, maxManifestBytes, () => new ManifestError(`${registry}: catalog page too large`));
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { repositories?: unknown };
+      return Array.isArray(doc.repositories) ? doc.repositories.filter((r): r is string => typeof r === 'string') : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Size of a blob in the repository, or undefined when it is not there. */
   async headBlob(repo: Repository, digest: string, forPush = true): Promise<number | undefined> {
     const response = await this.transport.send({

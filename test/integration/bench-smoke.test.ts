@@ -37,6 +37,8 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^image-clone's requests \(bench\/undici-trace\.ts\): \d+ over \d+ TCP connections/m, 'the profiled run\'s request timeline');
     assert.match(out, /^image-clone's CPU profile \(node --cpu-prof\): [\d.]+ s sampled$/m);
     assert.match(out, /^Total benchmark time \d+ s$/m);
+    assert.match(out, /^Second round into new repositories \(2 images, one process each\): MiB sent to the target per image: image-clone [\d.]+.*: (MET|MISSED)$/m);
+    assert.match(out, /^image-clone {2,}[\d.]+ {2,}[\d.]+ {2,}[\d.]+ {2,}[\d.]+ {2,}1\.00 {2,}2\/2$/m, 'image-clone\'s row: both rounds measured, round two verified');
   });
 
   test('bench:plan', { timeout: 300_000 }, async (t) => {

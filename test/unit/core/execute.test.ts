@@ -116,6 +116,28 @@ describe('executePlan', () => {
     assert.equal(result.images.get('docker.io/library/redis:7')?.result, 'failed');
   });
 
+  test('before copying, the copier learns which backup repositories hold images already (where shared layers are mounted from)', async () => {
+    const workloads = [workload('web', { app: 'nginx:1.25' }), workload('db', { app: 'redis:7' }), workload('old', { app: 'busybox:1' })];
+    const resolutions = new Map<string, Resolution>([
+      ['docker.io/library/nginx:1.25', { state: 'copy', digest: d(1), reason: '' }],
+      ['docker.io/library/redis:7', { state: 'present', digest: d(2), reason: '' }],
+      ['docker.io/library/busybox:1', { state: 'tag', digest: d(3), reason: '' }],
+    ]);
+    const c = copier();
+    c.held.add(`mirror/docker.io/library/busybox@${d(3)}`);
+    const known: string[][] = [];
+    c.knownRepositories = (repositories) => known.push(repositories.map((r) => `${r.registry}/${r.repository}`));
+    await executePlan(workloads, imagesToResolve(workloads, config), resolutions, config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 4 });
+    assert.deepEqual(known, [['backup.example.com/mirror/docker.io/library/redis', 'backup.example.com/mirror/docker.io/library/busybox']]);
+
+    const none: string[][] = [];
+    const idle = copier();
+    idle.knownRepositories = (repositories) => none.push(repositories.map((r) => r.repository));
+    const present = new Map<string, Resolution>([['docker.io/library/redis:7', { state: 'present', digest: d(2), reason: '' }]]);
+    await executePlan([workloads[1]!], imagesToResolve([workloads[1]!], config), present, config, { copier: idle, patcher: patcher(() => 'patched'), manifests: lookupOf(idle) }, { concurrency: 4 });
+    assert.deepEqual(none, [], 'nothing to copy: not even that');
+  });
+
   test('a conflict is re-read and re-planned: unchanged images are patched on top, changed ones left alone', async () => {
     const workloads = [workload('scaled', { app: 'nginx:1.25' }), workload('retagged', { app: 'nginx:1.25' })];
     const resolutions = new Map<string, Resolution>([['docker.io/library/nginx:1.25', { state: 'copy', digest: d(1), reason: '' }]]);
