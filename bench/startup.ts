@@ -5,7 +5,8 @@
 //               into a new repository of an empty registry.
 //
 //   node bench/startup.ts [--smoke] [--no-write]
-//   environment: BENCH_ROUNDS (default 10), BENCH_CRANE_VERSION
+//   environment: BENCH_ROUNDS (default 10), BENCH_CRANE_VERSION, BENCH_BASELINE_CLI (another build's
+//   bin/image-clone.js, e.g. of an earlier commit: measured too, as "image-clone (baseline)", for a before/after)
 //
 // Fairness: every copy is of a different image of the same shape with no blob in common with any
 // other (seed-fleet --group-size 1 --shared-layers 0), into a repository nobody wrote before, so no
@@ -90,6 +91,15 @@ async function main(): Promise<void> {
       copyDisplay: 'node bin/image-clone.js copy SRC/IMAGE DST/IMAGE --registry-config config.json --insecure-registry SRC --insecure-registry DST -o json',
       login: async (work) => writeFile(join(work, 'config.json'), auth, { mode: 0o600 }),
     }];
+    const baseline = process.env.BENCH_BASELINE_CLI;
+    if (baseline) {
+      contenders.push({
+        ...contenders[0]!, id: 'image-clone-baseline', label: 'image-clone (baseline)',
+        tool: { name: 'image-clone (baseline)', bin: process.execPath, version: baseline, note: 'BENCH_BASELINE_CLI' },
+        version: [baseline, '--version'],
+        copy: (s, d, work) => ({ ...contenders[0]!.copy(s, d, work), args: contenders[0]!.copy(s, d, work).args.map((a) => (a === cli ? baseline : a)) }),
+      });
+    }
     if (skopeo.bin) {
       contenders.push({
         id: 'skopeo', label: 'skopeo copy', tool: skopeo, version: ['--version'],
@@ -198,14 +208,14 @@ function buildReport(contenders: Contender[], samples: Sample[], x: { rounds: nu
       const ratio = ic[kind].wallMs / peer.wallMs;
       const what = kind === 'version' ? '--version' : 'copy of one small image';
       const target = kind === 'copy' && c.id === 'skopeo' ? `; target <= 1.00 x skopeo: ${ratio <= 1 ? 'MET' : 'MISSED'}` : '';
-      verdicts.push(`${what} per process, image-clone vs ${c.label}: ${(ic[kind].wallMs / 1000).toFixed(3)} s vs ${(peer.wallMs / 1000).toFixed(3)} s (medians of ${ic[kind].n} and ${peer.n} runs): ${ratio.toFixed(2)} x its time${target}`);
+      verdicts.push(`${what} per process, image-clone vs ${kind === 'version' ? c.tool.name : c.label}: ${(ic[kind].wallMs / 1000).toFixed(3)} s vs ${(peer.wallMs / 1000).toFixed(3)} s (medians of ${ic[kind].n} and ${peer.n} runs): ${ratio.toFixed(2)} x its time${target}`);
     }
   }
   if (contenders.length === 1) verdicts.push('no peer installed: no ratio (skopeo and crane are installed by a run without --smoke)');
   const head = ['tool', 'what', 'wall s (median)', 'ratio to image-clone', 'CPU s (median)', 'peak RSS MiB', 'verified', 'each run (s)'];
   const rows = contenders.flatMap((c) => (['version', 'copy'] as const).map((kind) => {
     const s = stats(c.id, kind);
-    return [c.label, kind === 'version' ? '--version' : 'copy one small image', (s.wallMs / 1000).toFixed(3), (s.wallMs / ic[kind].wallMs).toFixed(2),
+    return [kind === 'version' ? c.tool.name : c.label, kind === 'version' ? '--version' : 'copy one small image', (s.wallMs / 1000).toFixed(3), (s.wallMs / ic[kind].wallMs).toFixed(2),
       s.cpuS.toFixed(2), s.rssMiB.toFixed(0), kind === 'copy' ? (s.failed ? `NO (${s.failed} of ${s.n} failed)` : `yes (${s.n}/${s.n}, --full)`) : (s.failed ? 'NO' : '-'), s.all.join(', ')];
   }));
   const failures = samples.filter((s) => !s.ok).map((s) => `- ${s.contender} ${s.kind}: ${s.note ?? `exit ${s.run.code}`}`);
@@ -231,7 +241,7 @@ function buildReport(contenders: Contender[], samples: Sample[], x: { rounds: nu
     '',
     'Commands:',
     '',
-    ...contenders.map((c) => `- ${c.label}: \`${c.id === 'image-clone' ? 'node bin/image-clone.js' : c.id} ${c.version.filter((a) => a !== cli).join(' ')}\`; \`${c.copyDisplay}\``),
+    ...contenders.map((c) => `- ${c.label}: \`${c.id.startsWith('image-clone') ? `node ${c.id === 'image-clone' ? 'bin/image-clone.js' : 'BASELINE/bin/image-clone.js'}` : c.id} ${c.version.slice(c.id.startsWith('image-clone') ? 1 : 0).join(' ')}\`; \`${c.copyDisplay}\``),
     '',
     '### Machine and versions',
     '',
