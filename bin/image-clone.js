@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm run build` (and before `npm pack`).
-import { main } from '../dist/cli/main.js';
+import { enableCompileCacheWhereWritable } from './compile-cache.js';
+
+// Before the CLI's modules load, so that they come from the cache (a dynamic import for that reason).
+enableCompileCacheWhereWritable(process.env);
+const { main } = await import('../dist/cli/main.js');
 
 process.exitCode = await main(process.argv.slice(2));
 // Interrupted: the run lock is released and the line is written; requests abandoned in flight

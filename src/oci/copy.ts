@@ -11,7 +11,7 @@ import {
   formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
 } from './manifest.ts';
 import { formatReference, registryKey, type ImageReference } from '../reference.ts';
-import { repoName, type Manifest, type RegistryClient, type Repository } from './registry.ts';
+import { repoName, type Manifest, type ManifestHead, type RegistryClient, type Repository } from './registry.ts';
 
 export interface CopyOptions {
   /** Copy only these platforms of a multi-platform image (the index is rewritten: its digest changes). */
@@ -78,6 +78,8 @@ export class CopyEngine implements ImageCopier {
   readonly #sourceTags = new Map<string, Promise<Set<string>>>();
   /** Whether a registry answers the referrers API, by registry, once known. */
   readonly #referrersApi = new Map<string, boolean>();
+  /** Source tags HEADed while measuring images, by repository and tag, until their copy takes them. */
+  readonly #measuredHeads = new Map<string, Promise<ManifestHead | undefined>>();
   /** Source manifests by repository and digest: measuring an image fetches what its copy needs. */
   readonly #manifests = new Map<string, Promise<Manifest>>();
   /** Where else in the target registry a blob may be, from earlier runs and other processes. */
@@ -107,7 +109,7 @@ export class CopyEngine implements ImageCopier {
       ({ source: formatReference(source), target: formatReference(target), digest, mediaType, status, platforms, counts });
 
     const sourceRef = source.digest ?? source.tag ?? 'latest';
-    const head = await this.#client.headManifest(src, sourceRef);
+    const head = await (this.#takeMeasuredHead(src, sourceRef) ?? this.#client.headManifest(src, sourceRef));
     if (!head) {
       throw new RegistryError(source.registry, `${formatReference(source)}: no such image in the source registry`, { status: 404, code: 'MANIFEST_UNKNOWN', transient: false });
     }
@@ -209,7 +211,15 @@ export class CopyEngine implements ImageCopier {
   /** Bytes of the distinct blobs an image references, from its manifests (cached for the copy). */
   async size(source: ImageReference): Promise<number> {
     const src: Repository = { registry: source.registry, repository: source.repository };
-    const digest = source.digest ?? (await this.#client.headManifest(src, source.tag ?? 'latest'))?.digest;
+    let digest = source.digest;
+    if (!digest) {
+      // The copy that follows takes this answer rather than asking the source again.
+      const tag = source.tag ?? 'latest';
+      const head = this.#client.headManifest(src, tag);
+      this.#measuredHeads.set(this.#headKey(src, tag), head);
+      head.catch(() => this.#measuredHeads.delete(this.#headKey(src, tag)));
+      digest = (await head)?.digest;
+    }
     if (!digest) return 0;
     const blobs = new Map<string, number>();
     const walk = async (manifestDigest: string, depth: number): Promise<void> => {
@@ -221,6 +231,18 @@ export class CopyEngine implements ImageCopier {
     };
     await walk(digest, 0);
     return [...blobs.values()].reduce((a, b) => a + b, 0);
+  }
+
+  #headKey(src: Repository, tag: string): string {
+    return `${registryKey(src.registry)}/${src.repository}:${tag}`;
+  }
+
+  /** The source tag's HEAD made while measuring the image, once: a later copy of the tag asks again. */
+  #takeMeasuredHead(src: Repository, tag: string): Promise<ManifestHead | undefined> | undefined {
+    const key = this.#headKey(src, tag);
+    const head = this.#measuredHeads.get(key);
+    this.#measuredHeads.delete(key);
+    return head;
   }
 
   #manifest(src: Repository, digest: string): Promise<Manifest> {

@@ -1,5 +1,5 @@
 // The benchmarks cannot rot (issue 15: "a small smoke run of each is part of npm test"): each of
-// bench/copy.ts, plan.ts and sync.ts runs with --smoke (the smallest shape that goes through every
+// bench/copy.ts, plan.ts, sync.ts and startup.ts runs with --smoke (the smallest shape that goes through every
 // code path: a couple of images, one workload of each kind, one round, only the peers already
 // installed) and must exit 0, print its verdict lines, install nothing and leave RESULTS.md alone.
 // Each starts its own fresh harness, as the real runs do; the numbers it prints mean nothing.
@@ -51,6 +51,14 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^start-up \(process start to first request/m, 'the profiled run\'s phases');
     assert.match(out, /^no registry lookups \(--include-image none\.invalid\/\*: lists and plans only\): [\d.]+ s/m);
     assert.match(out, /^Total \d+ s$/m);
+  });
+
+  test('bench:startup', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'startup.ts');
+    assert.match(out, /^image-clone {2}--version {2}.* 1\.00 /m);
+    assert.match(out, /^image-clone {2}copy one small image .* yes \(1\/1, --full\)/m);
+    assert.match(out, /^(copy of one small image per process, image-clone vs skopeo copy: .*target <= 1\.00 x skopeo: (MET|MISSED)|no peer installed: .*)$/m);
+    assert.match(out, /^Total benchmark time \d+ s$/m);
   });
 
   test('bench:sync', { timeout: 300_000 }, async (t) => {

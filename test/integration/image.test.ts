@@ -202,7 +202,10 @@ describe('the Dockerfile', () => {
     const user = instructionsOf(runtime, 'USER').at(-1)?.args;
     assert.match(user ?? '', /^[1-9]\d*(:\d+)?$/, 'numeric, so that the kubelet can check runAsNonRoot');
     assert.deepEqual(JSON.parse(instructionsOf(runtime, 'CMD').at(-1)!.args), ['sync']);
-    assert.match(JSON.parse(instructionsOf(runtime, 'ENTRYPOINT').at(-1)!.args).join(' '), /^node \S+\/bin\/image-clone\.js$/);
+    const entrypoint = JSON.parse(instructionsOf(runtime, 'ENTRYPOINT').at(-1)!.args).join(' ');
+    assert.match(entrypoint, /^node (--[\w-]+=\S+ )*\S+\/bin\/image-clone\.js$/);
+    // Small V8 semi-spaces: the peak RSS of a 1 GiB layer's copy 150 MiB instead of 180 (bench/RESULTS.md).
+    assert.match(entrypoint, / --max-semi-space-size=2 /);
   });
 });
 

@@ -1,7 +1,12 @@
 // Progress on stderr: a spinner with live text on a terminal, nothing but log lines elsewhere
 // (CronJob logs and CI get one plain line per event, no spinner frames or escape codes).
+import { createRequire } from 'node:module';
 import { chalkStderr } from 'chalk';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
+
+// ora (and what it loads) is for terminals only: loaded when a spinner starts, not by every run
+// (40 ms of a process's start-up, bench:startup). Node >= 22.12 requires an ES module synchronously.
+const require = createRequire(import.meta.url);
 
 export interface Progress {
   /** A spinner shows the live status (else update() shows nothing). */
@@ -23,6 +28,7 @@ export function createProgress(options: { stream: NodeJS.WriteStream; interactiv
     };
   }
   // ora colours its spinner through its own chalk, which ignores NO_COLOR: follow ours instead.
+  const { default: ora } = require('ora') as typeof import('ora');
   const spinner: Ora = ora({ text: options.text, stream: options.stream, discardStdin: false, color: chalkStderr.level > 0 ? 'cyan' : false }).start();
   return {
     interactive: true,
