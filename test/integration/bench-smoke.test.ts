@@ -13,10 +13,10 @@ import { repoRoot } from '../harness/harness.ts';
 
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 
-async function smoke(t: TestContext, script: string): Promise<string> {
+async function smoke(t: TestContext, script: string, extra: string[] = []): Promise<string> {
   const before = await readFile(resultsPath, 'utf8');
-  const r = await run(process.execPath, [join(repoRoot, 'bench', script), '--smoke'], { cwd: repoRoot });
-  t.diagnostic(`${script} --smoke: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s`);
+  const r = await run(process.execPath, [join(repoRoot, 'bench', script), '--smoke', ...extra], { cwd: repoRoot });
+  t.diagnostic(`${script} --smoke ${extra.join(' ')}: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s`);
   assert.equal(r.code, 0, `${script} --smoke failed:\n${r.stderr.slice(-3000)}`);
   assert.doesNotMatch(r.stderr, /: go install |: apt-get install |building k8s\.io/, 'smoke mode downloads and builds nothing');
   assert.equal(await readFile(resultsPath, 'utf8'), before, 'smoke mode does not write RESULTS.md');
@@ -39,6 +39,16 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^Total benchmark time \d+ s$/m);
   });
 
+  test('bench:copy --profile wan: every tool through the WAN proxies (.harness/bin/wanproxy)', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'copy.ts', ['--profile', 'wan']);
+    assert.match(out, /^WAN profile \(--profile wan\): every tool reaches the registries through Toxiproxy .*: source 20 ms round trip, \d+ Mbit\/s per connection; backup-basic 10 ms round trip/m);
+    assert.match(out, /^image-clone .* yes \(1 run: 2\/2 identical, 1 --full\)/m);
+    assert.match(out, /^Fleet copy vs the best peer the issue names: /m);
+    assert.match(out, /^Peak RSS: not measured \(measured by the loopback profile only\)$/m);
+    // The requests went through the proxies: the registries still saw (and counted) every one of them.
+    assert.match(out, /^image-clone's requests \(bench\/undici-trace\.ts\): \d+ over \d+ TCP connections/m);
+  });
+
   test('bench:plan', { timeout: 300_000 }, async (t) => {
     const out = await smoke(t, 'plan.ts');
     assert.match(out, /^Cluster: 1 namespaces x 8 workloads/m);
@@ -48,6 +58,17 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^Diagnostics:$/m);
     assert.match(out, /^start-up \(process start to first request/m, 'the profiled run\'s phases');
     assert.match(out, /^no registry lookups \(--include-image none\.invalid\/\*: lists and plans only\): [\d.]+ s/m);
+    assert.match(out, /^Total \d+ s$/m);
+  });
+
+  test('bench:scale: dry run and no-op sync at two pod counts, one data set', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'scale.ts');
+    assert.match(out, /^Cluster: 1 namespaces x 8 workloads .*; 2 images; pods 10, 20$/m);
+    assert.match(out, /^10 +18 +[\d.]+ \(/m, 'the 10-pod point lists 8 workloads, 1 ReplicaSet, 10 pods');
+    assert.match(out, /^20 +28 +[\d.]+ \(/m);
+    assert.match(out, /^Dry run \(bench:plan\) at 20 pods \(28 objects\): .* backup requests at most \d+ for 2 distinct images, target <= 1 per image: (MET|MISSED)$/m);
+    assert.match(out, /^No-op sync \(bench:sync\) at 20 pods \(28 objects\): .*peak RSS \d+ MiB, target <= 400: (MET|MISSED)/m);
+    assert.match(out, /^Memory per pod, from 10 to 20 pods: /m);
     assert.match(out, /^Total \d+ s$/m);
   });
 
