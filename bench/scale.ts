@@ -7,6 +7,8 @@
 //
 //   node bench/scale.ts [--pods 5000,20000,50000] [--workloads 10000] [--images 1000] [--runs N]
 //                       [--quiet-wait S] [--profile] [--no-profile] [--no-write] [--smoke]
+//   environment: BENCH_BASELINE_CLI=/path/to/bin/image-clone.js: at the largest point, one more dry
+//   run and no-op sync with that build (e.g. an earlier commit's), to show a change's effect in the same run.
 //
 // One data set serves every point (building it is most of the run time): the workloads, then pods
 // added in batches up to each point for the dry runs; then one real sync (untimed: every image is
@@ -72,6 +74,7 @@ interface Point {
 }
 
 const rssMiB = (r: CliRun) => r.run.maxRssKiB / 1024;
+const baselineCli = process.env.BENCH_BASELINE_CLI;
 
 async function main(): Promise<void> {
   const { machine, icVersion, kubectl } = await startUp(log, { smoke });
@@ -117,12 +120,23 @@ async function main(): Promise<void> {
       return { pods, objects: warm.items, pairs };
     };
 
+    /** One run of the baseline build (BENCH_BASELINE_CLI) at the largest point, after the timed pairs. */
+    const baseline: string[] = [];
+    const baselineRun = async (label: string, args: string[]) => {
+      if (!baselineCli) return;
+      const r = await runImageClone(h, args, { env, cli: baselineCli });
+      const b = registryRequests(r.trace, 'backup');
+      baseline.push(`${label} with the baseline build (${baselineCli}): ${s2(r.run.wallMs)} s, CPU ${(r.run.userS + r.run.sysS).toFixed(1)} s, peak RSS ${rssMiB(r).toFixed(0)} MiB, exit ${r.run.code}, backup ${b.authenticated} + ${b.challenges}x401 (one run)`);
+      log(baseline[baseline.length - 1]!);
+    };
+
     // ---- dry runs, pods going up
     const plans: Point[] = [];
     for (const p of points) {
       podMs[p] = await addPods(client, cluster, p - barePods, inFlight, log);
       log(`pods: ${p} (${cluster.podBatches.join(' + ')} owned + ${barePods} bare) after ${s2(podMs[p]!)} s`);
       plans.push(await measure('dry run', p, dryArgs, (r) => (r.report?.summary?.images?.present === fleet.images ? undefined : `not every image planned as present: ${JSON.stringify(r.report?.summary?.images)}`)));
+      if (p === points[points.length - 1]) await baselineRun(`Dry run at ${p} pods`, dryArgs);
     }
 
     // ---- one real sync (every image is in the backup already: it patches the workloads), then no-op syncs going down
@@ -137,6 +151,7 @@ async function main(): Promise<void> {
         const s = r.report?.summary;
         return s && !s.workloads?.patched && !s.images?.copied && !s.workloads?.failed ? undefined : `not a no-op: ${JSON.stringify(s)}`;
       }));
+      if (p === points[points.length - 1]) await baselineRun(`No-op sync at ${p} pods`, syncArgv);
       if (p !== points[0]) {
         const ms = await removeLastPodBatch(client, cluster, 8);
         log(`deleted the last batch of pods in ${s2(ms)} s`);
@@ -199,7 +214,7 @@ async function main(): Promise<void> {
 
     const setupLine = `Set-up: ${cluster.workloads} workloads and ${cluster.byKind.Deployment} ReplicaSets created in ${s2(cluster.createMs)} s (${inFlight} requests in flight, keep-alive HTTPS, bench/lib/scale-cluster.ts); ${fleet.images} images seeded into source and backup in parallel (${s2(Math.max(seeded.source.ms, seeded.backup.ms))} s); ` +
       `pods added per point: ${points.map((p) => `${p}: ${s2(podMs[p] ?? NaN)} s`).join(', ')}; the real sync between the dry runs and the no-op syncs ${s2(first.run.wallMs)} s (${JSON.stringify(fs.workloads)}).`;
-    const text = ['', `Cluster: ${describeShape(shape)}; ${fleet.images} images; pods ${points.join(', ')}`, '', textTable(head, rows), '', ...verdicts, ...(growth ? [growth] : []), setupLine,
+    const text = ['', `Cluster: ${describeShape(shape)}; ${fleet.images} images; pods ${points.join(', ')}`, '', textTable(head, rows), '', ...verdicts, ...(growth ? [growth] : []), ...baseline, setupLine,
       ...(diagnostics.length ? ['', 'Diagnostics:', ...diagnostics] : []), '', `Total ${((Date.now() - started) / 1000).toFixed(0)} s`].join('\n');
     process.stdout.write(`${text}\n`);
     const markdown = [
@@ -211,6 +226,7 @@ async function main(): Promise<void> {
       '',
       ...verdicts.map((v) => `- ${v}`),
       ...(growth ? [`- ${growth}`] : []),
+      ...baseline.map((b) => `- ${b}`),
       '',
       `### The curve (${runs} alternating pairs per cell, medians; peak RSS: the largest of the pairs)`,
       '',

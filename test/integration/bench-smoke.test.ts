@@ -1,5 +1,5 @@
 // The benchmarks cannot rot (issue 15: "a small smoke run of each is part of npm test"): each of
-// bench/copy.ts, plan.ts and sync.ts runs with --smoke (the smallest shape that goes through every
+// bench/copy.ts, plan.ts, sync.ts and scale.ts runs with --smoke (copy and sync also with --profile wan) (the smallest shape that goes through every
 // code path: a couple of images, one workload of each kind, one round, only the peers already
 // installed) and must exit 0, print its verdict lines, install nothing and leave RESULTS.md alone.
 // Each starts its own fresh harness, as the real runs do; the numbers it prints mean nothing.
@@ -59,6 +59,13 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^start-up \(process start to first request/m, 'the profiled run\'s phases');
     assert.match(out, /^no registry lookups \(--include-image none\.invalid\/\*: lists and plans only\): [\d.]+ s/m);
     assert.match(out, /^Total \d+ s$/m);
+  });
+
+  test('bench:sync --profile wan: the cold part through the WAN proxies', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'sync.ts', ['--profile', 'wan']);
+    assert.match(out, /^WAN profile \(--profile wan\): image-clone and the peer reach source and backup-basic through Toxiproxy/m);
+    assert.match(out, /^Cold sync checks \(every round\): 7\/7 workloads .* regharness verify 2\/2 identical \(1 with --full\), exit 0$/m);
+    assert.doesNotMatch(out, /^No-op sync/m, 'the no-op part needs the token registry, which the proxies cannot front');
   });
 
   test('bench:scale: dry run and no-op sync at two pod counts, one data set', { timeout: 300_000 }, async (t) => {
