@@ -23,6 +23,7 @@
 // (bench:plan's smoke run covers those), no waiting for a quiet machine, RESULTS.md not written.
 import { join } from 'node:path';
 import { repoRoot, startHarness } from '../test/harness/harness.ts';
+import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
@@ -39,16 +40,7 @@ import { startUp } from './lib/start-up.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { describeShape, type ClusterShape } from './lib/workloads.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(name);
-const stringOption = (name: string) => {
-  const i = argv.indexOf(name);
-  return i === -1 ? undefined : argv[i + 1];
-};
-const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) => {
-  const v = Number(stringOption(name));
-  return Number.isFinite(v) && v >= min ? v : fallback;
-};
+const { flag, stringOption, numberOption } = benchArgs();
 const smoke = flag('--smoke');
 const runs = smoke ? 1 : Math.round(numberOption('--runs', 3, 1));
 const quietWaitMs = smoke ? 0 : numberOption('--quiet-wait', 20, 0) * 1000;

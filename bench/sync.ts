@@ -22,6 +22,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
+import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
@@ -43,16 +44,7 @@ import { describeWan, startWan, wanProfile, type Wan } from './lib/wan.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(name);
-const stringOption = (name: string) => {
-  const i = argv.indexOf(name);
-  return i === -1 ? undefined : argv[i + 1];
-};
-const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) => {
-  const v = Number(stringOption(name));
-  return Number.isFinite(v) && v >= min ? v : fallback;
-};
+const { flag, stringOption, numberOption } = benchArgs();
 const smoke = flag('--smoke');
 const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
