@@ -31,6 +31,8 @@ export const resourceOf: Record<WorkloadKind, { group: string; resource: string 
 /** Objects per page: a page's JSON and its parsed objects are held at once, so pages stay modest. */
 const pageSize = 250;
 
+const userAgent = 'kubernetes-client-javascript (image-clone)';
+
 /** The list URL path of a kind, in all namespaces or in one (every workload kind is served at v1 of its group). */
 function listPath(kind: WorkloadKind, namespace?: string): string {
   const { group, resource } = resourceOf[kind];
@@ -117,6 +119,8 @@ export class WorkloadLister implements WorkloadSource {
     if (params.fieldSelector) url.searchParams.set('fieldSelector', params.fieldSelector);
     const request = new RequestContext(url.toString(), HttpMethod.GET);
     request.setHeaderParam('Accept', 'application/json');
+    // The user agent of client-node's typed calls (patches, reads), so that audit logs show one client.
+    request.setHeaderParam('User-Agent', userAgent);
     await this.#kc.applySecurityAuthentication(request);
     const response = await this.#http.send(request).toPromise();
     const text = await response.body.text();

@@ -3,6 +3,7 @@
 // tokens across pages, the selectors, slim objects with what discovery needs, the authentication
 // (client certificates and bearer tokens), and the API's refusals as KubeErrors.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../../src/errors.ts';
@@ -64,6 +65,9 @@ describe('WorkloadLister against the API server', () => {
     assert.equal(listed.length, pods);
     assert.equal(new Set(listed.map((p) => p.metadata?.name)).size, pods);
     assert.equal(lister.requests, 2, '250 + 10');
+    // As client-node's own calls name themselves (audit logs, test/integration/sync-plan.test.ts).
+    const audit = (await readFile(env.auditLog, 'utf8')).split('\n').filter((l) => l.includes(`/api/v1/namespaces/${namespace}/pods?limit=250`)).map((l) => JSON.parse(l) as { userAgent?: string });
+    assert.ok(audit.length >= 2 && audit.every((e) => e.userAgent?.startsWith('kubernetes-client-javascript')), JSON.stringify(audit.map((e) => e.userAgent)));
   });
 
   test('slim objects keep what discovery and patching read, and drop the rest', async () => {
