@@ -168,6 +168,18 @@ export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
   };
   const statuses = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, image, imageID }) => ({ name, image, imageID }));
   const status = object.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
+  // A pod a controller owns is no workload: it only tells discovery which digests its workload runs
+  // (its controller, its containers' images, the digests its statuses report). Pods are most of a
+  // large cluster's objects, so nothing else of them is kept: memory grows with workloads, not pods.
+  const controller = kind === 'Pod' ? meta.ownerReferences?.find((r) => r.controller) : undefined;
+  if (controller && spec) {
+    const digests = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, imageID }) => ({ name, imageID }));
+    return {
+      metadata: { namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ kind: controller.kind, uid: controller.uid, controller: true }] },
+      spec: { containers: containers(spec.containers), ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}) },
+      ...(status ? { status: { containerStatuses: digests(status.containerStatuses), initContainerStatuses: digests(status.initContainerStatuses) } } : {}),
+    };
+  }
   return {
     metadata: {
       name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,
