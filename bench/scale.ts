@@ -9,6 +9,9 @@
 //                       [--quiet-wait S] [--profile] [--no-profile] [--no-write] [--smoke]
 //   environment: BENCH_BASELINE_CLI=/path/to/bin/image-clone.js: at the largest point, one more dry
 //   run and no-op sync with that build (e.g. an earlier commit's), to show a change's effect in the same run.
+//   BENCH_MEMORY_LIMIT_MIB (default 512, the CronJob's limit; 0: off): at the largest point, one more
+//   dry run and no-op sync in a memory cgroup of that size (bench/lib/memory-cgroup.ts), where Node
+//   sizes its heap as it would in the pod.
 //
 // One data set serves every point (building it is most of the run time): the workloads, then pods
 // added in batches up to each point for the dry runs; then one real sync (untimed: every image is
@@ -30,6 +33,7 @@ import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
 import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
 import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
+import { memoryCgroup } from './lib/memory-cgroup.ts';
 import { machineTable } from './lib/machine.ts';
 import { workDir } from './lib/processes.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
@@ -67,6 +71,7 @@ interface Point {
 
 const rssMiB = (r: CliRun) => r.run.maxRssKiB / 1024;
 const baselineCli = process.env.BENCH_BASELINE_CLI;
+const memoryLimitMiB = Number(process.env.BENCH_MEMORY_LIMIT_MIB ?? 512);
 
 async function main(): Promise<void> {
   const { machine, icVersion, kubectl } = await startUp(log, { smoke });
@@ -114,12 +119,25 @@ async function main(): Promise<void> {
 
     /** One run of the baseline build (BENCH_BASELINE_CLI) at the largest point, after the timed pairs. */
     const baseline: string[] = [];
-    const baselineRun = async (label: string, args: string[]) => {
-      if (!baselineCli) return;
-      const r = await runImageClone(h, args, { env, cli: baselineCli });
+    const extraRun = async (label: string, args: string[], options: { cli?: string; wrap?: string[] }) => {
+      const r = await runImageClone(h, args, { env, ...options });
       const b = registryRequests(r.trace, 'backup');
-      baseline.push(`${label} with the baseline build (${baselineCli}): ${s2(r.run.wallMs)} s, CPU ${(r.run.userS + r.run.sysS).toFixed(1)} s, peak RSS ${rssMiB(r).toFixed(0)} MiB, exit ${r.run.code}, backup ${b.authenticated} + ${b.challenges}x401 (one run)`);
+      baseline.push(`${label}: ${s2(r.run.wallMs)} s, CPU ${(r.run.userS + r.run.sysS).toFixed(1)} s, peak RSS ${rssMiB(r).toFixed(0)} MiB, exit ${r.run.code}, backup ${b.authenticated} + ${b.challenges}x401 (one run)`);
       log(baseline[baseline.length - 1]!);
+    };
+    const baselineRun = async (label: string, args: string[]) => {
+      if (baselineCli) await extraRun(`${label} with the baseline build (${baselineCli})`, args, { cli: baselineCli });
+      if (memoryLimitMiB > 0) {
+        const cg = await memoryCgroup(memoryLimitMiB);
+        if ('unavailable' in cg) baseline.push(`${label} under a ${memoryLimitMiB} MiB memory limit: not run (${cg.unavailable})`);
+        else {
+          try {
+            await extraRun(`${label} in a memory cgroup of ${memoryLimitMiB} MiB (${cg.describe}), as in the CronJob's pod`, args, { wrap: cg.wrap });
+          } finally {
+            await cg.remove();
+          }
+        }
+      }
     };
 
     // ---- dry runs, pods going up

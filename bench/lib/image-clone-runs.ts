@@ -63,9 +63,11 @@ export interface CliRun {
 }
 
 /** Runs image-clone under GNU time, sampling VmHWM, and collects the registry requests made meanwhile. */
-export async function runImageClone(h: Harness, args: string[], options: { env: NodeJS.ProcessEnv; nodeFlags?: string[]; cli?: string }): Promise<CliRun> {
+export async function runImageClone(h: Harness, args: string[], options: { env: NodeJS.ProcessEnv; nodeFlags?: string[]; cli?: string; wrap?: string[] }): Promise<CliRun> {
   const offset = await fileSize(h.env.registryTrace);
-  const { run: r, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [...(options.nodeFlags ?? []), options.cli ?? cli, ...args], { env: options.env });
+  // wrap: a prefix that execs the command (same pid), e.g. into a memory cgroup (memory-cgroup.ts).
+  const [cmd, ...cmdArgs] = [...(options.wrap ?? []), process.execPath, ...(options.nodeFlags ?? []), options.cli ?? cli, ...args];
+  const { run: r, vmHwmKiB: hwm } = await timedWithVmHwm(cmd!, cmdArgs, { env: options.env });
   // The trace line is written before the response reaches the client, so everything is in by now.
   const trace = await readTraceFrom(h.env.registryTrace, offset);
   let report: any;

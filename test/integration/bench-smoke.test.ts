@@ -76,6 +76,8 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^Dry run \(bench:plan\) at 20 pods \(28 objects\): .* backup requests at most \d+ for 2 distinct images, target <= 1 per image: (MET|MISSED)$/m);
     assert.match(out, /^No-op sync \(bench:sync\) at 20 pods \(28 objects\): .*peak RSS \d+ MiB, target <= 400: (MET|MISSED)/m);
     assert.match(out, /^Memory per pod, from 10 to 20 pods: /m);
+    // The CronJob's limit: a run in a 512 MiB memory cgroup (root only; the line says why when it cannot).
+    assert.match(out, /^No-op sync at 20 pods (in a memory cgroup of 512 MiB \(.*\), as in the CronJob's pod: [\d.]+ s, .* exit 0,|under a 512 MiB memory limit: not run)/m);
     assert.match(out, /^Total \d+ s$/m);
   });
 
