@@ -4,7 +4,7 @@
 // round into new repositories: what each tool uploads per image when the registry has the blobs
 // already (bench/lib/second-round.ts; its own section of RESULTS.md; --second-round-only: just that).
 //
-//   node bench/copy.ts [--no-profile] [--profile] [--no-write] [--smoke] [--second-round-only]
+//   node bench/copy.ts [--profile wan] [--no-profile] [--diagnostics] [--no-write] [--smoke] [--second-round-only]
 //   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION
 //
 // Fairness: every run starts a fresh harness (test/harness/harness.ts): an empty source registry,
@@ -12,6 +12,12 @@
 // target (htpasswd basic auth), used by every tool. One run at a time, in interleaved rounds (every
 // other one reversed); runs disturbed by other work on the (shared) machine are thrown away and run
 // again, and only undisturbed runs count. See bench/RESULTS.md for the reasoning.
+//
+// --profile wan (issue 15): the same runs with every tool reaching the registries through proxies
+// that add latency and cap each connection's bandwidth (bench/lib/wan.ts); verification, seeding and
+// the request counts still go to the registries directly. Its results go to a section of their own;
+// the peak-RSS run is the loopback profile's only. --diagnostics (or --profile alone, as before)
+// runs the diagnostic runs even when the target is met; --no-profile never.
 //
 // --smoke (test/integration/bench-smoke.test.ts): every code path on the smallest shape, to keep the
 // benchmark from rotting, not to measure: 2 images of 2 small layers, one round, a 1 MiB layer for the
@@ -35,11 +41,17 @@ import { countRequests, fileSize, readTraceFrom } from './lib/registry-trace.ts'
 import { summarizeUndiciTrace, type RequestTimeline } from './lib/request-timeline.ts';
 import { copySection, ownSection, writeSection } from './lib/results-md.ts';
 import { secondRound, secondRoundReport, type RoundResult } from './lib/second-round.ts';
+import { describeWan, startWan, wanProfile, type Wan } from './lib/wan.ts';
 
 // ---------------------------------------------------------------- configuration
 
 const args = new Set(process.argv.slice(2));
 const smoke = args.has('--smoke');
+/** --profile wan: the registries behind latency and a bandwidth cap (bench/lib/wan.ts). */
+const wan = process.argv[process.argv.indexOf('--profile') + 1] === 'wan';
+const forceDiagnostics = args.has('--diagnostics') || (args.has('--profile') && !wan);
+/** The running WAN proxies (--profile wan). */
+let wanProxy: Wan | undefined;
 const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
 const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
@@ -222,6 +234,8 @@ interface FleetRun {
   error?: string;
   verification?: Verification;
   registryCpuS: number;
+  /** CPU of the WAN proxies during the copy (--profile wan), else 0. */
+  proxyCpuS: number;
   machineBusyS: number;
   load: string;
   /** How long we waited for the machine to calm down before copying, and the background then (cores). */
@@ -323,9 +337,9 @@ async function isolatedEnv(work: string): Promise<NodeJS.ProcessEnv> {
 const busyCores = Number(process.env.BENCH_BUSY_CORES ?? 0.6);
 /** Give up waiting for a quiet machine after this long, and stop re-running noisy runs after this much benchmark time. */
 const maxQuietWaitMs = smoke ? 0 : 20_000;
-const retryBudgetMs = 10 * 60_000;
+const retryBudgetMs = (wan ? 40 : 10) * 60_000;
 /** Diagnostics (when the target is missed) start only before this point, to keep the whole benchmark near 15 minutes. */
-const diagnosticsDeadlineMs = 11 * 60_000;
+const diagnosticsDeadlineMs = (wan ? 45 : 11) * 60_000;
 
 /** Waits (up to maxQuietWaitMs) until the machine's CPUs are mostly idle over a 1 s window; the machine is shared. */
 async function waitForQuiet(): Promise<{ waitedMs: number; cores: number }> {
@@ -373,9 +387,11 @@ async function fleetRun(contender: Contender, options: RunOptions = {}): Promise
   cleanups.add(cleanup);
   try {
     const reg = h.env.registries;
-    const src = reg.source.host;
-    const dst = reg['backup-basic'].host;
     const seeded = await seedFleet(h);
+    // The tools reach the registries at these addresses: through the WAN proxies with --profile wan.
+    const routed = wanProxy ? await wanProxy.route(reg, ['source', 'backup-basic']) : {};
+    const src = routed.source ?? reg.source.host;
+    const dst = routed['backup-basic'] ?? reg['backup-basic'].host;
     log(`${contender.label}: seeded ${fleet.images} images (${mib(seeded.uniqueBytes).toFixed(0)} MiB unique) in ${fmtS(seeded.seedMs)}; copying`);
     const pairsFile = join(work, 'pairs.txt');
     await writeFile(pairsFile, Array.from({ length: fleet.images }, (_, i) => `${src}/${fleet.prefix}/app-${i + 1}:v1 ${dst}/${targetPrefix}/app-${i + 1}:v1\n`).join(''));
@@ -383,7 +399,7 @@ async function fleetRun(contender: Contender, options: RunOptions = {}): Promise
     env.PAIRS = pairsFile;
     const ctx: RunContext = { src, dst, user: reg['backup-basic'].username!, pass: reg['backup-basic'].password!, work, pairsFile, env };
     const result: FleetRun = {
-      contender, registryCpuS: NaN, machineBusyS: NaN, load: '', requests: {}, quietWaitMs: 0, backgroundCores: NaN, otherCores: NaN,
+      contender, registryCpuS: NaN, proxyCpuS: 0, machineBusyS: NaN, load: '', requests: {}, quietWaitMs: 0, backgroundCores: NaN, otherCores: NaN,
       fleetDigests: seeded.digests, uniqueBytes: seeded.uniqueBytes, logicalBytes: seeded.logicalBytes, seedMs: seeded.seedMs,
     };
     let command: Command;
@@ -411,20 +427,23 @@ async function fleetRun(contender: Contender, options: RunOptions = {}): Promise
     const offset = await fileSize(h.env.registryTrace);
     const cpu0 = systemCpu();
     const reg0 = regPid ? processCpuSeconds(regPid) : NaN;
+    const proxy0 = wanProxy ? processCpuSeconds(wanProxy.pid) : 0;
     const copy = await timed(command.cmd, cmdArgs, { env });
     const reg1 = regPid ? processCpuSeconds(regPid) : NaN;
+    const proxy1 = wanProxy ? processCpuSeconds(wanProxy.pid) : 0;
     const cpu1 = systemCpu();
     result.copy = copy;
     result.registryCpuS = reg1 - reg0;
+    result.proxyCpuS = proxy1 - proxy0;
     result.machineBusyS = cpu1.busyS - cpu0.busyS;
-    result.otherCores = (result.machineBusyS - copy.userS - copy.sysS - result.registryCpuS) / (copy.wallMs / 1000);
+    result.otherCores = (result.machineBusyS - copy.userS - copy.sysS - result.registryCpuS - result.proxyCpuS) / (copy.wallMs / 1000);
     result.requests = countRequests(await readTraceFrom(h.env.registryTrace, offset));
     await writeFile(join(work, 'stdout.txt'), copy.stdout);
     if (copy.code !== 0) {
       result.error = `exit ${copy.code}: ${copy.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 400)}`;
     }
     log(`${contender.label}: ${fmtS(copy.wallMs)} (exit ${copy.code}); verifying`);
-    result.verification = await verifyFleet(h, src, dst);
+    result.verification = await verifyFleet(h, reg.source.host, reg['backup-basic'].host);
     log(`${contender.label}: verify ${result.verification.identical}/${fleet.images} identical${result.verification.ok ? '' : ` — ${result.verification.problems[0]}`}`);
     if (options.profile) {
       result.timeline = await summarizeUndiciTrace(traceFile, seeded.blobs).catch(() => undefined);
@@ -575,6 +594,12 @@ async function main(): Promise<void> {
   const groups: Group[] = contenders.filter((c, i) => i === 0 || !only?.length || only.includes(c.id)).map((contender) => ({ contender, runs: [] }));
   if (args.has('--second-round-only')) return secondRounds(groups.map((g) => g.contender), machine);
 
+  if (wan) {
+    wanProxy = await startWan(wanProfile);
+    const proxy = wanProxy;
+    cleanups.add(() => proxy.stop());
+    log(`--profile wan: ${describeWan(wanProfile)} (Toxiproxy, .harness/bin/wanproxy)`);
+  }
   // Interleaved rounds, every other one in reverse order, so that drift on the machine spreads evenly.
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? [...groups].reverse() : groups;
@@ -583,7 +608,8 @@ async function main(): Promise<void> {
       g.runs.push(await quietRun(g.contender, {}, discarded));
     }
   }
-  const rss = await rssRun();
+  // The peak-RSS run is the loopback profile's: latency changes nothing about a single stream's memory.
+  const rss: RssRun = wan ? { command: '-', verified: false, detail: 'measured by the loopback profile only', layerBytes: 0 } : await rssRun();
 
   // ---- the verdict: medians
   const ic = groups[0]!;
@@ -599,7 +625,7 @@ async function main(): Promise<void> {
 
   // ---- diagnostics when the fleet target is missed (or asked for)
   const diagnostics: Group[] = [];
-  if ((!fleetTarget && !args.has('--no-profile')) || args.has('--profile') || smoke) {
+  if ((!fleetTarget && !args.has('--no-profile')) || forceDiagnostics || smoke) {
     log('fleet target missed: diagnostic runs of image-clone (profiled; --no-signatures; --concurrency 16)');
     const candidates: Array<[Contender, RunOptions]> = [
       [imageClone(icTool, 'ic-profile', 'image-clone, profiled (undici trace + --cpu-prof)'), { profile: true }],
@@ -623,10 +649,12 @@ async function main(): Promise<void> {
   const report = buildReport({ machine, icTool, peers, groups, rss, icMs, bestMandated, bestAny, fleetTarget, fleetTargetAny, rssMiB, rssTarget, diagnostics, discarded, fleetInfo, sameFleet, totalS: (Date.now() - started) / 1000 });
   process.stdout.write(`\n${report.text}\n`);
   if (!args.has('--no-write') && !smoke) {
-    await writeSection(resultsPath, copySection, report.markdown);
+    await writeSection(resultsPath, wan ? ownSection('copy-wan') : copySection, report.markdown);
     log(`wrote ${resultsPath}`);
   }
-  await secondRounds(groups.map((g) => g.contender), machine);
+  await wanProxy?.stop();
+  // The second round measures bytes, not latency: on loopback only.
+  if (!wan) await secondRounds(groups.map((g) => g.contender), machine);
 }
 
 /** Issue 15, section 3: what each tool sends per image on a second round into new repositories (not skopeo sync: it takes no pairs). */
@@ -741,7 +769,11 @@ function buildReport(x: ReportInput): { text: string; markdown: string } {
   const timelines = diag.flatMap((r) => (r.timeline ? [timelineText(r.timeline)] : []));
   const profiles = diag.flatMap((r) => (r.profile ? [profileText(r.profile)] : []));
 
+  const network = wan
+    ? `WAN profile (--profile wan): every tool reaches the registries through Toxiproxy (bench/lib/wan.ts): ${describeWan(wanProfile)}; the proxies' CPU is not counted as other load`
+    : 'Network: loopback (the registries on 127.0.0.1, no added latency)';
   const text = [
+    network,
     `Fleet: ${fleet.images} images x ${fleet.platforms.split(',').length} platforms, unique blob bytes ${unique}, ${mib(f.logicalBytes).toFixed(0)} MiB counting every image whole${x.sameFleet ? ' (same digests in every run)' : ' — WARNING: the digests differed between runs'}`,
     '',
     textTable(head, rows),
@@ -765,15 +797,17 @@ function buildReport(x: ReportInput): { text: string; markdown: string } {
   const details = x.groups.flatMap((g) => g.runs.map((r, i) => {
     const parts = Object.entries(r.requests).map(([reg, c]) => `${reg} ${Object.entries(c.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`).join(', ')}`);
     const c = r.copy;
-    const cpu = c ? `${s2(c.wallMs)} s, client ${c.userS.toFixed(1)}u+${c.sysS.toFixed(1)}s, registry ${f1(r.registryCpuS)} s, whole machine ${f1(r.machineBusyS)} CPU-s (other work ${r.otherCores.toFixed(2)} cores), before: waited ${(r.quietWaitMs / 1000).toFixed(0)} s for ${r.backgroundCores.toFixed(2)} busy cores, load ${r.load}` : `load before ${r.load}`;
+    const cpu = c ? `${s2(c.wallMs)} s, client ${c.userS.toFixed(1)}u+${c.sysS.toFixed(1)}s, registry ${f1(r.registryCpuS)} s, ${wan ? `proxies ${f1(r.proxyCpuS)} s, ` : ''}whole machine ${f1(r.machineBusyS)} CPU-s (other work ${r.otherCores.toFixed(2)} cores), before: waited ${(r.quietWaitMs / 1000).toFixed(0)} s for ${r.backgroundCores.toFixed(2)} busy cores, load ${r.load}` : `load before ${r.load}`;
     return `- ${g.contender.label} #${i + 1}: ${cpu}${i === 0 ? `; requests: ${parts.join('; ') || 'none recorded'}` : ''}${r.verification?.problems.length ? `; verify problems: ${r.verification.problems.slice(0, 3).join('; ')}` : ''}${r.error ? `; error: ${r.error}` : ''}`;
   }));
   for (const r of x.discarded) details.push(`- thrown away: ${r.contender.label}, ${s2(r.copy!.wallMs)} s: ${r.discarded}`);
 
   const markdown = [
-    `## Results of ${m.date}`,
+    wan ? `## WAN profile (\`npm run bench:copy -- --profile wan\`): results of ${m.date}` : `## Results of ${m.date}`,
     '',
-    `Written by \`npm run bench:copy\` (bench/copy.ts) in ${x.totalS.toFixed(0)} s; rerunning replaces this section.`,
+    `Written by \`npm run bench:copy${wan ? ' -- --profile wan' : ''}\` (bench/copy.ts) in ${x.totalS.toFixed(0)} s; rerunning replaces this section.`,
+    '',
+    `${network}.`,
     '',
     '### Verdict',
     '',
@@ -800,7 +834,7 @@ function buildReport(x: ReportInput): { text: string; markdown: string } {
     machineTable(m, [
       ['image-clone', `${x.icTool.version}: ${x.icTool.note}`],
       ...x.peers.map((p) => [p.name, p.bin ? `${p.version} (${p.note})` : `not run: ${p.note}`]),
-      ['registries', 'distribution v3 in `regharness serve` (filesystem storage under /tmp), plain HTTP on 127.0.0.1; target `backup-basic` (htpasswd basic auth) for every tool'],
+      ['registries', `distribution v3 in \`regharness serve\` (filesystem storage under /tmp), plain HTTP on 127.0.0.1; target \`backup-basic\` (htpasswd basic auth) for every tool${wan ? `; reached through Toxiproxy v2.5.0 (test/harness/wan, .harness/bin/wanproxy): ${describeWan(wanProfile)}` : ''}`],
     ]),
     '',
     '### Fleet',

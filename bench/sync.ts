@@ -7,7 +7,13 @@
 //      objects, alternating, medians.
 //
 //   node bench/sync.ts [--runs N] [--cold-rounds N] [--scale F] [--peers crane,regctl,skopeo] [--only cold|noop] [--quiet-wait S]
-//                      [--profile] [--no-profile] [--no-write] [--smoke]
+//                      [--profile wan] [--profile] [--diagnostics] [--no-profile] [--no-write] [--smoke]
+//
+// --profile wan (issue 15): the cold part only, with image-clone and the peer reaching source and
+// backup-basic through the WAN proxies of bench:copy --profile wan (bench/lib/wan.ts); the workloads
+// name the source by the proxy's address. The no-op part needs the token registry, whose Bearer realm
+// would bypass the proxies, so it is not run. Results go to a section of their own. --diagnostics
+// (or --profile alone, as before) profiles one more cold sync.
 //
 // --smoke (test/integration/bench-smoke.test.ts): every code path but the diagnostics (bench:plan's
 // smoke run covers those) on the smallest shapes (one workload of each kind, 2 images, one cold round,
@@ -15,7 +21,8 @@
 // peers and kubectl only when already there (nothing is downloaded or built), RESULTS.md not written.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, startHarness } from '../test/harness/harness.ts';
+import { repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
+import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
@@ -33,19 +40,11 @@ import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/regis
 import { workloadImages } from './lib/readback.ts';
 import { copySection, ownSection, writeSection } from './lib/results-md.ts';
 import { startUp } from './lib/start-up.ts';
+import { describeWan, startWan, wanProfile, type Wan } from './lib/wan.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(name);
-const stringOption = (name: string) => {
-  const i = argv.indexOf(name);
-  return i === -1 ? undefined : argv[i + 1];
-};
-const numberOption = (name: string, fallback: number, min = Number.MIN_VALUE) => {
-  const v = Number(stringOption(name));
-  return Number.isFinite(v) && v >= min ? v : fallback;
-};
+const { flag, stringOption, numberOption } = benchArgs();
 const smoke = flag('--smoke');
 const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
@@ -55,7 +54,17 @@ const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) 
 /** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
 const coldRounds = smoke ? 1 : Math.round(numberOption('--cold-rounds', 2, 1));
 const scale = numberOption('--scale', 1);
-const only = stringOption('--only');
+/** --profile wan: the cold part through the WAN proxies (bench/lib/wan.ts). */
+const wan = stringOption('--profile') === 'wan';
+const forceDiagnostics = flag('--diagnostics') || (flag('--profile') && !wan);
+const only = wan ? 'cold' : stringOption('--only');
+let wanProxy: Wan | undefined;
+
+/** The source and backup-basic addresses the tools use: the WAN proxies' with --profile wan, else the registries'. */
+async function toolHosts(h: Harness): Promise<{ src: string; dst: string }> {
+  const routed = wanProxy ? await wanProxy.route(h.env.registries, ['source', 'backup-basic']) : {};
+  return { src: routed.source ?? h.env.registries.source.host, dst: routed['backup-basic'] ?? h.env.registries['backup-basic'].host };
+}
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 const log = makeLog('sync');
 const started = Date.now();
@@ -111,9 +120,8 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
   const h = await startHarness({ stderr: 'ignore' });
   const work = await workDir('sync-cold');
   try {
-    const src = h.env.registries.source.host;
-    const dst = h.env.registries['backup-basic'].host;
-    const seeding = seedFleet(h, src, coldFleet, coldFleetPrefix);
+    const { src, dst } = await toolHosts(h);
+    const seeding = seedFleet(h, h.env.registries.source.host, coldFleet, coldFleetPrefix);
     const images = Array.from({ length: coldFleet.images }, (_, i) => `${src}/${coldFleetPrefix}/app-${i + 1}:v1`);
     const created = await createCluster(h.env.kubeconfig, coldCluster, images, log);
     const seed = await seeding;
@@ -121,11 +129,12 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
     const settle = await waitForControllers(h, expectedObjects(coldCluster), log);
     if (!settle.reachedExpected) throw new Error(`controllers did not settle: ${JSON.stringify(settle.counts)}`);
 
-    const registryConfig = await writeRegistryConfig(h, work.dir);
+    const registryConfig = await writeRegistryConfig(h, work.dir, wanProxy ? { [dst]: 'backup-basic' } : {});
     const env = await toolEnv(work.dir);
     // The same registry and auth (htpasswd basic) as the peers use: crane >= v0.21.4 refuses the
     // token registry's realm on another loopback port (test/harness/registry/README.md).
-    const args = syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a));
+    const args = [...syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a)),
+      ...(wanProxy ? ['--insecure-registry', src, '--insecure-registry', dst] : [])];
     const quiet = await waitForQuietMachine(log, quietOptions);
     log(`cold sync: machine ${(quiet.busy * 100).toFixed(0)}% busy; running image-clone sync`);
     let sync: CliRun;
@@ -155,7 +164,9 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
       else if (problems.length < 5) problems.push(`${w.kind} ${w.namespace}/${w.name}: ${w.images.join(', ')}`);
     }
     log(`cold sync: ${onBackup}/${expectedOnBackup} workloads (Jobs aside) run the backup copy pinned to the source digest; verifying the copies`);
-    const verify = await verifyPairs(h, images.map((image, i) => ({ src: image, dst: `${backupOf(i + 1)}:v1`, full: fullVerify.includes(i + 1) })));
+    // Checked on the registries themselves (regharness knows their credentials by their own addresses).
+    const direct = (ref: string) => ref.replace(src, h.env.registries.source.host).replace(dst, h.env.registries['backup-basic'].host);
+    const verify = await verifyPairs(h, images.map((image, i) => ({ src: direct(image), dst: direct(`${backupOf(i + 1)}:v1`), full: fullVerify.includes(i + 1) })));
     log(`cold sync: regharness verify: ${verify.identical}/${verify.checked} identical${verify.problems.length ? ` — ${verify.problems[0]}` : ''}`);
     const requests = Object.fromEntries(['source', 'backup-basic', 'backup', 'issuer'].map((r) => [r, registryRequests(sync.trace, r)]));
     return { quiet, seed, created: created.workloads, sync, verify, workloadsOnBackup: onBackup, workloadsExpectedOnBackup: expectedOnBackup, workloadProblems: problems, requests };
@@ -247,10 +258,9 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
   const h = await startHarness({ stderr: 'ignore' });
   const work = await workDir(`sync-${peer.id}`);
   try {
-    const src = h.env.registries.source.host;
+    const { src, dst } = await toolHosts(h);
     const reg = h.env.registries['backup-basic'];
-    const dst = reg.host;
-    const seed = await seedFleet(h, src, coldFleet, coldFleetPrefix);
+    const seed = await seedFleet(h, h.env.registries.source.host, coldFleet, coldFleetPrefix);
     const pairs = Array.from({ length: coldFleet.images }, (_, i) => ({
       src: `${src}/${coldFleetPrefix}/app-${i + 1}:v1`,
       dst: `${dst}/${nestedBackupPath(coldBackupPrefix, src, `${coldFleetPrefix}/app-${i + 1}`)}:v1`,
@@ -289,7 +299,8 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
     const result = await timed('bash', ['-c', `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`], { env });
     const trace = await readTraceFrom(h.env.registryTrace, offset);
     log(`${peer.label}: exit ${result.code} in ${s2(result.wallMs)} s; verifying`);
-    const verify = await verifyPairs(h, pairs.map((p, i) => ({ ...p, full: fullVerify.includes(i + 1) })));
+    const direct = (ref: string) => ref.replace(src, h.env.registries.source.host).replace(dst, reg.host);
+    const verify = await verifyPairs(h, pairs.map((p, i) => ({ src: direct(p.src), dst: direct(p.dst), full: fullVerify.includes(i + 1) })));
     log(`${peer.label}: verify ${verify.identical}/${verify.checked} identical`);
     return {
       peer, run: result, verify, seed, quiet,
@@ -396,7 +407,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
     const ratio = syncMs / kubectlMs;
     const diagnostics: string[] = [];
     const findings: string[] = [];
-    if (!smoke && ((!(ratio <= 2) && !flag('--no-profile')) || flag('--profile'))) {
+    if (!smoke && ((!(ratio <= 2) && !flag('--no-profile')) || forceDiagnostics)) {
       const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: false });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
@@ -421,6 +432,10 @@ async function main(): Promise<void> {
   const coldProfile: string[] = [];
   const peers: PeerRun[] = [];
   let peerChoice = '';
+  if (wan) {
+    wanProxy = await startWan(wanProfile);
+    log(`--profile wan: ${describeWan(wanProfile)} (Toxiproxy, .harness/bin/wanproxy); the cold part only`);
+  }
   if (only !== 'noop') {
     const fromCopy = await bestPeerFromCopyResults();
     const asked = stringOption('--peers')?.split(',').filter((p): p is Peer['id'] => p in peerLabels);
@@ -438,7 +453,7 @@ async function main(): Promise<void> {
     }
     // Where the cold sync's time goes (--profile): one more cold sync, profiled (not part of the ratio;
     // opt-in, as the issue sets no target for the cold ratio and it costs another harness and seeding).
-    if (flag('--profile')) {
+    if (forceDiagnostics) {
       log('cold sync diagnostics: one more cold sync with the request timeline and CPU profile');
       const profiled = await coldSync(coldProfile);
       coldProfile.push(`profiled run: ${s2(profiled.sync.run.wallMs)} s wall (slower than the timed runs: tracing and profiling), report durationMs ${profiled.sync.report?.summary?.durationMs}`);
@@ -501,6 +516,8 @@ async function main(): Promise<void> {
   }) : [];
 
   const total = ((Date.now() - started) / 1000).toFixed(0);
+  const network = wan ? `WAN profile (--profile wan): image-clone and the peer reach source and backup-basic through Toxiproxy (bench/lib/wan.ts): ${describeWan(wanProfile)}` : '';
+  if (network) lines.unshift(network);
   const text = [
     '',
     ...(cold ? [`(a) cold sync: ${cold.created} workloads over ${coldFleet.images} images, ${mib(cold.seed.uniqueBytes).toFixed(0)} MiB unique`, textTable(coldHead, coldRows), ''] : []),
@@ -514,8 +531,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${text}\n`);
 
   const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
-  if (!flag('--no-write') && scale === 1 && !only && !smoke) {
-    await writeSection(resultsPath, ownSection('sync'), markdown);
+  await wanProxy?.stop();
+  if (!flag('--no-write') && scale === 1 && (!only || wan) && !smoke) {
+    await writeSection(resultsPath, ownSection(wan ? 'sync-wan' : 'sync'), markdown);
     log(`wrote the sync section of ${resultsPath}`);
   } else {
     log('not writing RESULTS.md (--no-write, --scale, --only or --smoke)');
@@ -543,7 +561,7 @@ interface MarkdownInput {
 function buildMarkdown(x: MarkdownInput): string {
   const m = x.machine;
   const out: string[] = [
-    `## Sync benchmark (issue 5): results of ${m.date}`,
+    wan ? `## Sync benchmark, WAN profile (\`npm run bench:sync -- --profile wan\`): results of ${m.date}` : `## Sync benchmark (issue 5): results of ${m.date}`,
     '',
     `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/lib/) in ${x.total} s. Rerunning replaces this section.`,
     '',

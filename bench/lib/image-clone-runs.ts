@@ -10,13 +10,15 @@ import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
 
 export const cli = join(repoRoot, 'bin', 'image-clone.js');
 
-/** A docker config.json with the admin credentials of `backup` (and backup-basic), as the issue's runs use. */
-export async function writeRegistryConfig(h: Harness, dir: string): Promise<string> {
+/**
+ * A docker config.json with the admin credentials of `backup` (and backup-basic), as the issue's
+ * runs use; `alias` adds other addresses of those registries (the WAN proxies'), by registry name.
+ */
+export async function writeRegistryConfig(h: Harness, dir: string, alias: Record<string, string> = {}): Promise<string> {
   const auths: Record<string, { auth: string }> = {};
-  for (const name of ['backup', 'backup-basic']) {
-    const r = h.env.registries[name]!;
-    auths[r.host] = { auth: Buffer.from(`${r.username}:${r.password}`).toString('base64') };
-  }
+  const auth = (name: string) => ({ auth: Buffer.from(`${h.env.registries[name]!.username}:${h.env.registries[name]!.password}`).toString('base64') });
+  for (const name of ['backup', 'backup-basic']) auths[h.env.registries[name]!.host] = auth(name);
+  for (const [host, name] of Object.entries(alias)) auths[host] = auth(name);
   const path = join(dir, 'config.json');
   await writeFile(path, JSON.stringify({ auths }), { mode: 0o600 });
   return path;
@@ -61,9 +63,11 @@ export interface CliRun {
 }
 
 /** Runs image-clone under GNU time, sampling VmHWM, and collects the registry requests made meanwhile. */
-export async function runImageClone(h: Harness, args: string[], options: { env: NodeJS.ProcessEnv; nodeFlags?: string[] }): Promise<CliRun> {
+export async function runImageClone(h: Harness, args: string[], options: { env: NodeJS.ProcessEnv; nodeFlags?: string[]; cli?: string; wrap?: string[] }): Promise<CliRun> {
   const offset = await fileSize(h.env.registryTrace);
-  const { run: r, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [...(options.nodeFlags ?? []), cli, ...args], { env: options.env });
+  // wrap: a prefix that execs the command (same pid), e.g. into a memory cgroup (memory-cgroup.ts).
+  const [cmd, ...cmdArgs] = [...(options.wrap ?? []), process.execPath, ...(options.nodeFlags ?? []), options.cli ?? cli, ...args];
+  const { run: r, vmHwmKiB: hwm } = await timedWithVmHwm(cmd!, cmdArgs, { env: options.env });
   // The trace line is written before the response reaches the client, so everything is in by now.
   const trace = await readTraceFrom(h.env.registryTrace, offset);
   let report: any;

@@ -1,6 +1,6 @@
-// Listing workloads through @kubernetes/client-node, page by page (limit + continue), across all
-// namespaces or the ones named.
-import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+// Listing workloads page by page (limit + continue), across all namespaces or the ones named, with
+// @kubernetes/client-node's authentication and HTTP client but without its typed models (see #get).
+import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
 import { backoffMs, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
 import type { WorkloadSource } from '../core/ports.ts';
@@ -14,8 +14,7 @@ interface ListParams {
   _continue?: string;
 }
 
-type Page = { items: unknown[]; metadata?: { _continue?: string } };
-type Lister = (params: ListParams) => Promise<Page>;
+type Page = { items: unknown[]; continue?: string };
 
 /** The API resource of each kind: for messages, and RBAC rules say the same names. */
 export const resourceOf: Record<WorkloadKind, { group: string; resource: string }> = {
@@ -29,8 +28,16 @@ export const resourceOf: Record<WorkloadKind, { group: string; resource: string 
   Pod: { group: '', resource: 'pods' },
 };
 
-/** Objects per page: typed model objects of a full page are held at once, so pages stay modest. */
+/** Objects per page: a page's JSON and its parsed objects are held at once, so pages stay modest. */
 const pageSize = 250;
+
+const userAgent = 'kubernetes-client-javascript (image-clone)';
+
+/** The list URL path of a kind, in all namespaces or in one (every workload kind is served at v1 of its group). */
+function listPath(kind: WorkloadKind, namespace?: string): string {
+  const { group, resource } = resourceOf[kind];
+  return `${group ? `/apis/${group}/v1` : '/api/v1'}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource}`;
+}
 const retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
 
 /** Whether a failed API call is worth another try: throttling, a server error, a broken connection. */
@@ -57,27 +64,16 @@ export async function withRetry<T>(call: () => Promise<T>): Promise<T> {
 }
 
 export class WorkloadLister implements WorkloadSource {
-  readonly #listers: Record<WorkloadKind, Lister>;
+  readonly #kc: KubeConfig;
+  readonly #server: string;
+  readonly #http = new IsomorphicFetchHttpLibrary();
   /** API requests made, for the benchmarks. */
   requests = 0;
 
   constructor(kc: KubeConfig) {
-    const apps = kc.makeApiClient(AppsV1Api);
-    const batch = kc.makeApiClient(BatchV1Api);
-    const core = kc.makeApiClient(CoreV1Api);
-    // Each kind: one call for all namespaces, another for one namespace.
-    const either = (all: (p: ListParams) => Promise<Page>, one: (p: ListParams & { namespace: string }) => Promise<Page>): Lister =>
-      (p) => (p.namespace ? one({ ...p, namespace: p.namespace }) : all(p));
-    this.#listers = {
-      Deployment: either((p) => apps.listDeploymentForAllNamespaces(p), (p) => apps.listNamespacedDeployment(p)),
-      StatefulSet: either((p) => apps.listStatefulSetForAllNamespaces(p), (p) => apps.listNamespacedStatefulSet(p)),
-      DaemonSet: either((p) => apps.listDaemonSetForAllNamespaces(p), (p) => apps.listNamespacedDaemonSet(p)),
-      ReplicaSet: either((p) => apps.listReplicaSetForAllNamespaces(p), (p) => apps.listNamespacedReplicaSet(p)),
-      CronJob: either((p) => batch.listCronJobForAllNamespaces(p), (p) => batch.listNamespacedCronJob(p)),
-      Job: either((p) => batch.listJobForAllNamespaces(p), (p) => batch.listNamespacedJob(p)),
-      ReplicationController: either((p) => core.listReplicationControllerForAllNamespaces(p), (p) => core.listNamespacedReplicationController(p)),
-      Pod: either((p) => core.listPodForAllNamespaces(p), (p) => core.listNamespacedPod(p)),
-    };
+    this.#kc = kc;
+    // A path prefix in the server URL (an API proxy's) is kept: paths are appended, not resolved.
+    this.#server = (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
   }
 
   /** Every object of `kind` in the namespaces (all when none are named), following continue tokens. */
@@ -92,7 +88,7 @@ export class WorkloadLister implements WorkloadSource {
           ...(fieldSelector ? { fieldSelector } : {}), ...(token ? { _continue: token } : {}),
         });
         for (const item of page.items as KubeObject[]) items.push(slimObject(kind, item));
-        token = page.metadata?._continue || undefined;
+        token = page.continue || undefined;
       } while (token);
       return items;
     }));
@@ -102,10 +98,37 @@ export class WorkloadLister implements WorkloadSource {
   async #page(kind: WorkloadKind, params: ListParams): Promise<Page> {
     this.requests++;
     try {
-      return await withRetry(() => this.#listers[kind](params));
+      return await withRetry(() => this.#get(listPath(kind, params.namespace), params));
     } catch (err) {
       throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`);
     }
+  }
+
+  /**
+   * One list request, its JSON parsed as it is. client-node's typed API would also turn every
+   * object into model classes (every field of every pod, walked by its ObjectSerializer) before
+   * slimObject throws nearly all of it away: at tens of thousands of pods that costs more CPU than
+   * the request and doubles the memory a page takes. Authentication (certificates, tokens, exec
+   * plugins) and the HTTP client are client-node's own, as for its typed calls.
+   */
+  async #get(path: string, params: ListParams): Promise<Page> {
+    const url = new URL(`${this.#server}${path}`);
+    url.searchParams.set('limit', String(params.limit));
+    if (params._continue) url.searchParams.set('continue', params._continue);
+    if (params.labelSelector) url.searchParams.set('labelSelector', params.labelSelector);
+    if (params.fieldSelector) url.searchParams.set('fieldSelector', params.fieldSelector);
+    const request = new RequestContext(url.toString(), HttpMethod.GET);
+    request.setHeaderParam('Accept', 'application/json');
+    // The user agent of client-node's typed calls (patches, reads), so that audit logs show one client.
+    request.setHeaderParam('User-Agent', userAgent);
+    await this.#kc.applySecurityAuthentication(request);
+    const response = await this.#http.send(request).toPromise();
+    const text = await response.body.text();
+    if (response.httpStatusCode < 200 || response.httpStatusCode > 299) {
+      throw new ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode}`, text, response.headers);
+    }
+    const list = JSON.parse(text) as { items?: unknown[]; metadata?: { continue?: string } };
+    return { items: list.items ?? [], ...(list.metadata?.continue ? { continue: list.metadata.continue } : {}) };
   }
 }
 
@@ -145,6 +168,18 @@ export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
   };
   const statuses = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, image, imageID }) => ({ name, image, imageID }));
   const status = object.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
+  // A pod a controller owns is no workload: it only tells discovery which digests its workload runs
+  // (its controller, its containers' images, the digests its statuses report). Pods are most of a
+  // large cluster's objects, so nothing else of them is kept: memory grows with workloads, not pods.
+  const controller = kind === 'Pod' ? meta.ownerReferences?.find((r) => r.controller) : undefined;
+  if (controller && spec) {
+    const digests = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, imageID }) => ({ name, imageID }));
+    return {
+      metadata: { namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ kind: controller.kind, uid: controller.uid, controller: true }] },
+      spec: { containers: containers(spec.containers), ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}) },
+      ...(status ? { status: { containerStatuses: digests(status.containerStatuses), initContainerStatuses: digests(status.initContainerStatuses) } } : {}),
+    };
+  }
   return {
     metadata: {
       name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,

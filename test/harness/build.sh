@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test harness's Go programs (kube-apiserver, kube-controller-manager, kubelet,
-# kube-scheduler, kubeharness, regharness) into a cache folder keyed by a hash of their inputs, and points .harness/bin at it.
+# kube-scheduler, kubeharness, regharness, wanproxy) into a cache folder keyed by a hash of their inputs, and points .harness/bin at it.
 # A cold build takes minutes on 2 cores; with a matching key it is skipped entirely, so fresh
 # clones on the same machine (CI) reuse it.
 set -euo pipefail
@@ -51,3 +51,5 @@ build kube test/harness/kube "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler ./cmd/kubeharness
 build registry test/harness/registry "-s -w" ./cmd/regharness
+# Toxiproxy's server, for the benchmarks' WAN profile (bench/lib/wan.ts).
+build wan test/harness/wan "-s -w" ./cmd/wanproxy

@@ -61,6 +61,8 @@ export interface HarnessOptions {
   keep?: boolean;
   /** Also run one real node (containerd, kubelet, kube-scheduler); default: IMAGE_CLONE_HARNESS_NODE=1. Needs root. */
   node?: boolean;
+  /** kube-controller-manager's controllers (kubeharness --controllers; default: kubeharness's list, every workload controller). */
+  controllers?: string;
 }
 
 /** Whether the node was asked for through the environment (IMAGE_CLONE_HARNESS_NODE=1). */
@@ -90,7 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-harness-'));
   const stderr = options.stderr ?? 'inherit';
-  const kube = startProgram('kubeharness', ['--dir', join(dir, 'kube')], stderr);
+  const kube = startProgram('kubeharness', ['--dir', join(dir, 'kube'), ...(options.controllers !== undefined ? ['--controllers', options.controllers] : [])], stderr);
   const registryTrace = join(dir, 'registry-requests.jsonl');
   const registry = startProgram('regharness', ['serve', '--dir', join(dir, 'registry'), '--trace-requests', registryTrace,
     ...(withNode ? ['--listen-ip', nodeAddress] : [])], stderr);

@@ -1,5 +1,5 @@
 // The benchmarks cannot rot (issue 15: "a small smoke run of each is part of npm test"): each of
-// bench/copy.ts, plan.ts, sync.ts and startup.ts runs with --smoke (the smallest shape that goes through every
+// bench/copy.ts, plan.ts, sync.ts, scale.ts and startup.ts runs with --smoke (copy and sync also with --profile wan) (the smallest shape that goes through every
 // code path: a couple of images, one workload of each kind, one round, only the peers already
 // installed) and must exit 0, print its verdict lines, install nothing and leave RESULTS.md alone.
 // Each starts its own fresh harness, as the real runs do; the numbers it prints mean nothing.
@@ -13,10 +13,10 @@ import { repoRoot } from '../harness/harness.ts';
 
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 
-async function smoke(t: TestContext, script: string): Promise<string> {
+async function smoke(t: TestContext, script: string, extra: string[] = []): Promise<string> {
   const before = await readFile(resultsPath, 'utf8');
-  const r = await run(process.execPath, [join(repoRoot, 'bench', script), '--smoke'], { cwd: repoRoot });
-  t.diagnostic(`${script} --smoke: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s`);
+  const r = await run(process.execPath, [join(repoRoot, 'bench', script), '--smoke', ...extra], { cwd: repoRoot });
+  t.diagnostic(`${script} --smoke ${extra.join(' ')}: exit ${r.code} in ${(r.wallMs / 1000).toFixed(1)} s`);
   assert.equal(r.code, 0, `${script} --smoke failed:\n${r.stderr.slice(-3000)}`);
   assert.doesNotMatch(r.stderr, /: go install |: apt-get install |building k8s\.io/, 'smoke mode downloads and builds nothing');
   assert.equal(await readFile(resultsPath, 'utf8'), before, 'smoke mode does not write RESULTS.md');
@@ -41,6 +41,16 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^image-clone {2,}[\d.]+ {2,}[\d.]+ {2,}[\d.]+ {2,}[\d.]+ {2,}1\.00 {2,}2\/2$/m, 'image-clone\'s row: both rounds measured, round two verified');
   });
 
+  test('bench:copy --profile wan: every tool through the WAN proxies (.harness/bin/wanproxy)', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'copy.ts', ['--profile', 'wan']);
+    assert.match(out, /^WAN profile \(--profile wan\): every tool reaches the registries through Toxiproxy .*: source 20 ms round trip, \d+ Mbit\/s per connection; backup-basic 10 ms round trip/m);
+    assert.match(out, /^image-clone .* yes \(1 run: 2\/2 identical, 1 --full\)/m);
+    assert.match(out, /^Fleet copy vs the best peer the issue names: /m);
+    assert.match(out, /^Peak RSS: not measured \(measured by the loopback profile only\)$/m);
+    // The requests went through the proxies: the registries still saw (and counted) every one of them.
+    assert.match(out, /^image-clone's requests \(bench\/undici-trace\.ts\): \d+ over \d+ TCP connections/m);
+  });
+
   test('bench:plan', { timeout: 300_000 }, async (t) => {
     const out = await smoke(t, 'plan.ts');
     assert.match(out, /^Cluster: 1 namespaces x 8 workloads/m);
@@ -59,6 +69,26 @@ describe('benchmarks in smoke mode', () => {
     assert.match(out, /^image-clone {2}copy one small image .* yes \(1\/1, --full\)/m);
     assert.match(out, /^(copy of one small image per process, image-clone vs skopeo copy: .*target <= 1\.00 x skopeo: (MET|MISSED)|no peer installed: .*)$/m);
     assert.match(out, /^Total benchmark time \d+ s$/m);
+  });
+
+  test('bench:sync --profile wan: the cold part through the WAN proxies', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'sync.ts', ['--profile', 'wan']);
+    assert.match(out, /^WAN profile \(--profile wan\): image-clone and the peer reach source and backup-basic through Toxiproxy/m);
+    assert.match(out, /^Cold sync checks \(every round\): 7\/7 workloads .* regharness verify 2\/2 identical \(1 with --full\), exit 0$/m);
+    assert.doesNotMatch(out, /^No-op sync/m, 'the no-op part needs the token registry, which the proxies cannot front');
+  });
+
+  test('bench:scale: dry run and no-op sync at two pod counts, one data set', { timeout: 300_000 }, async (t) => {
+    const out = await smoke(t, 'scale.ts');
+    assert.match(out, /^Cluster: 1 namespaces x 8 workloads .*; 2 images; pods 10, 20$/m);
+    assert.match(out, /^10 +18 +[\d.]+ \(/m, 'the 10-pod point lists 8 workloads, 1 ReplicaSet, 10 pods');
+    assert.match(out, /^20 +28 +[\d.]+ \(/m);
+    assert.match(out, /^Dry run \(bench:plan\) at 20 pods \(28 objects\): .* backup requests at most \d+ for 2 distinct images, target <= 1 per image: (MET|MISSED)$/m);
+    assert.match(out, /^No-op sync \(bench:sync\) at 20 pods \(28 objects\): .*peak RSS \d+ MiB, target <= 400: (MET|MISSED)/m);
+    assert.match(out, /^Memory per pod, from 10 to 20 pods: /m);
+    // The CronJob's limit: a run in a 512 MiB memory cgroup (root only; the line says why when it cannot).
+    assert.match(out, /^No-op sync at 20 pods (in a memory cgroup of 512 MiB \(.*\), as in the CronJob's pod: [\d.]+ s, .* exit 0,|under a 512 MiB memory limit: not run)/m);
+    assert.match(out, /^Total \d+ s$/m);
   });
 
   test('bench:sync', { timeout: 300_000 }, async (t) => {

@@ -86,3 +86,20 @@ test('slim objects keep what discovery reads, and discovery finds the same workl
   for (const dropped of ['managedFields', 'replicas', 'env', 'volumes', 'resources', 'nodeName']) assert.ok(!text.includes(dropped), `${dropped} is dropped`);
   assert.ok(text.includes('"imagePullSecrets":[{"name":"pull"}]') && text.includes('meta.helm.sh/release-name'), 'pull secrets and annotations are kept');
 });
+
+test('a pod a controller owns keeps only what links its digests to its workload; a bare pod, a workload, keeps the rest', async () => {
+  const { slimObject } = await import('../../../src/kube/list.ts');
+  const owned = { ...pod('web-1-a', { kind: 'ReplicaSet', uid: 'rs1' }, 'nginx:1.25', `docker.io/library/nginx@${digest(1)}`) };
+  owned.metadata = { ...owned.metadata, labels: { app: 'web', 'pod-template-hash': '1' }, annotations: { note: 'x' }, resourceVersion: '7' };
+  owned.spec = { containers: [{ name: 'app', image: 'nginx:1.25' }], imagePullSecrets: [{ name: 'pull' }] };
+  assert.deepEqual(slimObject('Pod', owned), {
+    metadata: { namespace: owned.metadata!.namespace, uid: owned.metadata!.uid, ownerReferences: [{ kind: 'ReplicaSet', uid: 'rs1', controller: true }] },
+    spec: { containers: [{ name: 'app', image: 'nginx:1.25' }] },
+    status: { containerStatuses: [{ name: 'app', imageID: `docker.io/library/nginx@${digest(1)}` }], initContainerStatuses: undefined },
+  });
+  const bare = { ...owned, metadata: { ...owned.metadata, ownerReferences: [] } };
+  const slimBare = slimObject('Pod', bare);
+  assert.equal(slimBare.metadata?.name, 'web-1-a');
+  assert.deepEqual(slimBare.metadata?.labels, { app: 'web', 'pod-template-hash': '1' });
+  assert.deepEqual((slimBare.spec as { imagePullSecrets?: unknown }).imagePullSecrets, [{ name: 'pull' }]);
+});
