@@ -175,9 +175,10 @@ export async function executePlan(
 
 /**
  * The human tag points at the copy of the digest the source tag names upstream: it moves when this
- * run copied (or tagged) exactly that digest, and is created when missing. It never moves for a
+ * run copied (or tagged) exactly that digest, and is created when missing. It is never set to a
  * digest the tag no longer names upstream (a workload still running an older build), so runs
- * converge and two clusters with different digests of one tag never flip it. Before it moves, the
+ * converge and two clusters with different digests of one tag never flip it; when upstream is
+ * unknown (gone), the copy is tagged only where the tag is missing. Before it moves, the
  * digest it leaves gets its anchor tag if it had none (a copy made before anchor tags): moving a
  * human tag never leaves a manifest untagged for garbage collection. Failures here are warnings:
  * every copy is already held by its anchor tag.
@@ -196,9 +197,13 @@ async function placeHumanTags(settled: ImageRequest[], resolutions: Map<string, 
       const resolution = resolutions.get(request.key) as Extract<Resolution, { digest: string }>;
       const tag = request.backup.tag!;
       try {
+        // An older build is never written under the tag, not even where it is missing: another run
+        // (another cluster) may be placing upstream's digest there at this moment.
+        if (resolution.upstream !== undefined && resolution.upstream !== resolution.digest) continue;
         const current = await ports.manifests.digestOf(request.backup, tag);
         if (current === resolution.digest) continue;
-        if (current !== undefined && resolution.upstream !== resolution.digest) continue;
+        // Upstream unknown (gone, or the source failing): the tag is created when missing, never moved.
+        if (current !== undefined && resolution.upstream === undefined) continue;
         if (current !== undefined && (await ports.manifests.digestOf(request.backup, anchorTag(current))) !== current) {
           await ports.copier.tag(request.backup, current, anchorTag(current));
         }

@@ -207,6 +207,28 @@ describe('executePlan', () => {
     assert.ok(c.jobs.indexOf(`tag ${repo}:${anchor(1)} -> ${d(1)}`) < c.jobs.indexOf(`tag ${repo}:1.25 -> ${d(4)}`), 'anchored before the tag moved');
   });
 
+  test('an older build is never written under a missing human tag: a concurrent run may be placing what upstream names', async () => {
+    const repo = 'mirror/docker.io/library/nginx';
+    const running = [workload('w', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(3) }] })];
+    const c = copier();
+    const requests = imagesToResolve(running, config);
+    await executePlan(running, requests, new Map([[requests[0]!.key, { state: 'copy', digest: d(3), upstream: d(4), reason: '' }]]), config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    assert.equal(c.tags.get(`${repo}:${anchor(3)}`), d(3), 'the copy is held by its anchor');
+    assert.equal(c.tags.has(`${repo}:1.25`), false, 'the human tag is left for the digest upstream names');
+  });
+
+  test('upstream unknown (gone): the copy gets the human tag where it is missing, and never moves it', async () => {
+    const repo = 'mirror/docker.io/library/nginx';
+    const running = (n: number) => [workload('w', { app: 'nginx:1.25' }, { containers: [{ name: 'app', image: 'nginx:1.25', type: 'container', runningDigest: d(n) }] })];
+    const c = copier();
+    for (const n of [5, 6]) {
+      const requests = imagesToResolve(running(n), config);
+      await executePlan(running(n), requests, new Map([[requests[0]!.key, { state: 'copy', digest: d(n), reason: '' }]]), config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
+    }
+    assert.equal(c.tags.get(`${repo}:1.25`), d(5));
+    assert.equal(c.tags.get(`${repo}:${anchor(6)}`), d(6));
+  });
+
   test('tag: a digest the backup holds without its anchor gets the anchor from its own bytes, then the workload is patched', async () => {
     const repo = 'mirror/docker.io/library/nginx';
     const c = copier([], new Map([[`${repo}:1.25`, d(1)]]), new Set([`${repo}@${d(1)}`]));
