@@ -26,20 +26,23 @@ function listening(host: string): Promise<boolean> {
 }
 
 async function startProcess(args: string[] = []) {
-  const child = spawn(process.execPath, [join(repoRoot, 'test/harness/main.ts'), ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [join(repoRoot, 'test/harness/main.ts'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its stderr, kept for the failure message: a harness that dies says why there.
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
   const envPath = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^READY (\/\S+\/env\.json)$/.exec(line);
       if (match) resolve(match[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`harness exited before READY (${code})`)));
+    child.once('exit', (code, signal) => reject(new Error(`harness exited before READY (${signal ?? code}): ${stderr}`)));
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, envPath, exited };
+  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit code ${code}`)));
+  return { child, envPath, exited, stderr: () => stderr };
 }
 
 async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void> {
-  const { child, envPath } = await startProcess();
+  const { child, envPath, exited, stderr } = await startProcess();
   const env = JSON.parse(await readFile(envPath, 'utf8')) as HarnessEnv;
   assert.ok(existsSync(env.kubeconfig), 'an admin kubeconfig');
   assert.deepEqual(Object.fromEntries(Object.entries(env.registries).map(([name, r]) => [name, r.auth])),
@@ -48,10 +51,10 @@ async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void>
   assert.ok(await listening(server), 'the API server is up');
   assert.ok(await listening(env.registries.backup.host), 'the registries are up');
 
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   if (stop === 'stdin') child.stdin!.end();
   else child.kill(stop);
-  assert.equal(await exited, 0, 'it exits cleanly');
+  const how = await exited;
+  assert.equal(how, 'exit code 0', `it exits cleanly; its stderr:\n${stderr()}`);
   assert.equal(await listening(server), false, 'the API server is gone');
   for (const [name, registry] of Object.entries(env.registries)) assert.equal(await listening(registry.host), false, `${name} is gone`);
   assert.equal(existsSync(dirname(envPath)), false, 'its temporary files are removed');
@@ -91,7 +94,7 @@ test('npm run harness -- --node: a harness killed with SIGKILL leaves its pods b
   assert.ok(secondEnv.node);
   assert.ok(!nodeLeftovers().some((l) => left.includes(l) && l.startsWith('pod process')), 'the killed run\'s pods are gone');
   second.child.stdin!.end();
-  assert.equal(await second.exited, 0, 'it stops cleanly (a stop that finds anything left fails)');
+  assert.equal(await second.exited, 'exit code 0', `it stops cleanly (a stop that finds anything left fails); its stderr:\n${second.stderr()}`);
   assert.deepEqual(nodeLeftovers(), []);
   assert.deepEqual(readTunables(), before, 'the kernel settings kubelet changed are restored');
 });
