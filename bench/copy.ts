@@ -5,7 +5,9 @@
 // already (bench/lib/second-round.ts; its own section of RESULTS.md; --second-round-only: just that).
 //
 //   node bench/copy.ts [--profile wan] [--no-profile] [--diagnostics] [--no-write] [--smoke] [--second-round-only]
-//   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION
+//   environment: BENCH_ROUNDS (default 3), BENCH_ONLY=regctl,crane (fewer peers), BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION,
+//   BENCH_IC_NODE_FLAGS='--max-semi-space-size=1' (node flags for image-clone's fleet and peak-RSS runs:
+//   to measure it as its container image's ENTRYPOINT runs it)
 //
 // Fairness: every run starts a fresh harness (test/harness/harness.ts): an empty source registry,
 // seeded with the same deterministic fleet (same digests every time), and an empty `backup-basic`
@@ -88,6 +90,8 @@ const secondRoundShape: FleetShape = {
   ...(smoke ? { images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '64KiB' } : {}),
 };
 /** The single layer of the peak-RSS run. */
+/** BENCH_IC_NODE_FLAGS: node's own flags for image-clone's runs (the container image passes some). */
+const icNodeFlags = process.env.BENCH_IC_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
 const rssLayer = smoke ? { size: '1MiB', label: '1 MiB' } : { size: '1GiB', label: '1 GiB' };
 
 const started = Date.now();
@@ -484,7 +488,7 @@ async function rssRun(): Promise<RssRun> {
     await h.stop();
   };
   cleanups.add(cleanup);
-  const command = 'node bin/image-clone.js copy SRC/big/one-layer:v1 DST/mirror/one-layer:v1 --registry-config config.json --insecure-registry SRC --insecure-registry DST -o json'
+  const command = `node ${icNodeFlags.map((f) => `${f} `).join('')}bin/image-clone.js copy SRC/big/one-layer:v1 DST/mirror/one-layer:v1 --registry-config config.json --insecure-registry SRC --insecure-registry DST -o json`
     + ', under GNU time (/usr/bin/time -f "%e %U %S %M": %M is the "Maximum resident set size" that -v prints)';
   try {
     const src = h.env.registries.source.host;
@@ -500,7 +504,7 @@ async function rssRun(): Promise<RssRun> {
     const toolEnv = await isolatedEnv(work);
     log('peak RSS: copying');
     // GNU time's figure is the primary one; VmHWM of the node process, sampled from /proc, is a cross-check.
-    const { run: copy, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], { env: toolEnv });
+    const { run: copy, vmHwmKiB: hwm } = await timedWithVmHwm(process.execPath, [...icNodeFlags, cli, 'copy', `${src}/big/one-layer:v1`, `${dst}/mirror/one-layer:v1`, '--registry-config', config, '--insecure-registry', src, '--insecure-registry', dst, '-o', 'json'], { env: toolEnv });
     log(`peak RSS: ${(copy.maxRssKiB / 1024).toFixed(0)} MiB in ${fmtS(copy.wallMs)} (exit ${copy.code}); verifying (--full)`);
     const verify = await run(regharness, ['verify', '--full', '--src', `${src}/big/one-layer:v1`, '--dst', `${dst}/mirror/one-layer:v1`], { env });
     return {
@@ -583,7 +587,7 @@ async function main(): Promise<void> {
   const peers = [skopeo, craneTool, regctlTool];
   for (const p of peers) log(`${p.name}: ${p.bin ? p.version : p.note}`);
 
-  const contenders: Contender[] = [imageClone(icTool, 'image-clone', 'image-clone')];
+  const contenders: Contender[] = [imageClone(icTool, 'image-clone', icNodeFlags.length ? `image-clone (node ${icNodeFlags.join(' ')})` : 'image-clone', [], icNodeFlags)];
   if (skopeo.bin) contenders.push(skopeoCopy(skopeo));
   if (craneTool.bin) contenders.push(crane(craneTool));
   if (regctlTool.bin) contenders.push(regctl(regctlTool));

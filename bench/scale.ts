@@ -11,7 +11,7 @@
 //   run and no-op sync with that build (e.g. an earlier commit's), to show a change's effect in the same run.
 //   BENCH_MEMORY_LIMIT_MIB (default 512, the CronJob's limit; 0: off): at the largest point, one more
 //   dry run and no-op sync in a memory cgroup of that size (bench/lib/memory-cgroup.ts), where Node
-//   sizes its heap as it would in the pod.
+//   sizes its heap as it would in the pod, and with the node flags of the image's ENTRYPOINT.
 //
 // One data set serves every point (building it is most of the run time): the workloads, then pods
 // added in batches up to each point for the dry runs; then one real sync (untimed: every image is
@@ -30,7 +30,7 @@ import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
-import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { imageNodeFlags, runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
 import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
 import { memoryCgroup } from './lib/memory-cgroup.ts';
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
 
     /** One run of the baseline build (BENCH_BASELINE_CLI) at the largest point, after the timed pairs. */
     const baseline: string[] = [];
-    const extraRun = async (label: string, args: string[], options: { cli?: string; wrap?: string[] }) => {
+    const extraRun = async (label: string, args: string[], options: { cli?: string; wrap?: string[]; nodeFlags?: string[] }) => {
       const r = await runImageClone(h, args, { env, ...options });
       const b = registryRequests(r.trace, 'backup');
       baseline.push(`${label}: ${s2(r.run.wallMs)} s, CPU ${(r.run.userS + r.run.sysS).toFixed(1)} s, peak RSS ${rssMiB(r).toFixed(0)} MiB, exit ${r.run.code}, backup ${b.authenticated} + ${b.challenges}x401 (one run)`);
@@ -132,7 +132,8 @@ async function main(): Promise<void> {
         if ('unavailable' in cg) baseline.push(`${label} under a ${memoryLimitMiB} MiB memory limit: not run (${cg.unavailable})`);
         else {
           try {
-            await extraRun(`${label} in a memory cgroup of ${memoryLimitMiB} MiB (${cg.describe}), as in the CronJob's pod`, args, { wrap: cg.wrap });
+            const flags = imageNodeFlags();
+            await extraRun(`${label} in a memory cgroup of ${memoryLimitMiB} MiB (${cg.describe}) with the image's \`node ${flags.join(' ')}\`, as in the CronJob's pod`, args, { wrap: cg.wrap, nodeFlags: flags });
           } finally {
             await cg.remove();
           }

@@ -1,5 +1,6 @@
 // Running image-clone sync in the harness: its arguments and how RESULTS.md shows them, an isolated
 // environment, a run under GNU time with the registry requests it made, and its version.
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,18 @@ import { firstLine, run, type TimedResult } from './processes.ts';
 import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
 
 export const cli = join(repoRoot, 'bin', 'image-clone.js');
+
+/**
+ * Node's own flags in the container image's ENTRYPOINT (manifests/image/Dockerfile), for runs that
+ * stand for the CronJob's pod: read from the Dockerfile, so a benchmark measures what ships.
+ */
+export function imageNodeFlags(): string[] {
+  const dockerfile = readFileSync(join(repoRoot, 'manifests', 'image', 'Dockerfile'), 'utf8');
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  const argv = entrypoint ? JSON.parse(entrypoint) as string[] : [];
+  if (argv[0] !== 'node') throw new Error(`manifests/image/Dockerfile: expected ENTRYPOINT ["node", ...], found ${entrypoint ?? 'none'}`);
+  return argv.slice(1, argv.findIndex((a) => a.endsWith('image-clone.js')));
+}
 
 /**
  * A docker config.json with the admin credentials of `backup` (and backup-basic), as the issue's
