@@ -89,9 +89,9 @@ const secondRoundShape: FleetShape = {
   images: 6, groupSize: 6, platforms: 'linux/amd64,linux/arm64', layers: 4, sharedLayers: 2, layerSize: '8MiB', format: 'mixed', parallel: 4,
   ...(smoke ? { images: 2, groupSize: 2, layers: 2, sharedLayers: 1, layerSize: '64KiB' } : {}),
 };
-/** The single layer of the peak-RSS run. */
 /** BENCH_IC_NODE_FLAGS: node's own flags for image-clone's runs (the container image passes some). */
 const icNodeFlags = process.env.BENCH_IC_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+/** The single layer of the peak-RSS run. */
 const rssLayer = smoke ? { size: '1MiB', label: '1 MiB' } : { size: '1GiB', label: '1 GiB' };
 
 const started = Date.now();

@@ -1,10 +1,10 @@
 // Running image-clone sync in the harness: its arguments and how RESULTS.md shows them, an isolated
 // environment, a run under GNU time with the registry requests it made, and its version.
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, type Harness } from '../../test/harness/harness.ts';
+import { dockerfileRuntimeConfig } from '../../test/node/image-clone-image.ts';
 import { timedWithVmHwm } from './peak-rss.ts';
 import { firstLine, run, type TimedResult } from './processes.ts';
 import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
@@ -12,15 +12,14 @@ import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
 export const cli = join(repoRoot, 'bin', 'image-clone.js');
 
 /**
- * Node's own flags in the container image's ENTRYPOINT (manifests/image/Dockerfile), for runs that
- * stand for the CronJob's pod: read from the Dockerfile, so a benchmark measures what ships.
+ * Node's own flags in the container image's ENTRYPOINT, for runs that stand for the CronJob's pod:
+ * read from the Dockerfile (as the node tests' image is), so a benchmark measures what ships.
  */
 export function imageNodeFlags(): string[] {
-  const dockerfile = readFileSync(join(repoRoot, 'manifests', 'image', 'Dockerfile'), 'utf8');
-  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
-  const argv = entrypoint ? JSON.parse(entrypoint) as string[] : [];
-  if (argv[0] !== 'node') throw new Error(`manifests/image/Dockerfile: expected ENTRYPOINT ["node", ...], found ${entrypoint ?? 'none'}`);
-  return argv.slice(1, argv.findIndex((a) => a.endsWith('image-clone.js')));
+  const entrypoint = dockerfileRuntimeConfig().entrypoint ?? [];
+  const launcher = entrypoint.findIndex((a) => a.endsWith('image-clone.js'));
+  if (entrypoint[0] !== 'node' || launcher < 0) throw new Error(`manifests/image/Dockerfile: expected ENTRYPOINT ["node", ..., ".../image-clone.js"], found ${JSON.stringify(entrypoint)}`);
+  return entrypoint.slice(1, launcher);
 }
 
 /**

@@ -53,8 +53,7 @@ async function startAndStop(stop: 'SIGTERM' | 'SIGINT' | 'stdin'): Promise<void>
 
   if (stop === 'stdin') child.stdin!.end();
   else child.kill(stop);
-  const how = await exited;
-  assert.equal(how, 'exit code 0', `it exits cleanly; its stderr:\n${stderr()}`);
+  assert.equal(await exited, 'exit code 0', `it exits cleanly; its stderr:\n${stderr()}`);
   assert.equal(await listening(server), false, 'the API server is gone');
   for (const [name, registry] of Object.entries(env.registries)) assert.equal(await listening(registry.host), false, `${name} is gone`);
   assert.equal(existsSync(dirname(envPath)), false, 'its temporary files are removed');
