@@ -70,7 +70,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
   const { unlessInterrupted } = await import('../interrupt.ts');
   try {
     log.phase('listing', 'Listing workloads');
-    const lookups = await backupLookups(client, backupRegistry, log);
+    const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
     const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
     lookups.throwIfAllFailed();
@@ -94,6 +94,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const engine = new CopyEngine(client, {
       concurrency: registry.concurrency,
       signatures: settings.signatures,
+      verifyBlobs: settings.verify,
       signal,
       onEvent: (e) => {
         if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
@@ -137,26 +138,29 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
  * run at all (exit 5), rather than a plan of "copy everything". Backup lookups ask for the push
  * scope the copy will need, so the token is fetched once.
  */
-async function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog): Promise<ManifestLookup & { throwIfAllFailed(): void }> {
+async function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog, verifyBlobs: boolean): Promise<ManifestLookup & { throwIfAllFailed(): void }> {
   const { registryKey } = await import('../../reference.ts');
+  const { holdingOf } = await import('../../oci/holding.ts');
   let resolving = false;
   let answered = 0;
   let failed = 0;
   let last: unknown;
+  const counted = async <T>(repo: { registry: string }, ask: (isBackup: boolean) => Promise<T>): Promise<T> => {
+    if (!resolving) log.phase('resolving', 'Resolving images');
+    resolving = true;
+    const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
+    try {
+      const answer = await ask(isBackup);
+      if (isBackup) answered++;
+      return answer;
+    } catch (err) {
+      if (isBackup && !(err instanceof AuthError)) [failed, last] = [failed + 1, err];
+      throw err;
+    }
+  };
   return {
-    digestOf: async (repo, reference) => {
-      if (!resolving) log.phase('resolving', 'Resolving images');
-      resolving = true;
-      const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
-      try {
-        const digest = (await client.headManifest(repo, reference, isBackup))?.digest;
-        if (isBackup) answered++;
-        return digest;
-      } catch (err) {
-        if (isBackup && !(err instanceof AuthError)) [failed, last] = [failed + 1, err];
-        throw err;
-      }
-    },
+    digestOf: (repo, reference) => counted(repo, async (isBackup) => (await client.headManifest(repo, reference, isBackup))?.digest),
+    holdingOf: (repo, digest) => counted(repo, () => holdingOf(client, repo, digest, { blobs: verifyBlobs })),
     throwIfAllFailed: () => {
       if (!failed || answered) return;
       const why = last instanceof Error ? last.message.split('\n')[0] : String(last);
