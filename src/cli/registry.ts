@@ -11,12 +11,16 @@ export const registryOptions = {
   'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
   'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
   concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
+  'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
+  'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },
 } as const;
 
 export interface RegistrySettings {
   insecure: string[];
   registryConfig: string | undefined;
   concurrency: number;
+  rateLimitWaitMs: number;
+  timeoutMs: number;
 }
 
 export function registrySettings(source: OptionSource): RegistrySettings {
@@ -24,6 +28,8 @@ export function registrySettings(source: OptionSource): RegistrySettings {
     insecure: resolveOption(source, 'insecure-registry', 'list', []),
     registryConfig: resolveOption(source, 'registry-config', 'string'),
     concurrency: wholeNumber(resolveOption(source, 'concurrency', 'number', 8), 'concurrency', 1, 256),
+    rateLimitWaitMs: wholeNumber(resolveOption(source, 'rate-limit-wait', 'number', 60), 'rate-limit-wait', 0, 3600) * 1000,
+    timeoutMs: wholeNumber(resolveOption(source, 'registry-timeout', 'number', 60), 'registry-timeout', 1, 3600) * 1000,
   };
 }
 
@@ -43,6 +49,9 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     credentials,
     insecureHosts: settings.insecure,
     connectionsPerHost: settings.concurrency * 2 + 4,
+    headersTimeoutMs: settings.timeoutMs,
+    bodyTimeoutMs: settings.timeoutMs,
+    retry: { throttlePatienceMs: settings.rateLimitWaitMs },
     userAgent: `image-clone/${context.version}`,
     onRetry: (e) => log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
   });

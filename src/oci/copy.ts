@@ -28,6 +28,8 @@ export interface CopyOptions {
   /** A target that holds the image counts only when every blob of it is there too (`sync --verify`). */
   verifyBlobs?: boolean;
   onEvent?: (event: CopyEvent) => void;
+  /** Told once when a target refuses every write (out of storage, read-only) and copying stops. */
+  onHalt?: (cause: RegistryError) => void;
   signal?: AbortSignal;
 }
 
@@ -89,12 +91,19 @@ export class CopyEngine implements ImageCopier {
   readonly #manifests = new Map<string, Promise<Manifest>>();
   /** Where else in the target registry a blob may be, from earlier runs and other processes. */
   readonly #mounts: MountCandidates;
+  /** Set when a target registry refuses every write (out of storage, read-only): no image after it is tried. */
+  #halted: RegistryError | undefined;
 
   constructor(client: RegistryClient, options: CopyOptions = {}) {
     this.#client = client;
     this.#options = options;
     this.#transfers = createLimiter(options.concurrency ?? 8);
     this.#mounts = new MountCandidates(client);
+  }
+
+  /** Why copying stopped early, if it did: a target out of storage or read-only fails every image the same way. */
+  get halted(): RegistryError | undefined {
+    return this.#halted;
   }
 
   /** Repositories of a target registry that hold whole images: a new image's blobs are mounted from them, not uploaded. */
@@ -184,10 +193,20 @@ export class CopyEngine implements ImageCopier {
         outcomes[i] = { error: measured.error };
         return;
       }
+      const halted = this.#halted;
+      if (halted) {
+        outcomes[i] = { error: new RegistryError(halted.registry, `not tried: ${halted.message}`, { transient: false, ...(halted.condition ? { condition: halted.condition } : {}) }) };
+        return;
+      }
       try {
         outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
       } catch (error) {
         outcomes[i] = { error };
+        if (error instanceof RegistryError && registryKey(error.registry) === registryKey(jobs[i]!.target.registry)
+          && (error.condition === 'storage-full' || error.condition === 'read-only') && !this.#halted) {
+          this.#halted = error;
+          this.#options.onHalt?.(error);
+        }
       }
     })));
     return outcomes;

@@ -90,12 +90,18 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const { executePlan } = await import('../../core/execute.ts');
     const pullSecrets = settings.pullSecret ? new (await import('../../kube/secrets.ts')).PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
     await pullSecrets?.source(); // a missing Secret stops the run before anything is copied
-    const signal = AbortSignal.any([context.signal, lockAbort.signal]);
+    // A read-only backup (in maintenance) refuses every push: the run changes nothing, not even the
+    // workloads whose copies are there already, and says why (exit 5).
+    const readOnly = new AbortController();
+    const signal = AbortSignal.any([context.signal, lockAbort.signal, readOnly.signal]);
     const engine = new CopyEngine(client, {
       concurrency: registry.concurrency,
       signatures: settings.signatures,
       verifyBlobs: settings.verify,
       signal,
+      onHalt: (cause) => {
+        if (cause.condition === 'read-only') readOnly.abort(new Error('the backup registry is read-only'));
+      },
       onEvent: (e) => {
         if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
         if (e.kind === 'bytes') log.bytes(e.bytes);
@@ -122,8 +128,14 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     progress.stop();
     const { renderRunSummary } = await import('../output/report.ts');
     const { runReport } = await import('../output/document.ts');
-    const report = runReport(result, backup, performance.now() - started);
+    const registries = [...transport.stats].map(([name, stats]) => ({ registry: name, requests: stats.requests, manifestGets: stats.manifestGets, gaveUp: transport.givenUp.get(name)?.message ?? null }));
+    const report = runReport(result, backup, performance.now() - started, registries);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
+    // A backup out of storage or read-only fails every copy the same way: the run stopped copying.
+    if (engine.halted) {
+      log.line('error', `${engine.halted.message}; the other images were not tried`);
+      return ExitCode.unavailable;
+    }
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
