@@ -13,7 +13,7 @@ import { anchorTag } from '../../src/core/naming.ts';
 import type { HarnessEnv, HarnessRegistry } from '../harness/harness.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { createIn, deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
-import { manifestDigest, runCli, seedImage, uniqueRepo, waitUntil, type KubeClients } from './helpers.ts';
+import { freePort, manifestDigest, runCli, seedImage, uniqueRepo, waitUntil, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let kube: KubeClients;
@@ -31,15 +31,6 @@ const source = () => env.registries.source;
 
 function sync(ns: string, backup: string, ...extra: string[]) {
   return runCli(['sync', '--backup', backup, '-n', ns, '--registry-config', registryConfig, ...insecure, '-o', 'json', ...extra]);
-}
-
-/** A free loopback port, for a server that listens by itself. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Debian's docker-registry (distribution 2.8) on `root`, no auth, with `extra` YAML under storage. */
