@@ -40,10 +40,14 @@ export interface CopyCounts {
 
 /** The copy engine, as the pipeline sees it (oci/copy.ts). */
 export interface ImageCopier {
-  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
+  /** `alsoTags`: put the verified copy under these too, last (the seal). */
+  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference; alsoTags?: string[] }>, imageConcurrency: number):
     Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
-  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
-  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
+  /**
+   * Puts the manifest a repository holds by `digest` under `tags` as well, in order, after giving each
+   * manifest under it its anchor: its own bytes, nothing else moves.
+   */
+  tag(repository: { registry: string; repository: string }, digest: string, tags: string | string[]): Promise<void>;
   /** Backup repositories that hold images already: a new image's shared layers are mounted from them, not uploaded again. */
   knownRepositories?(repositories: Array<{ registry: string; repository: string }>): void;
   /** For images already in the backup: what was attached to them upstream since (signatures, referrers). Failures are warnings. */

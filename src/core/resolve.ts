@@ -1,8 +1,8 @@
 // Resolution: for each distinct (image, digest), find out whether the backup holds that digest
-// whole, every manifest under a tag of its own (one request on a warm run for a single-platform
-// image; for an index, its children's anchors too), else whether it holds it at all (a copy made
-// before anchor tags, or children left untagged: tag them, move no bytes), else whether the source
-// has it (copy; also when the backup's copy is damaged). The registries sit behind a small port.
+// whole, every manifest under a tag of its own (one request on a warm run: its seal), else whether
+// it holds all of it (a copy an earlier version made, children left untagged: tag them, move no
+// bytes), else whether the source has it (copy; also when the backup's copy is damaged, which
+// `--verify` looks for). The registries sit behind a small port.
 import { AuthError } from '../errors.ts';
 import { createLimiter } from '../util/limit.ts';
 import { oneLine } from '../util/text.ts';
@@ -76,7 +76,7 @@ async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promis
       return { state: 'error', reason: `backup registry: ${oneLine(err)}` };
     }
     if (holding.state === 'whole') return { state: 'present', digest, ...known, reason: 'the backup holds this digest under its anchor tag' };
-    if (holding.state === 'unanchored') return { state: 'tag', digest, ...known, reason: `the backup holds this digest, but not every manifest of it under a tag of its own (${holding.detail}): tagged, no bytes move` };
+    if (holding.state === 'unanchored') return { state: 'tag', digest, ...known, reason: `the backup holds all of this digest, but ${holding.detail}: tagged, no bytes move` };
     if (holding.state === 'damaged') damaged = holding.detail;
     return undefined;
   };

@@ -112,10 +112,11 @@ export class CopyEngine implements ImageCopier {
   }
 
   /**
-   * Copies `source` to `target` whole: the index, every child, every blob, then the tag. When the
-   * target tag already holds the source digest, nothing is read or written beyond two HEADs.
+   * Copies `source` to `target` whole: the index, every child (each under its anchor tag), every
+   * blob, then the tag, then `alsoTags` (the seal). When the target tag already holds the source
+   * digest whole, nothing is read or written beyond a few HEADs.
    */
-  async copyImage(source: ImageReference, target: ImageReference): Promise<ImageCopyResult> {
+  async copyImage(source: ImageReference, target: ImageReference, alsoTags: string[] = []): Promise<ImageCopyResult> {
     const src: Repository = { registry: source.registry, repository: source.repository };
     const dst: Repository = { registry: target.registry, repository: target.repository };
     const counts = emptyCounts();
@@ -143,6 +144,7 @@ export class CopyEngine implements ImageCopier {
       repair = holding !== undefined && holding.state !== 'whole';
       if (holding?.state === 'whole') {
         this.#mounts.hint([dst]);
+        await this.#tagAlso(dst, head.digest, alsoTags, undefined);
         // In the target already; what was attached to it upstream since the last run still comes.
         if (this.#options.signatures ?? true) {
           // The copy is in place: a failure here is a warning, not a failed image.
@@ -169,6 +171,7 @@ export class CopyEngine implements ImageCopier {
     if (stored?.digest !== manifest.digest) {
       throw new ManifestError(`${formatReference(target)}: after the copy the target answers ${stored?.digest ?? 'nothing'} instead of ${manifest.digest}`);
     }
+    await this.#tagAlso(dst, manifest.digest, alsoTags, manifest);
     if (this.#options.signatures ?? true) await this.#copyAttachments(src, dst, head, original, counts);
     return result(manifest.digest, manifest.mediaType, 'copied', platforms);
   }
@@ -178,7 +181,7 @@ export class CopyEngine implements ImageCopier {
    * sooner; `imageConcurrency` images at a time (blob transfers are limited separately). Results come
    * back in the order given; one image's failure does not stop the others.
    */
-  async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
+  async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference; alsoTags?: string[] }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
     // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
     // with that error, rather than going through the same retries again. One image has no order to
     // choose: it is not measured, so an image already in place costs two HEADs, not its whole tree.
@@ -199,7 +202,7 @@ export class CopyEngine implements ImageCopier {
         return;
       }
       try {
-        outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
+        outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target, jobs[i]!.alsoTags) };
       } catch (error) {
         outcomes[i] = { error };
         if (error instanceof RegistryError && registryKey(error.registry) === registryKey(jobs[i]!.target.registry)
@@ -216,11 +219,23 @@ export class CopyEngine implements ImageCopier {
    * Puts the manifest `repository` holds by `digest` under `tag` too: the registry's own bytes and
    * media type, so the digest stays the same and no blob moves (the registry checks its references).
    */
-  async tag(repository: Repository, digest: string, tag: string): Promise<void> {
+  async tag(repository: Repository, digest: string, tags: string | string[]): Promise<void> {
     const manifest = await this.#client.getManifest(repository, digest);
     await this.#anchorChildren(repository, manifest, 0);
-    await this.#client.putManifest(repository, tag, manifest);
-    this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+    for (const tag of typeof tags === 'string' ? [tags] : tags) {
+      await this.#client.putManifest(repository, tag, manifest);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+    }
+  }
+
+  /** Puts a verified copy under more tags where they do not hold it yet (the target's own bytes when not given). */
+  async #tagAlso(dst: Repository, digest: string, tags: string[], manifest: Manifest | undefined): Promise<void> {
+    for (const tag of tags) {
+      if ((await this.#client.headManifest(dst, tag, true))?.digest === digest) continue;
+      manifest ??= await this.#client.getManifest(dst, digest);
+      await this.#client.putManifest(dst, tag, manifest);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: tag, digest });
+    }
   }
 
   /**

@@ -3,9 +3,9 @@
 // to its children, and ECR lifecycle rules and other retention policies are defined on tags too: a
 // manifest that no tag names is as good as gone. So every manifest image-clone writes has a tag of
 // its own, the anchor tag of its digest (core/naming.ts), and "held" means: the image's anchor and,
-// under an index, every child's anchor answer with their digests.
+// under an index, every child's anchor answer with their digests; its seal says so in one HEAD.
 import type { Holding } from '../core/ports.ts';
-import { anchorTag } from '../core/naming.ts';
+import { anchorTag, sealTag } from '../core/naming.ts';
 import { formatPlatform, isIndexType, isNonDistributable, parseManifest, uniqueByDigest, type Descriptor } from './manifest.ts';
 import { repoName, type RegistryClient, type Repository } from './registry.ts';
 
@@ -18,17 +18,23 @@ export interface HoldingOptions {
 const maxDepth = 4;
 
 /**
- * What `repository` holds of `digest`. Cost: one HEAD for an anchored single-platform image (the
- * warm path); for an index, a GET of it and a HEAD per child's anchor; a HEAD per blob with `blobs`.
+ * What `repository` holds of `digest`. The warm path is one HEAD: the seal (core/naming.ts) is
+ * written once every manifest under the copy has its own tag. Without it (a copy an earlier
+ * version made, or one still being written), the anchor and, under an index, each child's anchor
+ * are looked at: a GET of the index and a HEAD per child. With `blobs`, everything is walked.
  */
 export async function holdingOf(client: RegistryClient, repository: Repository, digest: string, options: HoldingOptions = {}): Promise<Holding> {
+  const sealed = (await client.headManifest(repository, sealTag(digest), true))?.digest === digest;
+  if (sealed && !options.blobs) return { state: 'whole' };
   const anchored = await client.headManifest(repository, anchorTag(digest), true);
-  if (anchored?.digest === digest) return treeHolding(client, repository, { digest, mediaType: anchored.mediaType }, options);
   // No anchor: a copy made before anchor tags, or a manifest left untagged, may still be there.
-  const held = await client.headManifest(repository, digest, true);
+  const held = anchored?.digest === digest ? anchored : await client.headManifest(repository, digest, true);
   if (held?.digest !== digest) return { state: 'absent' };
   const below = await treeHolding(client, repository, { digest, mediaType: held.mediaType }, options);
-  return below.state === 'whole' ? { state: 'unanchored', detail: `${digest} has no anchor tag` } : below;
+  if (below.state !== 'whole') return below;
+  if (anchored?.digest !== digest) return { state: 'unanchored', detail: `${digest} has no anchor tag` };
+  if (!sealed) return { state: 'unanchored', detail: 'its seal tag is missing (a copy an earlier version made)' };
+  return { state: 'whole' };
 }
 
 /**

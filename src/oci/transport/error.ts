@@ -20,7 +20,7 @@ export function isAccepted(request: RegistryRequest, status: number): boolean {
  * Returns an accepted response; otherwise consumes the body and throws the error it stands for.
  * `hasCredential` tells a refused scope for valid credentials from one for anonymous access.
  */
-export async function checkStatus(request: RegistryRequest, response: RegistryResponse, hasCredential: () => Promise<boolean>): Promise<RegistryResponse> {
+export async function checkStatus(request: RegistryRequest, response: RegistryResponse, hasCredential: () => Promise<boolean>, throttlePatienceMs = Infinity): Promise<RegistryResponse> {
   const { status } = response;
   if (isAccepted(request, status)) return response;
   const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).then((b) => b?.toString('utf8')).catch(() => undefined);
@@ -42,8 +42,10 @@ export async function checkStatus(request: RegistryRequest, response: RegistryRe
   }
   const code = firstRegistryError(text)?.code;
   const said = `HTTP ${status}${detail ? `: ${detail}` : ''}`;
-  if (status === 429) {
-    throw new RegistryError(request.registry, rateLimitMessage(request.registry, said, throttleWaitMs(response.headers)), { status, code: code ?? 'TOOMANYREQUESTS', transient: false, condition: 'rate-limited' });
+  const wait = status === 429 ? throttleWaitMs(response.headers) : undefined;
+  if (wait !== undefined && wait > throttlePatienceMs) {
+    // Throttled for longer than the run waits (a pull quota spent for hours): give the registry up.
+    throw new RegistryError(request.registry, rateLimitMessage(request.registry, said, wait), { status, code: code ?? 'TOOMANYREQUESTS', transient: false, condition: 'rate-limited' });
   }
   if (/no space left on device|disk quota exceeded|not enough space/i.test(detail ?? '')) {
     throw new RegistryError(request.registry, `${request.registry}: the registry is out of storage space: ${what} failed (${said}); free space or grow its storage, then run again`, { status, code, transient: false, condition: 'storage-full' });
@@ -55,8 +57,8 @@ export async function checkStatus(request: RegistryRequest, response: RegistryRe
 }
 
 /** HTTP 429: who is throttling, until when, and what helps (for Docker Hub, an account: its anonymous pull quota is the usual cause). */
-function rateLimitMessage(registry: string, said: string, waitMs: number | undefined): string {
-  const until = waitMs === undefined ? 'try again later' : `wait until ${new Date(Date.now() + waitMs).toISOString().slice(11, 16)} UTC`;
+function rateLimitMessage(registry: string, said: string, waitMs: number): string {
+  const until = `wait until ${new Date(Date.now() + waitMs).toISOString().slice(11, 16)} UTC`;
   if (isDockerHub(registry)) return `docker.io pull rate limit reached (${said}); authenticate with a Docker Hub account, or ${until}`;
   return `${registry}: rate limit reached (${said}); ${until}`;
 }
