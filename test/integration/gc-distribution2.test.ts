@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { anchorTag } from '../../src/core/naming.ts';
+import { anchorTag, sealTag } from '../../src/core/naming.ts';
 import { harnessEnv, startRegistries, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 import { createIn, deployment, Namespaces } from './fixtures.ts';
 import {
@@ -131,6 +131,7 @@ describe("distribution 2.8's garbage collection (--delete-untagged) takes nothin
     for (const digest of [image.digest, ...image.children.map((c) => c.digest), attachments.at(-1)!]) {
       assert.equal(tags.get(anchorTag(digest)), digest, `${anchorTag(digest)} holds ${digest}`);
     }
+    assert.equal(tags.get(sealTag(image.digest)), image.digest, 'the copy is sealed: whole, checked with one HEAD');
 
     const gc = await collectGarbage();
     assert.match(gc, /blobs marked/, gc);
@@ -161,6 +162,7 @@ describe("distribution 2.8's garbage collection (--delete-untagged) takes nothin
     assert.deepEqual([report.summary.images.copied, report.summary.images.tagged], [0, 1], repair.stdout);
     assert.deepEqual([report.summary.bytesTransferred, report.summary.blobs.copied], [0, 0], "no blob moved");
     for (const c of image.children) assert.equal(await manifestDigest(backup(), backupRepository(repo), anchorTag(c.digest)), c.digest);
+    assert.equal(await manifestDigest(backup(), backupRepository(repo), sealTag(image.digest)), image.digest, 'sealed once repaired');
 
     await collectGarbage();
     for (const i of await deploymentImages(ns)) await pullWhole(backup(), byDigest(i));
@@ -169,7 +171,7 @@ describe("distribution 2.8's garbage collection (--delete-untagged) takes nothin
     assert.deepEqual([JSON.parse(next.stdout).summary.images.copied, JSON.parse(next.stdout).summary.images.tagged], [0, 0]);
   });
 
-  test('a platform manifest deleted from the backup is noticed by the next sync and copied again; with the source gone too, the image is lost, never present', async (t) => {
+  test('a platform manifest deleted from the backup: sync --verify notices and copies it again; with the source gone too, the image is lost, never present', async (t) => {
     const ns = await namespaces.create('gc28-damaged', t);
     const repo = uniqueRepo('gc-damaged');
     const image = await seedImage(source(), `${repo}:1`, { platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 4096, seed: 340, format: 'oci' });
@@ -183,7 +185,10 @@ describe("distribution 2.8's garbage collection (--delete-untagged) takes nothin
     assert.equal(deleted.status, 202, 'the registry deleted the platform manifest');
     assert.equal(await manifestDigest(backup(), dst, child), undefined);
 
-    const again = await sync(ns);
+    // A plain sync trusts the seal (one HEAD per image): damage done after the copy was sealed is
+    // what --verify is for.
+    assert.equal(JSON.parse((await sync(ns)).stdout).summary.images.present, 1);
+    const again = await sync(ns, '--verify');
     assert.equal(again.code, 0, again.stderr);
     const report = JSON.parse(again.stdout);
     assert.equal(report.summary.images.copied, 1, again.stdout);
@@ -195,7 +200,7 @@ describe("distribution 2.8's garbage collection (--delete-untagged) takes nothin
     await registryRequest(backup(), `/v2/${dst}/manifests/${child}`, 'DELETE', `repository:${dst}:delete`);
     const gone = await registryRequest(source(), `/v2/${repo}/manifests/${image.digest}`, 'DELETE', `repository:${repo}:delete`);
     assert.equal(gone.status, 202, 'the source deleted the image');
-    const lost = await sync(ns);
+    const lost = await sync(ns, '--verify');
     assert.equal(lost.code, 1, lost.stderr);
     const lostReport = JSON.parse(lost.stdout);
     assert.equal(lostReport.summary.images.lost, 1, lost.stdout);
