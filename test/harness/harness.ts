@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pauseImage, pushImage, testImage } from './images.ts';
+import { PrerequisiteError } from './prerequisites.ts';
 import { acquireNodeLock, checkNodePrerequisites, nodeAddress, setUpNodeNetwork, startNode, stopNode, type NodeFacts, type RunningNode } from './node.ts';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -72,7 +73,11 @@ const readyTimeoutMs = 180_000;
 
 /** Builds the Go programs unless the cache already holds them for these sources (see build.sh). */
 export function ensureBuilt(): void {
-  execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch {
+    throw new PrerequisiteError("the harness build failed (build.sh's errors are above)");
+  }
 }
 
 /** Starts both programs in parallel and resolves once both are ready and env.json is written. */
