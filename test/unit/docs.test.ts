@@ -8,7 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 
 const root = new URL('../..', import.meta.url).pathname;
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = ['README.md', 'manifests/README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 /** The lines of a markdown file outside fenced code blocks, with inline code spans blanked. */
 function prose(text: string): string[] {
@@ -49,7 +49,7 @@ test('GitHub anchors: punctuation dropped, code spans kept as text, repeats numb
     ['image-clone-sync', 'pull-secrets-opt-in', '--pin-and-gitops', 'options', 'options-1']);
 });
 
-test('every relative link and anchor in README.md and docs/*.md resolves', () => {
+test('every relative link and anchor in README.md, manifests/README.md and docs/*.md resolves', () => {
   const broken: string[] = [];
   for (const page of pages) {
     for (const target of links(readFileSync(join(root, page), 'utf8'))) {
@@ -65,7 +65,7 @@ test('every relative link and anchor in README.md and docs/*.md resolves', () =>
     }
   }
   assert.deepEqual(broken, []);
-  assert.ok(pages.length >= 8, `README.md and the docs: ${pages.join(', ')}`);
+  assert.ok(pages.length >= 9, `README.md and the docs: ${pages.join(', ')}`);
 });
 
 test('the option table of docs/sync.md lists exactly the options `sync --help` prints', () => {
