@@ -6,6 +6,11 @@
 # when already done. What it cannot do here (not root, not Debian-family, no Go) it says first, in one line
 # with the command to run instead, before anything slow. .ci/run runs this, then `npm test`.
 
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "setup: this is a bash script: run  bash scripts/setup.sh  and then  source .ci/node.sh  in this shell" >&2
+  return 1 2>/dev/null || exit 1
+fi
+
 # Sourced: run the steps in a child bash (so that `set -e` and `exit` stay there), then put Node on this
 # shell's PATH.
 if [ -n "${BASH_SOURCE[0]:-}" ] && [ "${BASH_SOURCE[0]}" != "$0" ]; then
