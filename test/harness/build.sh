@@ -74,9 +74,9 @@ avail_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
 if [ "${avail_kb:-0}" -lt 4000000 ]; then
   echo "build.sh: less than 4 GB free under $cache; the Go build needs about that much" >&2
 fi
-build kube test/harness/kube "about 10-14 min cold on 2 cores, 1-2 min with a warm Go cache" "$k8s_ldflags" \
+build kube test/harness/kube "about 9-14 min cold on 2 cores, 1-2 min with a warm Go cache" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler ./cmd/kubeharness
-build registry test/harness/registry "about 1 min cold" "-s -w" ./cmd/regharness
+build registry test/harness/registry "about 1-2 min cold" "-s -w" ./cmd/regharness
 # Toxiproxy's server, for the benchmarks' WAN profile (bench/lib/wan.ts).
-build wan test/harness/wan "about 1 min cold" "-s -w" ./cmd/wanproxy
+build wan test/harness/wan "under a minute cold" "-s -w" ./cmd/wanproxy
