@@ -95,7 +95,7 @@ fi
 
 # --- 4. The Go test harness ---
 step=$SECONDS
-say "4/4 test harness: test/harness/build.sh (seconds when cached; a cold build about 9-14 min on 2 cores)"
+say "4/4 test harness: test/harness/build.sh (seconds when cached; a cold build about 10-15 min on 2 cores)"
 bash test/harness/build.sh
 say "4/4 test harness: ready in .harness/bin ($(took $step))"
 
