@@ -25,12 +25,13 @@ module_key() {
 # progress NAME EXPECTED: while a build runs, says how long it has taken: a line every 30 s off a terminal,
 # a line rewritten every second on one.
 progress() {
-  local name="$1" expected="$2" start=$SECONDS pause
-  trap 'kill "$pause" 2>/dev/null; [ -t 2 ] && printf "\r\033[K" >&2; exit 0' TERM
+  local name="$1" expected="$2" start=$SECONDS pause=""
+  trap '[ -z "$pause" ] || kill "$pause" 2>/dev/null; [ -t 2 ] && printf "\r\033[K" >&2; exit 0' TERM
   while :; do
     if [ -t 2 ]; then sleep 1 & else sleep 30 & fi
     pause=$!
     wait "$pause"
+    kill -0 $$ 2>/dev/null || exit 0 # build.sh is gone (interrupted): so is its progress
     local s=$((SECONDS - start))
     if [ -t 2 ]; then
       printf '\r\033[Kbuild.sh: building the %s harness: %dm%02ds (expected: %s)' "$name" $((s / 60)) $((s % 60)) "$expected" >&2

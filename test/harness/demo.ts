@@ -20,7 +20,7 @@ const namespace = 'demo-shop';
 
 let started = Date.now();
 let harness!: Harness;
-await runScript('demo', async () => {
+await runScript(async () => {
   checkMachine({ node: true, test: false, build: true, command: 'npm run demo' });
   ensureBuilt();
   started = Date.now();

@@ -12,6 +12,9 @@ const setupCommand = 'source scripts/setup.sh';
 /** Held by the one harness process on this machine that runs a node (its pid inside; see node.ts). */
 export const nodeLockPath = '/var/lib/image-clone-node.lock';
 
+/** Whether the node was asked for through the environment (IMAGE_CLONE_HARNESS_NODE=1). */
+export const nodeFromEnv = () => process.env.IMAGE_CLONE_HARNESS_NODE === '1';
+
 /** A prerequisite the machine lacks: expected, so reported as one line without a stack trace. */
 export class PrerequisiteError extends Error {}
 
@@ -121,15 +124,16 @@ export function checkMachine(options: Needs): void {
 }
 
 /**
- * Runs a harness script's body: an expected failure (a missing prerequisite, a failed build) ends it with
- * its one line and exit code 2; anything else keeps its stack trace.
+ * Runs a harness script's start: an expected failure (a missing prerequisite, a failed build) ends it with
+ * its one line and exit code 2; anything else keeps its stack trace. Scripts check the machine first and
+ * import the harness (the Kubernetes client: seconds on a busy machine) only then.
  */
-export async function runScript(name: string, body: () => Promise<void>): Promise<void> {
+export async function runScript(body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
     if (!(err instanceof PrerequisiteError)) throw err;
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
 }

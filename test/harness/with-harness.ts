@@ -3,8 +3,8 @@
 // The command sees IMAGE_CLONE_HARNESS_ENV (the path of env.json) and KUBECONFIG (the admin
 // kubeconfig); the harness stops when the command ends, and its exit code is passed on.
 import { spawn } from 'node:child_process';
-import { ensureBuilt, nodeFromEnv, startHarness, type Harness } from './harness.ts';
-import { checkMachine, runScript } from './prerequisites.ts';
+import type { Harness } from './harness.ts';
+import { checkMachine, nodeFromEnv, runScript } from './prerequisites.ts';
 
 const argv = process.argv.slice(2);
 const node = argv[0] === '--node' ? (argv.shift(), true) : undefined;
@@ -15,8 +15,9 @@ if (!command) {
 }
 const started = Date.now();
 let harness!: Harness;
-await runScript('with-harness', async () => {
+await runScript(async () => {
   checkMachine({ node: node ?? nodeFromEnv(), test: false, build: true, command: `node test/harness/with-harness.ts ${process.argv.slice(2).join(' ')}` });
+  const { ensureBuilt, startHarness } = await import('./harness.ts');
   ensureBuilt();
   harness = await startHarness(node ? { node } : {});
 });
