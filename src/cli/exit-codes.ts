@@ -1,4 +1,4 @@
-/** The exit codes image-clone documents in --help and the README. */
+/** The exit codes image-clone documents in --help and docs/sync.md. */
 export const ExitCode = {
   /** Success: everything done, or nothing to do. */
   ok: 0,

@@ -136,7 +136,7 @@ export async function jobFromCronJob(batch: BatchV1Api, namespace: string, cronJ
   });
 }
 
-/** `kubectl apply -k DIR` (DIR relative to the repository), as the README tells users, with the admin kubeconfig. */
+/** `kubectl apply -k DIR` (DIR relative to the repository), as docs/cronjob.md tells users, with the admin kubeconfig. */
 export function applyKustomization(env: HarnessEnv, dir: string): string {
   return execFileSync('kubectl', ['--kubeconfig', env.kubeconfig, 'apply', '-k', join(repoRoot, dir)], { encoding: 'utf8' });
 }
