@@ -2,12 +2,15 @@
 // does, and the pieces that must agree across files (names, paths, user ids, exit codes, versions).
 // test/integration/rbac.test.ts applies the same files to a real API server and runs as the account.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { syncOptions } from '../../src/cli/options.ts';
 import { envName } from '../../src/cli/config.ts';
+import { selfLabel } from '../../src/core/self.ts';
 import { ExitCode } from '../../src/cli/exit-codes.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';
 import { resourceOf } from '../../src/kube/list.ts';
@@ -223,5 +226,69 @@ describe('pull-secrets overlay', () => {
     assert.equal(pullSecretTemplate.type, 'kubernetes.io/dockerconfigjson');
     assert.equal(pullSecretTemplate.metadata.namespace, 'image-clone');
     assert.notEqual(pullSecret, credentialsTemplate.metadata.name, 'not the push credentials');
+  });
+});
+
+/** What `kubectl apply -k dir` applies: kubectl's own kustomize renders it (no cluster is involved). */
+function kustomize(dir: string): Doc[] {
+  return (loadAll(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })) as Doc[]).filter(Boolean);
+}
+
+describe('image-clone tells itself apart', () => {
+  test('the CronJob, its Jobs and its Pods carry the label sync takes for image-clone itself', () => {
+    for (const meta of [cronJob.metadata, cronJob.spec.jobTemplate.metadata, jobSpec.template.metadata]) {
+      assert.equal(meta.labels[selfLabel.key], selfLabel.value);
+    }
+  });
+
+  test("the pod's name reaches the run from the downward API (POD_NAME), to find its owners", () => {
+    const podName = container.env.find((e: Doc) => e.name === 'POD_NAME');
+    assert.deepEqual(podName?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  });
+});
+
+describe('namespaced overlay', () => {
+  const dir = join(manifests, 'overlays/namespaced');
+  const rendered = kustomize(dir);
+  const baseRendered = kustomize(manifests);
+
+  test('nothing at the cluster scope: no Namespace, no ClusterRole, no ClusterRoleBinding', () => {
+    assert.deepEqual(rendered.map((d) => `${d.kind}/${d.metadata.name}`).sort(), [
+      'CronJob/image-clone', 'Role/image-clone', 'Role/image-clone-workloads', 'RoleBinding/image-clone', 'RoleBinding/image-clone-workloads', 'ServiceAccount/image-clone',
+    ]);
+    for (const doc of rendered) assert.equal(doc.metadata.namespace, 'image-clone', `${doc.kind} ${doc.metadata.name} is namespaced`);
+  });
+
+  test("its Role grants in the namespace exactly what the base's ClusterRole grants in all of them; the run lock's Role is the base's", () => {
+    assert.deepEqual(grants(find(rendered, 'Role', 'image-clone-workloads').rules), grants(find(base, 'ClusterRole', 'image-clone').rules));
+    assert.deepEqual(find(rendered, 'Role', 'image-clone'), find(baseRendered, 'Role', 'image-clone'));
+    const binding = find(rendered, 'RoleBinding', 'image-clone-workloads');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-workloads' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-clone', namespace: 'image-clone' }]);
+  });
+
+  test("the CronJob is the base's, with IMAGE_CLONE_NAMESPACE from the pod's own namespace", () => {
+    const cj = find(rendered, 'CronJob', 'image-clone');
+    const env = cj.spec.jobTemplate.spec.template.spec.containers[0].env as Doc[];
+    const namespace = env.filter((e) => e.name === envName('namespace'));
+    assert.deepEqual(namespace, [{ name: 'IMAGE_CLONE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
+    const withoutIt = structuredClone(cj);
+    withoutIt.spec.jobTemplate.spec.template.spec.containers[0].env = env.filter((e) => e.name !== envName('namespace'));
+    assert.deepEqual(withoutIt, find(baseRendered, 'CronJob', 'image-clone'));
+  });
+
+  test("a team's overlay with `namespace:` moves every object and every binding's subject into its namespace", () => {
+    const team = mkdtempSync(join(tmpdir(), 'image-clone-team-overlay-'));
+    try {
+      writeFileSync(join(team, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: team-a\nresources:\n  - ${relative(team, dir)}\n`);
+      const docs = kustomize(team);
+      assert.equal(docs.length, rendered.length);
+      for (const doc of docs) assert.equal(doc.metadata.namespace, 'team-a', `${doc.kind} ${doc.metadata.name}`);
+      for (const binding of docs.filter((d) => d.kind === 'RoleBinding')) {
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-clone', namespace: 'team-a' }], binding.metadata.name);
+      }
+    } finally {
+      rmSync(team, { recursive: true, force: true });
+    }
   });
 });

@@ -12,7 +12,7 @@ import type { EventLog } from '../output/events.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
-import { kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
+import { clusterScopeHint, kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
 
 interface SyncRun {
   settings: SyncSettings;
@@ -39,7 +39,6 @@ async function completeSync(argv: Record<string, unknown>, context: CliContext):
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
   const cluster = await kubeSelection(settings.selection, context.env);
-  settings.plan.neverPatchNamespaces = [cluster.ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
   return { settings, registry, cluster };
 }
@@ -70,9 +69,12 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
   const { unlessInterrupted } = await import('../interrupt.ts');
   try {
     log.phase('listing', 'Listing workloads');
+    const self = await (await import('../self.ts')).identifySelf(kube, context.env, (line) => log.line('warn', line));
+    if (self) settings.plan.self = self;
     const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
-    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
+    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal)
+      .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     lookups.throwIfAllFailed();
     if (settings.dryRun) {
       progress.stop();
