@@ -2,6 +2,7 @@
 // @kubernetes/client-node's authentication and HTTP client but without its typed models (see #get).
 import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
+import { apiProxy } from './config.ts';
 import { backoffMs, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
@@ -100,7 +101,7 @@ export class WorkloadLister implements WorkloadSource {
     try {
       return await withRetry(() => this.#get(listPath(kind, params.namespace), params));
     } catch (err) {
-      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`);
+      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`, apiProxy(this.#kc));
     }
   }
 
@@ -132,8 +133,11 @@ export class WorkloadLister implements WorkloadSource {
   }
 }
 
-/** One actionable line from whatever the client threw: the API's own message when there is one. */
-export function kubeError(err: unknown, doing: string): KubeError {
+/**
+ * One actionable line from whatever the client threw: the API's own message when there is one.
+ * `proxy` (apiProxy) names the proxy the API server is reached through, for failures that are its.
+ */
+export function kubeError(err: unknown, doing: string, proxy?: string): KubeError {
   if (err instanceof ApiException) {
     let status: { message?: string; reason?: string } = {};
     if (typeof err.body === 'string') {
@@ -147,6 +151,14 @@ export function kubeError(err: unknown, doing: string): KubeError {
     return new KubeError(`cannot ${doing} (HTTP ${err.code}): ${status.message ?? (err.code === 401 ? 'Unauthorized' : 'no details')}${hint}`, err.code, status.reason);
   }
   const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  if (proxy) {
+    const refused = /Proxy response \((\d{3})\) !== 200/.exec(cause?.message ?? '');
+    const status = refused ? Number(refused[1]) : undefined;
+    if (status === 407) return new KubeError(`cannot ${doing}: proxy ${proxy} requires authentication (HTTP 407): put the credentials in HTTPS_PROXY (or the kubeconfig's proxy-url) as USER:PASSWORD@`, 407);
+    if (status === 403) return new KubeError(`cannot ${doing}: proxy ${proxy} refused CONNECT to the API server (HTTP 403); if the API server is reachable directly, add it to NO_PROXY`, 403);
+    if (status) return new KubeError(`cannot ${doing}: proxy ${proxy} could not open a tunnel to the API server (HTTP ${status})`);
+    return new KubeError(`cannot ${doing}: the API server is unreachable through proxy ${proxy} (${cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err))})`);
+  }
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err));
   return new KubeError(`cannot ${doing}: the API server is unreachable (${detail})`);
 }
