@@ -154,7 +154,8 @@ export function kubeError(err: unknown, doing: string, proxy?: string): KubeErro
   if (proxy) {
     const refused = /Proxy response \((\d{3})\) !== 200/.exec(cause?.message ?? '');
     const status = refused ? Number(refused[1]) : undefined;
-    if (status === 407) return new KubeError(`cannot ${doing}: proxy ${proxy} requires authentication (HTTP 407): put the credentials in HTTPS_PROXY (or the kubeconfig's proxy-url) as USER:PASSWORD@`, 407);
+    // Proxies answer missing or wrong credentials with 407, or (tinyproxy, for wrong ones) 401.
+    if (status === 407 || status === 401) return new KubeError(`cannot ${doing}: proxy ${proxy} requires authentication (HTTP ${status}): put valid credentials in HTTPS_PROXY (or the kubeconfig's proxy-url) as USER:PASSWORD@`, 407);
     if (status === 403) return new KubeError(`cannot ${doing}: proxy ${proxy} refused CONNECT to the API server (HTTP 403); if the API server is reachable directly, add it to NO_PROXY`, 403);
     if (status) return new KubeError(`cannot ${doing}: proxy ${proxy} could not open a tunnel to the API server (HTTP ${status})`);
     return new KubeError(`cannot ${doing}: the API server is unreachable through proxy ${proxy} (${cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err))})`);

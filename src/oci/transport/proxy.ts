@@ -14,9 +14,10 @@ export function proxyFailure(registry: string, target: URL, proxy: URL, err: unk
   const variable = target.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY';
   const message = err instanceof Error ? err.message : '';
   const status = Number(/Proxy response \((\d{3})\) !== 200/.exec(message)?.[1] ?? (/Proxy Authentication Required \(407\)/.test(message) ? 407 : 0));
-  if (status === 407) {
+  // Proxies answer wrong credentials with 407, or (tinyproxy) 401.
+  if (status === 407 || (status === 401 && proxy.username)) {
     const fix = proxy.username ? `the credentials in ${variable} were refused` : `put them in ${variable} as ${proxy.protocol}//USER:PASSWORD@${proxy.host}`;
-    return new AuthError(registry, `${registry}: proxy ${name} requires authentication (HTTP 407): ${fix}`, 407);
+    return new AuthError(registry, `${registry}: proxy ${name} requires authentication (HTTP ${status}): ${fix}`, status);
   }
   if (status === 403) {
     return new AuthError(registry, `${registry}: proxy ${name} refused CONNECT to ${target.host} (HTTP 403): the proxy does not allow this host or port; if the registry is reachable directly, add it to NO_PROXY`, 403);
