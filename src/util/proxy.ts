@@ -54,11 +54,6 @@ export function readProxyEnvironment(env: Record<string, string | undefined>): P
   };
 }
 
-/** Whether any proxy is configured. */
-export function hasProxy(proxies: ProxyEnvironment): boolean {
-  return proxies.https !== undefined || proxies.http !== undefined;
-}
-
 /** The proxy to send a request for `target` through, or undefined to go direct. */
 export function proxyForUrl(target: URL, proxies: ProxyEnvironment): URL | undefined {
   const proxy = target.protocol === 'https:' ? proxies.https : target.protocol === 'http:' ? proxies.http : undefined;

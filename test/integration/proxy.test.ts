@@ -192,7 +192,9 @@ describe('through an HTTP proxy', () => {
 
     const malformed = await copy(`${tlsRegistry}/any:1`, `${tlsRegistry}/other:1`, { HTTPS_PROXY: `socks5://${proxyUser}:${proxyPassword}@${ip.proxy}:1080` });
     assert.equal(malformed.code, 2, malformed.stderr);
-    assert.deepEqual(errorLines(malformed), ['image-clone: HTTPS_PROXY names a socks5 proxy; only http:// and https:// proxies are supported']);
+    // A usage error: its line, then the CLI's pointer to --help.
+    assert.deepEqual(errorLines(malformed), ['image-clone: HTTPS_PROXY names a socks5 proxy; only http:// and https:// proxies are supported', "Run 'image-clone --help' for usage."]);
+    assert.doesNotMatch(malformed.stderr, new RegExp(proxyPassword));
   });
 
   test('a sync through the proxy: registries behind it, the API server on loopback direct (never proxied)', async (t) => {
