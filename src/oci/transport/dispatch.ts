@@ -47,6 +47,8 @@ export class Dispatchers {
   readonly #agentOptions: UndiciAgent.Options;
   /** One pair of proxy agents per proxy URL, made when first needed. */
   readonly #proxied = new Map<string, Dispatcher>();
+  /** The proxy (or none) per origin, decided once. */
+  readonly #proxyOf = new Map<string, URL | undefined>();
 
   constructor(options: DispatchOptions) {
     this.#insecure = new Set([...(options.insecureHosts ?? [])].map((h) => h.toLowerCase()));
@@ -75,7 +77,11 @@ export class Dispatchers {
   /** The client for a URL: through the proxy the environment names for it, TLS verified unless the user named the host insecure. */
   route(url: URL): Route {
     const insecure = this.isInsecure(url.host);
-    const proxy = this.#proxies ? proxyForUrl(url, this.#proxies) : undefined;
+    let proxy: URL | undefined;
+    if (this.#proxies) {
+      if (!this.#proxyOf.has(url.origin)) this.#proxyOf.set(url.origin, proxyForUrl(url, this.#proxies));
+      proxy = this.#proxyOf.get(url.origin);
+    }
     if (!proxy) return { dispatcher: insecure ? this.#unverified : this.#verified };
     const key = `${insecure ? 'unverified' : 'verified'} ${proxy.href}`;
     let dispatcher = this.#proxied.get(key);
