@@ -3,7 +3,7 @@
 import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
 import { apiProxy } from './config.ts';
-import { backoffMs, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
+import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
 
@@ -152,13 +152,16 @@ export function kubeError(err: unknown, doing: string, proxy?: string): KubeErro
   }
   const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
   if (proxy) {
-    const refused = /Proxy response \((\d{3})\) !== 200/.exec(cause?.message ?? '');
+    // fetch wraps undici's error twice (TypeError, then DOMException): look down the whole chain.
+    const messages: string[] = [];
+    for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
+    const refused = messages.map((m) => /Proxy response \((\d{3})\) !== 200/.exec(m)).find((m) => m !== null);
     const status = refused ? Number(refused[1]) : undefined;
     // Proxies answer missing or wrong credentials with 407, or (tinyproxy, for wrong ones) 401.
     if (status === 407 || status === 401) return new KubeError(`cannot ${doing}: proxy ${proxy} requires authentication (HTTP ${status}): put valid credentials in HTTPS_PROXY (or the kubeconfig's proxy-url) as USER:PASSWORD@`, 407);
     if (status === 403) return new KubeError(`cannot ${doing}: proxy ${proxy} refused CONNECT to the API server (HTTP 403); if the API server is reachable directly, add it to NO_PROXY`, 403);
     if (status) return new KubeError(`cannot ${doing}: proxy ${proxy} could not open a tunnel to the API server (HTTP ${status})`);
-    return new KubeError(`cannot ${doing}: the API server is unreachable through proxy ${proxy} (${cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err))})`);
+    return new KubeError(`cannot ${doing}: the API server is unreachable through proxy ${proxy} (${errorCode(err) ?? messages.at(-1) ?? String(err)})`);
   }
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err));
   return new KubeError(`cannot ${doing}: the API server is unreachable (${detail})`);

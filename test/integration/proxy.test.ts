@@ -135,8 +135,9 @@ describe('through an HTTP proxy', () => {
   });
 
   test('NO_PROXY sends a host direct, as an IP, a CIDR block, host:port, lower case; other hosts still go through the proxy', async () => {
+    let repo = '';
     for (const [i, noProxy] of [ip.direct, '10.233.0.0/16', directRegistry, `no_proxy=192.0.2.9,${ip.direct}`].entries()) {
-      const repo = uniqueRepo('proxy-no-proxy');
+      repo = uniqueRepo('proxy-no-proxy');
       const digest = await seedBehind(`${behind.source!.host}/${repo}:1`, 10 + i);
       await plain.requests();
       const lower = noProxy.startsWith('no_proxy=');
@@ -149,8 +150,9 @@ describe('through an HTTP proxy', () => {
       assert.ok(!requests.some((r) => r.includes(ip.direct)), `${noProxy}: nothing for ${ip.direct} went through the proxy:\n${requests.join('\n')}`);
     }
     // Not excluded, the direct-only registry is asked through the proxy, which cannot reach it.
-    const run = await copy(`${behind.source!.host}/nothing:1`, `${directRegistry}/nothing:1`, { ...viaPlain(), NO_PROXY: '10.233.77.3,other.example:5000' });
-    assert.notEqual(run.code, 0);
+    const run = await copy(`${behind.source!.host}/${repo}:1`, `${directRegistry}/${repo}-proxied:1`, { ...viaPlain(), NO_PROXY: '10.233.77.3,other.example:5000' });
+    assert.notEqual(run.code, 0, run.stderr);
+    assert.match(errorLines(run).at(-1)!, new RegExp(`^image-clone: ${directRegistry}: .* through proxy ${plain.url} `));
     assert.ok((await plain.requests()).some((r) => r.includes(ip.direct)));
   });
 
@@ -228,7 +230,9 @@ describe('through an HTTP proxy', () => {
     const kubeconfig = join(dir, 'relay.kubeconfig');
     await writeFile(kubeconfig, kc.exportConfig(), { mode: 0o600 });
     const ns = await namespaces.create('proxy-api', t);
-    await createIn(kube.objects, ns, deployment('web', `${behind.source!.host}/proxy-api/web:1`, { replicas: 0 }));
+    const repo = uniqueRepo('proxy-api');
+    await seedBehind(`${behind.source!.host}/${repo}/web:1`, 5);
+    await createIn(kube.objects, ns, deployment('web', `${behind.source!.host}/${repo}/web:1`, { replicas: 0 }));
     const plan = (variables: Record<string, string>) => runCli(['sync', '--dry-run', '--backup', `${behind.backup!.host}/plan`, '-n', ns,
       '--kubeconfig', kubeconfig, '--registry-config', registryConfig, ...insecure()], variables);
 
@@ -243,8 +247,11 @@ describe('through an HTTP proxy', () => {
 
     const refused = await plan({ ...viaPlain(), HTTPS_PROXY: refusing.url });
     assert.equal(refused.code, 2, refused.stderr);
-    assert.equal(errorLines(refused).length, 1, refused.stderr);
-    assert.match(errorLines(refused)[0]!, new RegExp(`proxy ${refusing.url} refused CONNECT to the API server \\(HTTP 403\\)`));
+    // sync's progress lines ("Listing workloads") come first; then the one error line, which ends the output.
+    const errors = errorLines(refused).filter((l) => l.startsWith('image-clone:'));
+    assert.equal(errors.length, 1, refused.stderr);
+    assert.equal(errors[0], errorLines(refused).at(-1));
+    assert.match(errors[0]!, new RegExp(`^image-clone: cannot list deployments in namespace ${ns}: proxy ${refusing.url} refused CONNECT to the API server \\(HTTP 403\\)`));
   });
 });
 
