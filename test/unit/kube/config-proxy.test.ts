@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/errors.ts';
 import { apiProxy, loadKubeConfig } from '../../../src/kube/config.ts';
+import { kubeError } from '../../../src/kube/list.ts';
 
 function kubeconfig(server: string, proxyUrl?: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'ic-kubeconfig-')), 'config');
@@ -40,4 +41,18 @@ test('a proxy-url in the kubeconfig wins over the environment, as in kubectl', (
 
 test('a proxy variable that is no proxy URL is a usage error', () => {
   assert.throws(() => loadKubeConfig({ kubeconfig: kubeconfig('https://api.example'), env: { HTTPS_PROXY: 'socks5://proxy:1080' } }), UsageError);
+});
+
+test('kubeError names the proxy: a refused tunnel, proxy authentication, an unreachable proxy (fetch wraps the cause twice)', () => {
+  // The chain as undici's fetch throws it: TypeError -> DOMException -> the ProxyAgent's error.
+  const wrapped = (inner: Error) => new TypeError('fetch failed', { cause: Object.assign(new DOMException('Request was cancelled.'), { cause: inner }) });
+  const refused = kubeError(wrapped(new Error('Proxy response (403) !== 200 when HTTP Tunneling')), 'list pods', 'http://proxy:3128');
+  assert.equal(refused.message, 'cannot list pods: proxy http://proxy:3128 refused CONNECT to the API server (HTTP 403); if the API server is reachable directly, add it to NO_PROXY');
+  assert.equal(refused.status, 403);
+  const auth = kubeError(wrapped(new Error('Proxy response (407) !== 200 when HTTP Tunneling')), 'list pods', 'http://proxy:3128');
+  assert.equal(auth.status, 407);
+  assert.match(auth.message, /^cannot list pods: proxy http:\/\/proxy:3128 requires authentication \(HTTP 407\)/);
+  const down = kubeError(wrapped(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'list pods', 'http://proxy:3128');
+  assert.equal(down.message, 'cannot list pods: the API server is unreachable through proxy http://proxy:3128 (ECONNREFUSED)');
+  assert.equal(down.status, undefined);
 });
