@@ -189,3 +189,28 @@ export function selfSignedCertificate(dir: string, address: string): { cert: str
     '-subj', '/CN=proxy-test-registry', '-addext', `subjectAltName=IP:${address}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
   return { cert, key };
 }
+
+/**
+ * A registry front in a namespace, at host:port: answers blob GETs with a 307 to `blobs` (as a
+ * registry sends them to a CDN) and passes every other request to `upstream`.
+ */
+export async function startRedirector(where: Namespace, dir: string, host: string, port: number, upstream: string, blobs: string): Promise<void> {
+  const script = join(dir, 'redirector.mjs');
+  await writeFile(script, `import http from 'node:http';
+const upstream = new URL(${JSON.stringify(upstream)});
+http.createServer((req, res) => {
+  if (req.method === 'GET' && /\\/blobs\\/sha256:/.test(req.url)) {
+    res.writeHead(307, { location: ${JSON.stringify(blobs)} + req.url });
+    res.end();
+    return;
+  }
+  const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (r) => {
+    res.writeHead(r.statusCode, r.headers);
+    r.pipe(res);
+  });
+  out.on('error', () => { res.writeHead(502); res.end(); });
+  req.pipe(out);
+}).listen(${port}, ${JSON.stringify(host)});
+`);
+  spawnIn(where, process.execPath, [script]);
+}

@@ -16,7 +16,7 @@ import type { HarnessEnv } from '../harness/harness.ts';
 import { deployment, createIn, harnessFixtures, type Namespaces } from './fixtures.ts';
 import { runCli, uniqueRepo, type CliRun, type KubeClients } from './helpers.ts';
 import {
-  ip, regharness, runIn, setUpNetwork, selfSignedCertificate, startDockerRegistry, startRegharness, startTinyproxy, stopChildren,
+  ip, regharness, runIn, setUpNetwork, selfSignedCertificate, startDockerRegistry, startRedirector, startRegharness, startTinyproxy, stopChildren,
   tearDownNetwork, waitForPort, type RegistriesJson, type Tinyproxy,
 } from './proxy-net.ts';
 
@@ -35,6 +35,8 @@ let registryConfig: string;
 let tlsCert: string;
 const tlsRegistry = `${ip.behind}:5443`;
 const directRegistry = `${ip.direct}:5000`;
+/** In front of the source registry behind the proxy; sends blob GETs to the direct-only registry (a CDN). */
+const redirector = `${ip.behind}:5080`;
 
 before(async () => {
   ({ env, kube, namespaces } = await harnessFixtures());
@@ -52,8 +54,9 @@ before(async () => {
   await startDockerRegistry('behind', dir, tlsRegistry, tls);
   await startDockerRegistry('direct', dir, directRegistry);
   await waitForPort(ip.direct, 5000);
+  await startRedirector('behind', dir, ip.behind, 5080, `http://${behind.source!.host}`, `http://${directRegistry}`);
   // The https registry is reachable from the proxy's namespace only.
-  await runIn('proxy', 'timeout', ['30', 'bash', '-c', `until (: </dev/tcp/${ip.behind}/5443) 2>/dev/null; do sleep 0.1; done`]);
+  for (const port of [5443, 5080]) await runIn('proxy', 'timeout', ['30', 'bash', '-c', `until (: </dev/tcp/${ip.behind}/${port}) 2>/dev/null; do sleep 0.1; done`]);
   const auths = { [behind.backup!.host]: { auth: Buffer.from(`${behind.backup!.username}:${behind.backup!.password}`).toString('base64') } };
   registryConfig = join(dir, 'config.json');
   await writeFile(registryConfig, JSON.stringify({ auths }), { mode: 0o600 });
@@ -86,7 +89,7 @@ async function directDigest(repository: string, tag: string): Promise<string | n
   return response.headers.get('docker-content-digest');
 }
 
-const insecure = () => ['--insecure-registry', behind.source!.host, '--insecure-registry', behind.backup!.host, '--insecure-registry', directRegistry];
+const insecure = () => ['--insecure-registry', behind.source!.host, '--insecure-registry', behind.backup!.host, '--insecure-registry', directRegistry, '--insecure-registry', redirector];
 const copy = (from: string, to: string, extraEnv: Record<string, string>): Promise<CliRun> =>
   runCli(['copy', from, to, '--registry-config', registryConfig, ...insecure(), '-o', 'json'], { NODE_EXTRA_CA_CERTS: tlsCert, ...extraEnv });
 const viaPlain = () => ({ HTTP_PROXY: plain.url, HTTPS_PROXY: plain.url });
@@ -154,6 +157,21 @@ describe('through an HTTP proxy', () => {
     assert.notEqual(run.code, 0, run.stderr);
     assert.match(errorLines(run).at(-1)!, new RegExp(`^image-clone: ${directRegistry}: .* through proxy ${plain.url} `));
     assert.ok((await plain.requests()).some((r) => r.includes(ip.direct)));
+  });
+
+  test('a blob redirect is routed by its own host: the registry through the proxy, the CDN it redirects to direct (NO_PROXY)', async () => {
+    const repo = uniqueRepo('proxy-cdn');
+    // The same image (same seed) behind the proxy and on the direct-only "CDN".
+    const digest = await seedBehind(`${behind.source!.host}/${repo}:1`, 6);
+    const cdnSeed = await runIn('direct', regharness, ['seed', '--ref', `${directRegistry}/${repo}:1`, '--platforms', 'linux/amd64,linux/arm64', '--layers', '2', '--layer-size', '8KiB', '--seed', '6']);
+    assert.equal((JSON.parse(cdnSeed.trim().split('\n').pop()!) as { digest: string }).digest, digest);
+    await plain.requests();
+    const run = await copy(`${redirector}/${repo}:1`, `${behind.backup!.host}/mirror/${repo}:1`, { ...viaPlain(), NO_PROXY: ip.direct });
+    assert.equal(run.code, 0, run.stderr);
+    await verifyBehind(`${behind.source!.host}/${repo}:1`, `${behind.backup!.host}/mirror/${repo}@${digest}`);
+    const requests = await plain.requests();
+    assert.ok(requests.some((r) => r.startsWith(`GET http://${redirector}/v2/${repo}/blobs/`)), `the blob requests reached the registry through the proxy:\n${requests.join('\n')}`);
+    assert.ok(!requests.some((r) => r.includes(ip.direct)), `the redirects to the CDN went direct:\n${requests.join('\n')}`);
   });
 
   test('proxy authentication: credentials in the proxy URL work and are never printed; missing or wrong ones fail in one line', async () => {
