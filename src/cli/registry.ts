@@ -6,6 +6,8 @@ import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
+import { UsageError } from '../errors.ts';
+import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy.ts';
 
 export const registryOptions = {
   'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
@@ -44,10 +46,12 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
   const { loadCredentialSource } = await import('../oci/credentials.ts');
   const { Transport } = await import('../oci/transport/transport.ts');
   const { RegistryClient } = await import('../oci/registry.ts');
+  const proxies = proxySettings(context.env);
   const credentials = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
   const transport = new Transport({
     credentials,
     insecureHosts: settings.insecure,
+    proxies,
     connectionsPerHost: settings.concurrency * 2 + 4,
     headersTimeoutMs: settings.timeoutMs,
     bodyTimeoutMs: settings.timeoutMs,
@@ -56,4 +60,14 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     onRetry: (e) => log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
   });
   return { credentials, transport, client: new RegistryClient(transport) };
+}
+
+/** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case) from the environment, as every other cluster tool reads them. */
+export function proxySettings(env: Record<string, string | undefined>): ProxyEnvironment {
+  try {
+    return readProxyEnvironment(env);
+  } catch (err) {
+    if (err instanceof ProxyVariableError) throw new UsageError(err.message);
+    throw err;
+  }
 }
