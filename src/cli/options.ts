@@ -1,6 +1,7 @@
 // The command-line options of every command, one table each: what yargs parses and --help shows.
 // Their values are resolved in settings.ts (sync) and in each command's complete step.
 import { workloadKinds } from '../core/workloads.ts';
+import { metricsOptions } from './metrics.ts';
 import { registryOptions } from './registry.ts';
 
 /** Which workloads a command looks at: shared by sync and restore. */
@@ -31,6 +32,7 @@ export const syncOptions = {
   'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
+  ...metricsOptions,
 } as const;
 
 export const restoreOptions = {

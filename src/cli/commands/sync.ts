@@ -7,7 +7,9 @@ import type { Plan } from '../../core/plan.ts';
 import type { ManifestLookup, Patcher } from '../../core/ports.ts';
 import type { RegistryClient } from '../../oci/registry.ts';
 import type { CliContext } from '../context.ts';
+import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
 import { ExitCode } from '../exit-codes.ts';
+import type { RunReport } from '../output/document.ts';
 import type { EventLog } from '../output/events.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
@@ -18,6 +20,7 @@ interface SyncRun {
   settings: SyncSettings;
   registry: RegistrySettings;
   cluster: Awaited<ReturnType<typeof kubeSelection>>;
+  metrics: MetricsSettings;
 }
 
 export function syncCommand(context: CliContext): CommandModule {
@@ -30,7 +33,8 @@ export function syncCommand(context: CliContext): CommandModule {
       .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
       .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, 130 interrupted.'),
     handler: async (argv) => {
-      context.exitCode = await runSync(await completeSync(argv as Record<string, unknown>, context), context);
+      const run = await completeSync(argv as Record<string, unknown>, context);
+      context.exitCode = await withRunMetrics(run.metrics, run.settings.dryRun, run.settings.logFormat, context, (record) => runSync(run, context, record));
     },
   };
 }
@@ -38,13 +42,14 @@ export function syncCommand(context: CliContext): CommandModule {
 async function completeSync(argv: Record<string, unknown>, context: CliContext): Promise<SyncRun> {
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
+  const metrics = metricsSettings(source);
   const cluster = await kubeSelection(settings.selection, context.env);
   settings.plan.neverPatchNamespaces = [cluster.ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
-  return { settings, registry, cluster };
+  return { settings, registry, cluster, metrics };
 }
 
-async function runSync({ settings, registry, cluster }: SyncRun, context: CliContext): Promise<number> {
+async function runSync({ settings, registry, cluster }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
@@ -122,6 +127,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const { renderRunSummary } = await import('../output/report.ts');
     const { runReport } = await import('../output/document.ts');
     const report = runReport(result, backup, performance.now() - started);
+    record(report.summary);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
