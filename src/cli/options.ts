@@ -30,6 +30,7 @@ export const syncOptions = {
   'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
   lock: { type: 'boolean', describe: 'Hold a Lease in the own namespace so two syncs never run at once (--no-lock to skip) [default: true]' },
   'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
+  events: { type: 'boolean', describe: 'Record a Kubernetes Event on each workload a real run patched, skipped or failed, and on each one running a lost image (--no-events to skip) [default: true]' },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
   ...metricsOptions,

@@ -156,10 +156,11 @@ describe('RBAC', () => {
   const role = find(base, 'Role', 'image-clone');
   const patched = workloadKinds.filter((kind) => kind !== 'Job'); // core/plan.ts: a Job's pod template is immutable
 
-  test('the ClusterRole grants list on the eight kinds discovery reads and patch on the seven it rewrites: nothing else', () => {
+  test('the ClusterRole grants list on the eight kinds discovery reads, patch on the seven it rewrites, and create and patch on Events: nothing else', () => {
     const expected = [
       ...workloadKinds.map((kind) => `list ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
       ...patched.map((kind) => `patch ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
+      'create events.k8s.io/events', 'patch events.k8s.io/events', // src/kube/events.ts
     ].sort();
     assert.deepEqual(grants(clusterRole.rules), expected);
   });

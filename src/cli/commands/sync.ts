@@ -7,6 +7,7 @@ import type { Plan } from '../../core/plan.ts';
 import type { ManifestLookup, Patcher } from '../../core/ports.ts';
 import type { RegistryClient } from '../../oci/registry.ts';
 import type { CliContext } from '../context.ts';
+import { resolveOption } from '../config.ts';
 import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { RunReport } from '../output/document.ts';
@@ -21,6 +22,7 @@ interface SyncRun {
   registry: RegistrySettings;
   cluster: Awaited<ReturnType<typeof kubeSelection>>;
   metrics: MetricsSettings;
+  events: boolean;
 }
 
 export function syncCommand(context: CliContext): CommandModule {
@@ -46,10 +48,10 @@ async function completeSync(argv: Record<string, unknown>, context: CliContext):
   const cluster = await kubeSelection(settings.selection, context.env);
   settings.plan.neverPatchNamespaces = [cluster.ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
-  return { settings, registry, cluster, metrics };
+  return { settings, registry, cluster, metrics, events: resolveOption(source, 'events', 'boolean', true) };
 }
 
-async function runSync({ settings, registry, cluster }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
+async function runSync({ settings, registry, cluster, events }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
@@ -129,6 +131,8 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const report = runReport(result, backup, performance.now() - started);
     record(report.summary);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
+    const { recordWorkloadEvents, workloadEvents } = await import('../workload-events.ts');
+    if (events) await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads, ownNamespace), (line) => log.line('warn', line));
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
