@@ -226,3 +226,19 @@ describe('pull-secrets overlay', () => {
     assert.notEqual(pullSecret, credentialsTemplate.metadata.name, 'not the push credentials');
   });
 });
+
+describe('prometheus-rule component', () => {
+  const dir = 'components/prometheus-rule';
+  test('a Kustomize Component adding only the PrometheusRule, in the image-clone namespace, alerting on a lost image and on no success in 26 hours', () => {
+    const component = kustomization(dir);
+    assert.equal(component.kind, 'Component');
+    assert.deepEqual(component.resources, ['prometheusrule.yaml']);
+    const [rule, ...more] = docsOf(join(manifests, dir, 'prometheusrule.yaml'));
+    assert.equal(more.length, 0);
+    assert.equal(rule!.kind, 'PrometheusRule');
+    assert.equal(rule!.metadata.namespace, 'image-clone');
+    const alerts = Object.fromEntries(rule!.spec.groups.flatMap((g: Doc) => g.rules).map((r: Doc) => [r.alert, r.expr]));
+    assert.match(alerts.ImageCloneImageLost, /image_clone_lost_images\{job="image-clone"\}\) > 0$/);
+    assert.match(alerts.ImageCloneNoSuccessfulRun, /^time\(\) - .*image_clone_last_success_timestamp_seconds\{job="image-clone"\}\) > 26 \* 3600$/);
+  });
+});
