@@ -94,6 +94,21 @@ describe('the chart renders the Kustomize manifests', () => {
     assert.equal(rendered.metadata.labels.release, 'kube-prometheus');
   });
 
+  test('rbac.namespaced: no cluster-scope object; the ClusterRole\'s rules as a Role in the release namespace; the CronJob lists that namespace', () => {
+    const clusterRole = filesOf(join(manifests, 'base')).find((d) => d.kind === 'ClusterRole')!;
+    const docs = render('rbac.namespaced=true');
+    assert.deepEqual(docs.filter((d) => d.kind.startsWith('Cluster')), []);
+    const role = docs.find((d) => d.kind === 'Role' && d.metadata.name === 'image-clone-workloads')!;
+    assert.deepEqual(role.rules, clusterRole.rules);
+    assert.equal(role.metadata.namespace, 'image-clone');
+    const binding = docs.find((d) => d.kind === 'RoleBinding' && d.metadata.name === 'image-clone-workloads')!;
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-workloads' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-clone', namespace: 'image-clone' }]);
+    const env = containerOf(docs).env.find((e: Doc) => e.name === envName('namespace'));
+    assert.deepEqual(env, { name: envName('namespace'), valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    assert.equal(envOf(render('rbac.namespaced=true', 'sync.namespace={a,b}'))[envName('namespace')], 'a,b', 'unless namespaces are named');
+  });
+
   test('the chart and the image it installs have the package\'s version', () => {
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
     const meta = docsOf(readFileSync(join(chart, 'Chart.yaml'), 'utf8'))[0]!;

@@ -40,3 +40,32 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   name: {{ include "image-clone.fullname" . }}
   namespace: {{ .Release.Namespace }}
 {{- end -}}
+
+{{/* What image-clone does to workloads and their Events: the rules of manifests/base/clusterrole.yaml,
+as the ClusterRole (default) or, with rbac.namespaced, as a Role in the release namespace. */}}
+{{- define "image-clone.workloadRules" -}}
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+  verbs: ["list"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs", "jobs"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["replicationcontrollers", "pods"]
+  verbs: ["list"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+  verbs: ["patch"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["replicationcontrollers", "pods"]
+  verbs: ["patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["patch"]
+{{- end -}}
