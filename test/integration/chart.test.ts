@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiException } from '@kubernetes/client-node';
 import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
 import { deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
-import { type KubeClients } from './helpers.ts';
+import { waitUntil, type KubeClients } from './helpers.ts';
 
 let env: HarnessEnv;
 let kube: KubeClients;
@@ -96,6 +96,24 @@ describe('helm install, upgrade, uninstall on a real API server', () => {
     const after = await kube.core.readNamespacedSecret({ name: 'image-clone-registry', namespace: ns });
     assert.equal(after.metadata?.uid, secret.metadata?.uid);
     assert.equal(after.metadata?.resourceVersion, secret.metadata?.resourceVersion);
+  });
+
+  test('rbac.namespaced: a second release with no cluster-scope object, whose Role the API server grants in its namespace only', async () => {
+    const team = await namespaces.create('helm-team');
+    const r = helm('install', 'team', join(repoRoot, 'charts/image-clone'), '-n', team, '--set', 'rbac.namespaced=true', '--set', 'credentials.existingSecret=');
+    assert.equal(r.status, 0, r.out);
+    try {
+      assert.ok(await gone(() => kube.rbac.readClusterRole({ name: 'team-image-clone' })));
+      const review = (namespace: string) => kube.authz.createSubjectAccessReview({ body: { spec: {
+        user: `system:serviceaccount:${team}:team-image-clone`, groups: ['system:serviceaccounts', `system:serviceaccounts:${team}`, 'system:authenticated'],
+        resourceAttributes: { verb: 'patch', group: 'apps', resource: 'deployments', namespace },
+      } } });
+      // The authorizer sees a new RoleBinding a moment after it is created.
+      await waitUntil('patch deployments to be allowed in its namespace', async () => (await review(team)).status?.allowed === true, 30_000);
+      assert.equal((await review(apps)).status?.allowed, false, 'and nowhere else');
+    } finally {
+      helm('uninstall', 'team', '-n', team);
+    }
   });
 
   test('uninstall: every object of the chart is gone; the credentials Secret and the workloads stay', async () => {
