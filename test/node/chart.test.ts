@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ApiException } from '@kubernetes/client-node';
+import { ApiException, EventsV1Api } from '@kubernetes/client-node';
 import { parseReference } from '../../src/reference.ts';
 import { repoRoot } from '../harness/harness.ts';
 import { pushImage, testImage } from '../harness/images.ts';
@@ -18,12 +18,15 @@ import { jobFromCronJob, nodeEnv } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
 const env = await nodeEnv();
-const { core, batch, apps } = kubeClients(adminKubeConfig(env));
+const kube = kubeClients(adminKubeConfig(env));
+const { core, batch, apps } = kube;
 const source = env.registries.source.host;
 const backup = env.registries.backup;
 const ns = 'image-clone-chart';
 const appsNs = 'chart-apps';
-const release = 'image-clone';
+// Not "image-clone": the other node tests apply manifests/ to this cluster, whose ClusterRole is named so.
+const release = 'ic-node';
+const name = `${release}-image-clone`;
 let helmHome: string;
 
 function helm(...args: string[]): string {
@@ -57,8 +60,8 @@ after(async () => {
   await core.deleteNamespace({ name: appsNs }).catch(() => {});
 });
 
-test("a Job from the chart's CronJob runs on the node, exits 0 and patches the workload; uninstall leaves the workload patched and the copy", async () => {
-  await jobFromCronJob(batch, ns, release, 'first');
+test("a Job from the chart's CronJob runs on the node, exits 0, patches the workload and records its Event; uninstall leaves the workload patched and the copy", async () => {
+  await jobFromCronJob(batch, ns, name, 'first');
   await waitUntil('the Job to finish', async () => {
     const job = await batch.readNamespacedJob({ name: 'first', namespace: ns });
     return !!job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
@@ -67,7 +70,7 @@ test("a Job from the chart's CronJob runs on the node, exits 0 and patches the w
   const log = await core.readNamespacedPodLog({ name: pod!.metadata!.name!, namespace: ns });
   assert.equal(pod!.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 0, log);
   assert.equal(pod!.spec!.nodeName, env.node.name);
-  assert.equal(pod!.spec!.serviceAccountName, release);
+  assert.equal(pod!.spec!.serviceAccountName, name);
   assert.ok(!log.includes(backup.password!), 'no credential in the log');
 
   const patched = (await apps.readNamespacedDeployment({ name: 'app', namespace: appsNs })).spec!.template.spec!.containers[0]!.image!;
@@ -75,8 +78,12 @@ test("a Job from the chart's CronJob runs on the node, exits 0 and patches the w
   const { repository: repo, digest } = parseReference(patched) as { repository: string; digest: string };
   assert.equal(await manifestDigest(backup, repo, digest), digest, 'the copy is in the backup');
 
+  // The in-cluster run recorded its Event on the workload, with the chart's RBAC.
+  const events = (await kube.kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: appsNs })).items.filter((e) => e.reportingController === 'image-clone');
+  assert.deepEqual(events.map((e) => `${e.regarding?.name} ${e.type} ${e.reason}`), ['app Normal BackedUp']);
+
   helm('uninstall', release, '-n', ns);
-  await assert.rejects(batch.readNamespacedCronJob({ name: release, namespace: ns }), (err) => err instanceof ApiException && err.code === 404);
+  await assert.rejects(batch.readNamespacedCronJob({ name, namespace: ns }), (err) => err instanceof ApiException && err.code === 404);
   assert.equal((await apps.readNamespacedDeployment({ name: 'app', namespace: appsNs })).spec!.template.spec!.containers[0]!.image, patched);
   assert.equal(await manifestDigest(backup, repo, digest), digest, 'the copy stays');
 });

@@ -131,8 +131,10 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
     const report = runReport(result, backup, performance.now() - started);
     record(report.summary);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
-    const { recordWorkloadEvents, workloadEvents } = await import('../workload-events.ts');
-    if (events) await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads, ownNamespace), (line) => log.line('warn', line));
+    if (events) {
+      const { recordWorkloadEvents, workloadEvents } = await import('../workload-events.ts');
+      await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads, ownNamespace), (line) => log.line('warn', line));
+    }
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
