@@ -95,8 +95,9 @@ fi
 
 # --- 4. The Go test harness ---
 step=$SECONDS
-say "4/4 test harness: test/harness/build.sh (seconds when cached; a cold build about 10-15 min on 2 cores)"
+say "4/4 test harness: test/harness/build.sh and tools.sh (helm, Pushgateway) (seconds when cached; a cold build about 15-18 min on 2 cores)"
 bash test/harness/build.sh
+bash test/harness/tools.sh
 say "4/4 test harness: ready in .harness/bin ($(took $step))"
 
 next="npm run demo, or npm test"
