@@ -1,5 +1,5 @@
 // Image references by the distribution reference grammar, normalised the way Docker normalises them
-// (docker.io, library/, :latest). The grammar and the rules are in registry-protocol.md §2.
+// (docker.io, library/, :latest). The grammar: github.com/distribution/reference, reference.go.
 //
 // Registry host case: kept as written (Docker does the same, and a reference written back into a
 // workload should read as the user wrote it). Host names are case-insensitive, so compare and key

@@ -1,6 +1,6 @@
 // WWW-Authenticate challenges (RFC 7235) as registries really send them: several challenges per
 // header and per response, upper-case schemes, escaped quotes, unquoted values, space-separated
-// scopes in one param (registry-protocol.md §1.1, §1.2).
+// scopes in one param (the distribution token spec, docs/spec/auth/token.md and scope.md).
 
 export interface Challenge {
   /** Lower-cased: 'basic', 'bearer', or any other scheme. */
