@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { anchorTag } from '../../src/core/naming.ts';
+import { anchorTag, sealTag } from '../../src/core/naming.ts';
 import { collectGarbage, harnessEnv, startControlPlane, startRegistries, type HarnessEnv } from '../harness/harness.ts';
 import { Namespaces, pod, reportRunning } from './fixtures.ts';
 import {
@@ -182,7 +182,8 @@ describe('moving tags', () => {
     assert.equal(report.summary.bytesTransferred, 0);
     assert.deepEqual(requests.filter((r) => r.method === 'POST' || r.method === 'PATCH' || (r.method === 'PUT' && !String(r.path).includes('/manifests/'))), [], 'no blob upload');
     const puts = requests.filter((r) => r.method === 'PUT' && r.status === 201).map((r) => String(r.path));
-    assert.deepEqual(puts, [`/v2/${backupRepository(path)}/manifests/${anchorTag(seeded.digest)}`], 'one manifest PUT: the anchor tag');
+    assert.deepEqual(puts, [`/v2/${backupRepository(path)}/manifests/${anchorTag(seeded.digest)}`, `/v2/${backupRepository(path)}/manifests/${sealTag(seeded.digest)}`],
+      'two manifest PUTs of the same bytes: the anchor tag, then the seal');
     assert.equal(await podImage(core, ns, 'legacy'), `${backup().host}/${backupRepository(path)}:2@${seeded.digest}`);
     const again = JSON.parse((await sync(kubeconfig, ['-n', ns, '-o', 'json'])).stdout);
     assert.deepEqual([again.images[0].result, again.summary.workloads.patched], ['present', 0]);
