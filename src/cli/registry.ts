@@ -1,6 +1,6 @@
 // Registry wiring shared by the commands that talk to registries: options, credentials, transport.
 import { homedir } from 'node:os';
-import type { CredentialSource } from '../oci/credentials.ts';
+import type { CredentialSource } from '../auth/credential.ts';
 import type { RegistryClient } from '../oci/registry.ts';
 import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
@@ -35,7 +35,7 @@ export interface OpenRegistry {
 
 /** Credentials, transport and client for a run; the caller closes the transport. */
 export async function openRegistry(settings: RegistrySettings, context: CliContext, log: (line: string) => void): Promise<OpenRegistry> {
-  const { loadCredentialSource } = await import('../oci/credentials.ts');
+  const { loadCredentialSource } = await import('../auth/docker-config.ts');
   const { Transport } = await import('../oci/transport/transport.ts');
   const { RegistryClient } = await import('../oci/registry.ts');
   const credentials = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });

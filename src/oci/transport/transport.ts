@@ -3,7 +3,7 @@
 // that follows redirects without leaking credentials (redirect.ts), to an origin whose scheme is
 // probed for insecure hosts (scheme.ts), through injectable dispatchers (dispatch.ts); what a
 // failure means is said in error.ts, and requests are counted in stats.ts.
-import type { CredentialSource } from '../credentials.ts';
+import type { CredentialSource } from '../../auth/credential.ts';
 import { apiHost } from '../../reference.ts';
 import type { RetryPolicy } from '../../util/retry.ts';
 import { Authenticator } from './auth.ts';
