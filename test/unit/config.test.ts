@@ -144,3 +144,20 @@ describe('resolveOption, layer by layer', () => {
     assert.throws(() => resolveOption(layers(['a', 'b'], undefined, undefined), 'x', 'string'), /--x was given 2 times; give it once/);
   });
 });
+
+describe('--registry-provider', () => {
+  test('flag, IMAGE_CLONE_REGISTRY_PROVIDER and the config file each give HOST=PROVIDER pairs', async () => {
+    const flag = await settingsOf([...base, '--registry-provider', 'LOCALHOST:5000=aws', '--registry-provider', 'mirror.example.com=generic'], {});
+    assert.deepEqual([...flag.registry.providers], [['localhost:5000', 'aws'], ['mirror.example.com', 'generic']]);
+    const env = await settingsOf(base, { IMAGE_CLONE_REGISTRY_PROVIDER: 'a.example=aws,b.example=gcp' });
+    assert.deepEqual([...env.registry.providers], [['a.example', 'aws'], ['b.example', 'gcp']]);
+    const file = await settingsOf(base, {}, 'registry-provider: [c.example=azure]');
+    assert.deepEqual([...file.registry.providers], [['c.example', 'azure']]);
+  });
+
+  test('a value that is not HOST=aws|gcp|azure|generic, or a host named twice differently, is one usage line', async () => {
+    for (const [value, message] of [['localhost:5000', /must be HOST=aws\|gcp\|azure\|generic/], ['localhost:5000=amazon', /not "localhost:5000=amazon"/], ['a=aws,a=gcp', /names a twice, as aws and gcp/]] as const) {
+      await assert.rejects(settingsOf(base, { IMAGE_CLONE_REGISTRY_PROVIDER: value }), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    }
+  });
+});
