@@ -7,7 +7,7 @@
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import { AuthError, RegistryError } from '../errors.ts';
 
-type EcrSdk = typeof import('@aws-sdk/client-ecr');
+export type EcrSdk = typeof import('@aws-sdk/client-ecr');
 
 let sdk: Promise<EcrSdk> | undefined;
 

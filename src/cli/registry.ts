@@ -9,12 +9,14 @@ import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
+import { repositoryOptions, repositorySettings, type RepositorySettings } from './repositories.ts';
 
 export const registryOptions = {
   'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
   'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
   'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity` },
   concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
+  ...repositoryOptions,
 } as const;
 
 export interface RegistrySettings {
@@ -23,6 +25,8 @@ export interface RegistrySettings {
   /** Registry host -> provider, from --registry-provider. */
   providers: Map<string, RegistryProvider>;
   concurrency: number;
+  /** Backup repositories a registry needs created (ECR). */
+  repositories: RepositorySettings;
 }
 
 export function registrySettings(source: OptionSource): RegistrySettings {
@@ -31,6 +35,7 @@ export function registrySettings(source: OptionSource): RegistrySettings {
     registryConfig: resolveOption(source, 'registry-config', 'string'),
     providers: parseProviders(resolveOption(source, 'registry-provider', 'list', [])),
     concurrency: wholeNumber(resolveOption(source, 'concurrency', 'number', 8), 'concurrency', 1, 256),
+    repositories: repositorySettings(source),
   };
 }
 

@@ -12,6 +12,7 @@ import type { EventLog } from '../output/events.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
+import { prepareRepositories } from '../repositories.ts';
 import { kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
 
 interface SyncRun {
@@ -48,7 +49,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
-  const { transport, client } = await openRegistry(registry, context, (line) => log.line('warn', line));
+  const { transport, client, keychain } = await openRegistry(registry, context, (line) => log.line('warn', line));
   // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
   const lockAbort = new AbortController();
   const lock = !settings.dryRun && settings.lock
@@ -74,6 +75,9 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     // Listing and resolving only read: an interrupt abandons them at once.
     const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
     lookups.throwIfAllFailed();
+    // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
+    const targets = planned.requests.filter((r) => planned.resolutions.get(r.key)?.state === 'copy').map((r) => r.backup);
+    await prepareRepositories(targets, registry.repositories, keychain, { dryRun: settings.dryRun, concurrency: registry.concurrency, log: (line) => log.line('info', line) });
     if (settings.dryRun) {
       progress.stop();
       const { planDocument } = await import('../output/document.ts');

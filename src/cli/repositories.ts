@@ -1,0 +1,59 @@
+// Backup repositories a registry needs created before the first push (ECR): the options that say
+// how, and the step that runs between planning and copying. Repositories on other registries are
+// left to the registry (they appear on push).
+import type { Keychain } from '../auth/keychain.ts';
+import { UsageError } from '../errors.ts';
+import type { EcrRepositorySettings } from '../oci/ecr-repositories.ts';
+import type { Repository } from '../oci/registry.ts';
+import { resolveOption, type OptionSource } from './config.ts';
+
+export const repositoryOptions = {
+  'create-repositories': { type: 'boolean', describe: 'Create each missing ECR backup repository before the first push (--no-create-repositories where creation templates or a policy forbid it) [default: true]' },
+  'ecr-tag-mutability': { choices: ['MUTABLE', 'IMMUTABLE'] as const, describe: 'Tag mutability of the ECR repositories image-clone creates; with IMMUTABLE a human tag that would move is left and reported [default: MUTABLE]' },
+  'ecr-scan-on-push': { type: 'boolean', describe: 'Turn on scan on push in the ECR repositories image-clone creates [default: false]' },
+  'ecr-kms-key': { type: 'string', describe: 'Encrypt the ECR repositories image-clone creates with this KMS key (ARN, id or alias) [default: AES256]' },
+  'ecr-encryption': { choices: ['AES256', 'KMS'] as const, describe: "Encryption of the ECR repositories image-clone creates: AES256, or KMS (the account's AWS managed key unless --ecr-kms-key) [default: AES256, KMS with --ecr-kms-key]" },
+  'ecr-repository-tag': { type: 'string', array: true, nargs: 1, describe: 'A resource tag KEY=VALUE on the ECR repositories image-clone creates (one per use, repeatable)' },
+} as const;
+
+export interface RepositorySettings {
+  create: boolean;
+  ecr: EcrRepositorySettings;
+}
+
+export function repositorySettings(source: OptionSource): RepositorySettings {
+  const mutability = resolveOption(source, 'ecr-tag-mutability', 'string', 'MUTABLE').toUpperCase();
+  if (mutability !== 'MUTABLE' && mutability !== 'IMMUTABLE') throw new UsageError(`--ecr-tag-mutability must be MUTABLE or IMMUTABLE, not ${JSON.stringify(mutability)}`);
+  const kmsKey = resolveOption(source, 'ecr-kms-key', 'string');
+  const encryption = resolveOption(source, 'ecr-encryption', 'string', kmsKey ? 'KMS' : 'AES256').toUpperCase();
+  if (encryption !== 'AES256' && encryption !== 'KMS') throw new UsageError(`--ecr-encryption must be AES256 or KMS, not ${JSON.stringify(encryption)}`);
+  if (kmsKey && encryption !== 'KMS') throw new UsageError('--ecr-kms-key goes with --ecr-encryption KMS');
+  const tags: Record<string, string> = {};
+  for (const pair of resolveOption(source, 'ecr-repository-tag', 'list', [])) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--ecr-repository-tag must be KEY=VALUE, not ${JSON.stringify(pair)}`);
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return {
+    create: resolveOption(source, 'create-repositories', 'boolean', true),
+    ecr: { tagMutability: mutability, scanOnPush: resolveOption(source, 'ecr-scan-on-push', 'boolean', false), encryption, kmsKey, tags },
+  };
+}
+
+/**
+ * Before the copies: creates the ECR repositories among `targets` that do not exist (or, with
+ * `dryRun`, names those it would create). Each created (or would-be) repository is told to `log`.
+ * A refusal throws one line naming the action and the repository (AuthError, exit 2) before anything moved.
+ */
+export async function prepareRepositories(targets: Repository[], settings: RepositorySettings, keychain: Keychain, options: { dryRun: boolean; concurrency: number; log: (line: string) => void }): Promise<void> {
+  if (!settings.create || !targets.some((t) => keychain.providers.ecrHost(t.registry))) return;
+  const { EcrRepositories } = await import('../oci/ecr-repositories.ts');
+  const repositories = new EcrRepositories(keychain.providers, keychain.ecr, settings.ecr);
+  const s = settings.ecr;
+  const how = `${s.tagMutability}, scan on push ${s.scanOnPush ? 'on' : 'off'}, ${s.encryption === 'KMS' ? `KMS${s.kmsKey ? ` ${s.kmsKey}` : ''}` : 'AES256'}`;
+  if (options.dryRun) {
+    for (const r of await repositories.missing(targets, options.concurrency)) options.log(`would create ECR repository ${r.registry}/${r.repository} (${how})`);
+    return;
+  }
+  for (const r of await repositories.create(targets, options.concurrency)) options.log(`created ECR repository ${r.registry}/${r.repository} (${how})`);
+}

@@ -1,0 +1,166 @@
+// ECR in process: the CLI against moto (ECR's and STS's control plane) and distribution 2.8 behind
+// htpasswd (its data plane), see ecr-stand-in.ts. Shows the repositories created with the
+// configured settings (read back from moto), the copy pushed and verified with moto's token, a
+// second run that creates nothing, keys and IRSA (web identity exchanged at moto's STS, with no
+// keys, no config files and no instance metadata), and one-line refusals with exit 2.
+// The source images are pushed here with plain fetch, independent of image-clone's client.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DescribeRepositoriesCommand, ECRClient, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
+import { awsEnv, type EcrDataPlane, type Moto, motoAccount, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
+import { runCli } from './helpers.ts';
+
+let moto: Moto;
+let ecr: EcrDataPlane;
+let source: EcrDataPlane;
+let home: string;
+let ecrApi: ECRClient;
+
+before(async () => {
+  [moto, ecr, source] = await Promise.all([startMoto(), startEcrDataPlane(), startEcrDataPlane()]);
+  home = await mkdtemp(join(tmpdir(), 'image-clone-ecr-home-'));
+  ecrApi = new ECRClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+});
+
+after(async () => {
+  ecrApi?.destroy();
+  await Promise.all([moto?.stop(), ecr?.stop(), source?.stop()]);
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const basic = (r: EcrDataPlane) => `Basic ${Buffer.from(`${r.username}:${r.password}`).toString('base64')}`;
+
+/** Pushes a one-layer OCI image with plain fetch; returns its manifest digest and blob digests. */
+async function pushImage(registry: EcrDataPlane, repository: string, tag: string, seed: string) {
+  const layer = Buffer.from(`layer of ${seed} ${Date.now()}`);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  for (const blob of [layer, config]) {
+    const start = await fetch(`http://${registry.host}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { authorization: basic(registry) } });
+    assert.equal(start.status, 202);
+    const location = new URL(start.headers.get('location')!, `http://${registry.host}`);
+    location.searchParams.set('digest', sha256(blob));
+    const put = await fetch(location, { method: 'PUT', body: blob, headers: { authorization: basic(registry), 'content-type': 'application/octet-stream' } });
+    assert.equal(put.status, 201, await put.text());
+  }
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
+  }));
+  const put = await fetch(`http://${registry.host}/v2/${repository}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { authorization: basic(registry), 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(put.status, 201, await put.text());
+  return { digest: sha256(manifest), blobs: [sha256(layer), sha256(config)] };
+}
+
+/** The target holds the manifest with the same digest under the tag, and every blob with matching bytes. */
+async function assertCopied(repository: string, tag: string, image: { digest: string; blobs: string[] }) {
+  const manifest = await fetch(`http://${ecr.host}/v2/${repository}/manifests/${tag}`, { headers: { authorization: basic(ecr), accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const bytes = Buffer.from(await manifest.arrayBuffer());
+  assert.equal(manifest.status, 200);
+  assert.equal(sha256(bytes), image.digest);
+  for (const digest of image.blobs) {
+    const blob = await fetch(`http://${ecr.host}/v2/${repository}/blobs/${digest}`, { headers: { authorization: basic(ecr) } });
+    assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), digest);
+  }
+}
+
+const copyArgs = (src: string, dst: string, ...more: string[]) => [
+  'copy', `${source.host}/${src}`, `${ecr.host}/${dst}`,
+  '--insecure-registry', source.host, '--insecure-registry', ecr.host,
+  '--registry-provider', `${ecr.host}=aws`, ...more,
+];
+
+async function describeRepository(name: string) {
+  const { repositories } = await ecrApi.send(new DescribeRepositoriesCommand({ repositoryNames: [name] }));
+  const repository = repositories![0]!;
+  const { tags } = await ecrApi.send(new ListTagsForResourceCommand({ resourceArn: repository.repositoryArn! }));
+  return { repository, tags };
+}
+
+async function repositoryNames(): Promise<string[]> {
+  const { repositories } = await ecrApi.send(new DescribeRepositoriesCommand({}));
+  return (repositories ?? []).map((r) => r.repositoryName!).sort();
+}
+
+/** A docker config.json for the source stand-in only: the ECR host must get its credentials from the AWS identity. */
+async function sourceConfig(): Promise<string> {
+  const path = join(home, `source-config-${Date.now()}.json`);
+  await writeFile(path, JSON.stringify({ auths: { [source.host]: { auth: Buffer.from(`AWS:${source.password}`).toString('base64') } } }));
+  return path;
+}
+
+describe('ECR with access keys', () => {
+  test('creates the repository with the configured settings, pushes the copy with the token, and a second run creates nothing', async () => {
+    const image = await pushImage(source, 'app/web', '1.0', 'keys');
+    const keys = awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' });
+    const args = copyArgs('app/web:1.0', 'mirror/app/web:1.0', '--registry-config', await sourceConfig(),
+      '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', `arn:aws:kms:us-east-1:${motoAccount}:key/backup`, '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'purpose=backup');
+    const first = await runCli(args, keys);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /created ECR repository 127\.0\.0\.1:\d+\/mirror\/app\/web \(IMMUTABLE, scan on push on, KMS arn:aws:kms/);
+    assert.doesNotMatch(first.stderr + first.stdout, /auth-token|example-secret/, 'no credential or token is printed');
+    await assertCopied('mirror/app/web', '1.0', image);
+
+    const { repository, tags } = await describeRepository('mirror/app/web');
+    assert.equal(repository.imageTagMutability, 'IMMUTABLE');
+    assert.equal(repository.imageScanningConfiguration?.scanOnPush, true);
+    assert.equal(repository.encryptionConfiguration?.encryptionType, 'KMS');
+    assert.equal(repository.encryptionConfiguration?.kmsKey, `arn:aws:kms:us-east-1:${motoAccount}:key/backup`);
+    assert.deepEqual(Object.fromEntries((tags ?? []).map((t) => [t.Key, t.Value])), { team: 'platform', purpose: 'backup' });
+
+    const second = await runCli(args, keys);
+    assert.equal(second.code, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /created ECR repository/);
+    assert.ok((await repositoryNames()).filter((n) => n === 'mirror/app/web').length === 1);
+  });
+
+  test('defaults: MUTABLE, no scan on push, AES256, no tags', async () => {
+    const image = await pushImage(source, 'app/api', '2', 'defaults');
+    const run = await runCli(copyArgs('app/api:2', 'mirror/app/api:2', '--registry-config', await sourceConfig()), awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
+    assert.equal(run.code, 0, run.stderr);
+    await assertCopied('mirror/app/api', '2', image);
+    const { repository, tags } = await describeRepository('mirror/app/api');
+    assert.equal(repository.imageTagMutability, 'MUTABLE');
+    assert.equal(repository.imageScanningConfiguration?.scanOnPush, false);
+    assert.equal(repository.encryptionConfiguration?.encryptionType, 'AES256');
+    assert.deepEqual(tags ?? [], []);
+  });
+
+  test('--no-create-repositories creates nothing (the push then meets what the registry says)', async () => {
+    await pushImage(source, 'app/nocreate', '1', 'nocreate');
+    const run = await runCli(copyArgs('app/nocreate:1', 'mirror/app/nocreate:1', '--registry-config', await sourceConfig(), '--no-create-repositories'), awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
+    // The stand-in's data plane accepts any repository, unlike ECR: the copy succeeds, and moto shows none was created.
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(!(await repositoryNames()).includes('mirror/app/nocreate'));
+  });
+});
+
+describe('ECR with IRSA (web identity), no keys, no config files, no instance metadata', () => {
+  test('the web identity token is exchanged at STS and the copy goes through', async () => {
+    const image = await pushImage(source, 'app/irsa', '1', 'irsa');
+    const tokenFile = join(home, 'web-identity-token');
+    // moto does not check the JWT; the real test of the token's issuer is EKS's (and the in-cluster test's) job.
+    await writeFile(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6aW1hZ2UtY2xvbmU6aW1hZ2UtY2xvbmUifQ.c2ln');
+    const irsa = awsEnv(moto, home, { AWS_ROLE_ARN: `arn:aws:iam::${motoAccount}:role/image-clone`, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile });
+    const run = await runCli(copyArgs('app/irsa:1', 'mirror/app/irsa:1', '--registry-config', await sourceConfig()), irsa);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /created ECR repository .*mirror\/app\/irsa/);
+    await assertCopied('mirror/app/irsa', '1', image);
+  });
+
+  test('with no identity at all: one line naming what the SDK looked for, exit 2, nothing created', async () => {
+    await pushImage(source, 'app/none', '1', 'none');
+    const run = await runCli(copyArgs('app/none:1', 'mirror/app/none:1', '--registry-config', await sourceConfig()), awsEnv(moto, home));
+    assert.equal(run.code, 2, run.stderr);
+    const lines = run.stderr.trim().split('\n').filter((l) => l.startsWith('image-clone:'));
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0]!, /no AWS identity for ecr:(CreateRepository|GetAuthorizationToken): the SDK's default chain found none/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    assert.ok(!(await repositoryNames()).includes('mirror/app/none'));
+  });
+});
