@@ -53,6 +53,10 @@ export function awsError(err: unknown, registry: string, action: string, resourc
   if (deniedNames.has(name)) {
     return new AuthError(registry, `${registry}: AWS refused ${action} on ${resource} (${name}): ${message}`, 403);
   }
+  // A 403 whose body the SDK could not read (not the service's JSON: a proxy's, an emulator's) is a refusal all the same.
+  if ((err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === 403) {
+    return new AuthError(registry, `${registry}: AWS refused ${action} on ${resource} (HTTP 403, access denied): grant it to the identity image-clone runs as`, 403);
+  }
   return new RegistryError(registry, `${registry}: ${action} on ${resource} failed${name && name !== 'Error' ? ` (${name})` : ''}: ${message}`, { transient: false, cause: err });
 }
 

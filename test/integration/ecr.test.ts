@@ -164,3 +164,55 @@ describe('ECR with IRSA (web identity), no keys, no config files, no instance me
     assert.ok(!(await repositoryNames()).includes('mirror/app/none'));
   });
 });
+
+describe('ECR refusing creation (moto with its IAM checks on)', () => {
+  let strict: Moto;
+  let keys: { id: string; secret: string };
+
+  before(async () => {
+    // moto checks IAM only after its first N requests: these three make a user whose policy allows
+    // pulling a token and describing repositories, but not ecr:CreateRepository. moto reads the
+    // service from the Authorization header's scope, and checks no signature within the N.
+    strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '3' });
+    const iam = async (params: Record<string, string>) => {
+      const response = await fetch(`${strict.endpoint}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'AWS4-HMAC-SHA256 Credential=AKIASETUP/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0' },
+        body: new URLSearchParams({ Version: '2010-05-08', ...params }),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      return text;
+    };
+    await iam({ Action: 'CreateUser', UserName: 'pusher' });
+    const key = await iam({ Action: 'CreateAccessKey', UserName: 'pusher' });
+    await iam({ Action: 'PutUserPolicy', UserName: 'pusher', PolicyName: 'pull-only', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['ecr:GetAuthorizationToken', 'ecr:DescribeRepositories'], Resource: '*' }] }) });
+    keys = { id: /<AccessKeyId>([^<]+)</.exec(key)![1]!, secret: /<SecretAccessKey>([^<]+)</.exec(key)![1]! };
+  });
+
+  after(async () => {
+    await strict?.stop();
+  });
+
+  test('AccessDenied on ecr:CreateRepository is one line naming the action and the repository, exit 2, nothing pushed', async () => {
+    await pushImage(source, 'app/denied', '1', 'denied');
+    const env = awsEnv(strict, home, { AWS_ACCESS_KEY_ID: keys.id, AWS_SECRET_ACCESS_KEY: keys.secret });
+    const run = await runCli(copyArgs('app/denied:1', 'mirror/app/denied:1', '--registry-config', await sourceConfig()), env);
+    assert.equal(run.code, 2, run.stderr);
+    const lines = run.stderr.trim().split('\n').filter((l) => l.startsWith('image-clone:'));
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0]!, /AWS refused ecr:CreateRepository on mirror\/app\/denied/);
+    assert.doesNotMatch(run.stderr, /\n\s+at |auth-token/);
+    const manifest = await fetch(`http://${ecr.host}/v2/mirror/app/denied/manifests/1`, { headers: { authorization: basic(ecr) } });
+    await manifest.arrayBuffer();
+    assert.equal(manifest.status, 404, 'nothing was pushed');
+  });
+
+  test('with --no-create-repositories the same identity, allowed only a token, pushes (its signed requests pass IAM; the stand-in accepts any repository)', async () => {
+    const image = await pushImage(source, 'app/allowed', '1', 'allowed');
+    const env = awsEnv(strict, home, { AWS_ACCESS_KEY_ID: keys.id, AWS_SECRET_ACCESS_KEY: keys.secret });
+    const run = await runCli(copyArgs('app/allowed:1', 'mirror/app/allowed:1', '--registry-config', await sourceConfig(), '--no-create-repositories'), env);
+    assert.equal(run.code, 0, run.stderr);
+    await assertCopied('mirror/app/allowed', '1', image);
+  });
+});

@@ -113,6 +113,14 @@ describe('ECR credentials', () => {
     assert.deepEqual(await source.lookup(host), { kind: 'basic', username: 'AWS', password: 'later' });
   });
 
+  test('a 403 whose body the SDK could not read (an emulator\'s XML, a proxy\'s page) is a refusal too', async () => {
+    const unreadable = Object.assign(new SyntaxError('Unexpected token \'<\''), { $metadata: { httpStatusCode: 403 } });
+    const { clients } = fakeClients(async () => {
+      throw unreadable;
+    });
+    await assert.rejects(new EcrCredentials(new RegistryProviders(), clients).lookup(host), (err: unknown) => err instanceof AuthError && /AWS refused ecr:GetAuthorizationToken on registry 123456789012 \(HTTP 403, access denied\)/.test(err.message));
+  });
+
   test('no identity at all is one AuthError line that says where the SDK looked', async () => {
     const missing = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
     const { clients } = fakeClients(async () => {
