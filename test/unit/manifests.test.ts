@@ -225,3 +225,62 @@ describe('pull-secrets overlay', () => {
     assert.notEqual(pullSecret, credentialsTemplate.metadata.name, 'not the push credentials');
   });
 });
+
+/** Applies RFC 6902 operations (add, remove, replace, test: those the overlays use) to a copy of `doc`. */
+function applyJsonPatch(doc: Doc, ops: Doc[]): Doc {
+  const copy = structuredClone(doc);
+  for (const { op, path, value } of ops) {
+    const keys = (path as string).split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop()!;
+    const parent = keys.reduce((node: Doc, key) => {
+      assert.ok(node[key] !== undefined, `${op} ${path}: ${key} exists`);
+      return node[key];
+    }, copy);
+    if (op === 'test') assert.deepEqual(parent[last], value, `test ${path}`);
+    else if (op === 'remove') {
+      assert.ok(last in parent, `remove ${path}: it exists`);
+      if (Array.isArray(parent)) parent.splice(Number(last), 1);
+      else delete parent[last];
+    } else if (op === 'replace') {
+      assert.ok(last in parent, `replace ${path}: it exists`);
+      parent[last] = value;
+    } else if (op === 'add') {
+      if (Array.isArray(parent)) parent.splice(last === '-' ? parent.length : Number(last), 0, value);
+      else parent[last] = value;
+    } else assert.fail(`unexpected op ${op}`);
+  }
+  return copy;
+}
+
+describe('eks overlay', () => {
+  const overlay = kustomization('overlays/eks');
+  const patched = (kind: string) => {
+    const patch = overlay.patches.find((p: Doc) => p.target.kind === kind);
+    return applyJsonPatch(find(base, kind, 'image-clone'), loadAll(patch.patch)[0] as Doc[]);
+  };
+
+  test('builds on the base and adds no object: no Secret, no extra RBAC', () => {
+    assert.deepEqual(overlay.resources, ['../../base']);
+    assert.deepEqual(overlay.patches.map((p: Doc) => p.target.kind).sort(), ['CronJob', 'ServiceAccount']);
+  });
+
+  test('the ServiceAccount carries the IRSA role annotation', () => {
+    const account = patched('ServiceAccount');
+    assert.match(account.metadata.annotations['eks.amazonaws.com/role-arn'], /^arn:aws:iam::\d{12}:role\/.+/);
+  });
+
+  test('the CronJob backs up to ECR and mounts no registry Secret; every variable it sets is an option', () => {
+    const job = patched('CronJob');
+    const pod = job.spec.jobTemplate.spec.template.spec;
+    const c = pod.containers[0];
+    const env = Object.fromEntries(c.env.map((e: Doc) => [e.name, e.value]));
+    assert.match(env[envName('backup')], /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+/);
+    assert.equal(env[envName('registry-config')], undefined);
+    assert.equal(c.volumeMounts, undefined);
+    assert.equal(pod.volumes, undefined);
+    assert.equal(pod.serviceAccountName, 'image-clone');
+    const known = new Set(Object.keys(syncOptions).map(envName));
+    for (const name of Object.keys(env)) assert.ok(known.has(name) || name === 'NO_COLOR', `${name} is an image-clone option`);
+    assert.equal(env[envName('ecr-tag-mutability')], 'MUTABLE');
+  });
+});
