@@ -2,7 +2,7 @@
 // how, and the step that runs between planning and copying. Repositories on other registries are
 // left to the registry (they appear on push).
 import type { Keychain } from '../auth/keychain.ts';
-import { UsageError } from '../errors.ts';
+import { AuthError, UsageError } from '../errors.ts';
 import type { EcrRepositorySettings } from '../oci/ecr-repositories.ts';
 import type { Repository } from '../oci/registry.ts';
 import { resolveOption, type OptionSource } from './config.ts';
@@ -52,7 +52,13 @@ export async function prepareRepositories(targets: Repository[], settings: Repos
   const s = settings.ecr;
   const how = `${s.tagMutability}, scan on push ${s.scanOnPush ? 'on' : 'off'}, ${s.encryption === 'KMS' ? `KMS${s.kmsKey ? ` ${s.kmsKey}` : ''}` : 'AES256'}`;
   if (options.dryRun) {
-    for (const r of await repositories.missing(targets, options.concurrency)) options.log(`would create ECR repository ${r.registry}/${r.repository} (${how})`);
+    // A plan is still worth having from an identity that may not describe repositories: say so and go on.
+    const missing = await repositories.missing(targets, options.concurrency).catch((err: unknown) => {
+      if (!(err instanceof AuthError)) throw err;
+      options.log(`cannot tell which ECR repositories would be created: ${err.message}`);
+      return [];
+    });
+    for (const r of missing) options.log(`would create ECR repository ${r.registry}/${r.repository} (${how})`);
     return;
   }
   for (const r of await repositories.create(targets, options.concurrency)) options.log(`created ECR repository ${r.registry}/${r.repository} (${how})`);

@@ -161,3 +161,24 @@ describe('--registry-provider', () => {
     }
   });
 });
+
+describe('ECR repository settings', () => {
+  test('defaults: create, MUTABLE, no scan on push, AES256, no tags; a KMS key implies KMS', async () => {
+    assert.deepEqual((await settingsOf(base, {})).registry.repositories, { create: true, ecr: { tagMutability: 'MUTABLE', scanOnPush: false, encryption: 'AES256', kmsKey: undefined, tags: {} } });
+    const set = await settingsOf([...base, '--no-create-repositories', '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', 'alias/backup', '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'note=a=b'], {});
+    assert.deepEqual(set.registry.repositories, { create: false, ecr: { tagMutability: 'IMMUTABLE', scanOnPush: true, encryption: 'KMS', kmsKey: 'alias/backup', tags: { team: 'platform', note: 'a=b' } } });
+    const env = await settingsOf(base, { IMAGE_CLONE_ECR_TAG_MUTABILITY: 'immutable', IMAGE_CLONE_CREATE_REPOSITORIES: 'false' });
+    assert.equal(env.registry.repositories.ecr.tagMutability, 'IMMUTABLE');
+    assert.equal(env.registry.repositories.create, false);
+  });
+
+  test('a tag without =, a KMS key with AES256, or an unknown mutability is one usage line', async () => {
+    for (const [env, message] of [
+      [{ IMAGE_CLONE_ECR_REPOSITORY_TAG: 'team' }, /--ecr-repository-tag must be KEY=VALUE, not "team"/],
+      [{ IMAGE_CLONE_ECR_KMS_KEY: 'alias/x', IMAGE_CLONE_ECR_ENCRYPTION: 'AES256' }, /--ecr-kms-key goes with --ecr-encryption KMS/],
+      [{ IMAGE_CLONE_ECR_TAG_MUTABILITY: 'sometimes' }, /--ecr-tag-mutability must be MUTABLE or IMMUTABLE/],
+    ] as const) {
+      await assert.rejects(settingsOf(base, env), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    }
+  });
+});
