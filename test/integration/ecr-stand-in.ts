@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 
 /** moto's default account, and the password its ECR token decodes to (`AWS:123456789012-auth-token`). */
 export const motoAccount = '123456789012';
@@ -117,4 +118,15 @@ export function awsEnv(moto: Moto, home: string, identity: Record<string, string
     AWS_ENDPOINT_URL: moto.endpoint,
     ...identity,
   };
+}
+
+/** An ECR client of the test's own, to read back what a run did in moto. */
+export function motoEcr(moto: Moto): ECRClient {
+  return new ECRClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+}
+
+/** The names of the repositories moto holds. */
+export async function repositoryNames(api: ECRClient): Promise<string[]> {
+  const { repositories } = await api.send(new DescribeRepositoriesCommand({}));
+  return (repositories ?? []).map((r) => r.repositoryName!).sort();
 }

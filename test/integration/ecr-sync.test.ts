@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { HarnessEnv, HarnessRegistry } from '../harness/harness.ts';
-import { awsEnv, type EcrDataPlane, type Moto, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
+import { awsEnv, type EcrDataPlane, type Moto, motoEcr, repositoryNames, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
 import { createIn, deployment, harnessFixtures, type Namespaces } from './fixtures.ts';
 import { runCli, seedImage, uniqueRepo, verifyCopy, type KubeClients } from './helpers.ts';
 
@@ -27,7 +27,7 @@ before(async () => {
   ({ env, kube, namespaces, registryConfig, insecure } = await harnessFixtures());
   [moto, ecr] = await Promise.all([startMoto(), startEcrDataPlane()]);
   home = await mkdtemp(join(tmpdir(), 'image-clone-ecr-sync-'));
-  ecrApi = new ECRClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  ecrApi = motoEcr(moto);
 });
 
 after(async () => {
@@ -35,11 +35,6 @@ after(async () => {
   await Promise.all([moto?.stop(), ecr?.stop(), namespaces?.deleteAll()]);
   if (home) await rm(home, { recursive: true, force: true });
 });
-
-async function repositoryNames(): Promise<string[]> {
-  const { repositories } = await ecrApi.send(new DescribeRepositoriesCommand({}));
-  return (repositories ?? []).map((r) => r.repositoryName!);
-}
 
 test('sync into ECR: the dry run names the repository, the run creates it and patches, the next run creates nothing', async (t) => {
   const repo = uniqueRepo('ecr');
@@ -56,12 +51,12 @@ test('sync into ECR: the dry run names the repository, the run creates it and pa
   const dry = await sync('--dry-run');
   assert.equal(dry.code, 0, dry.stderr);
   assert.ok(dry.stderr.includes(`would create ECR repository ${ecr.host}/${backupRepository} (MUTABLE, scan on push off, AES256)`), dry.stderr);
-  assert.ok(!(await repositoryNames()).includes(backupRepository), 'the dry run created nothing');
+  assert.ok(!(await repositoryNames(ecrApi)).includes(backupRepository), 'the dry run created nothing');
 
   const run = await sync();
   assert.equal(run.code, 0, run.stderr);
   assert.ok(run.stderr.includes(`created ECR repository ${ecr.host}/${backupRepository}`), run.stderr);
-  assert.ok((await repositoryNames()).includes(backupRepository));
+  assert.ok((await repositoryNames(ecrApi)).includes(backupRepository));
   const patched = (await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec!.template.spec!.containers[0]!.image!;
   assert.equal(patched, `${ecr.host}/${backupRepository}:1.0@${seeded.digest}`);
   const dataPlane: HarnessRegistry = { host: ecr.host, auth: 'basic', username: ecr.username, password: ecr.password };

@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DescribeRepositoriesCommand, ECRClient, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
-import { awsEnv, type EcrDataPlane, type Moto, motoAccount, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
+import { DescribeRepositoriesCommand, type ECRClient, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
+import { awsEnv, type EcrDataPlane, type Moto, motoAccount, motoEcr, repositoryNames, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
 import { runCli } from './helpers.ts';
 
 let moto: Moto;
@@ -23,7 +23,7 @@ let ecrApi: ECRClient;
 before(async () => {
   [moto, ecr, source] = await Promise.all([startMoto(), startEcrDataPlane(), startEcrDataPlane()]);
   home = await mkdtemp(join(tmpdir(), 'image-clone-ecr-home-'));
-  ecrApi = new ECRClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  ecrApi = motoEcr(moto);
 });
 
 after(async () => {
@@ -82,11 +82,6 @@ async function describeRepository(name: string) {
   return { repository, tags };
 }
 
-async function repositoryNames(): Promise<string[]> {
-  const { repositories } = await ecrApi.send(new DescribeRepositoriesCommand({}));
-  return (repositories ?? []).map((r) => r.repositoryName!).sort();
-}
-
 /** A docker config.json for the source stand-in only: the ECR host must get its credentials from the AWS identity. */
 async function sourceConfig(): Promise<string> {
   const path = join(home, `source-config-${Date.now()}.json`);
@@ -116,7 +111,7 @@ describe('ECR with access keys', () => {
     const second = await runCli(args, keys);
     assert.equal(second.code, 0, second.stderr);
     assert.doesNotMatch(second.stderr, /created ECR repository/);
-    assert.ok((await repositoryNames()).filter((n) => n === 'mirror/app/web').length === 1);
+    assert.ok((await repositoryNames(ecrApi)).filter((n) => n === 'mirror/app/web').length === 1);
   });
 
   test('defaults: MUTABLE, no scan on push, AES256, no tags', async () => {
@@ -136,7 +131,7 @@ describe('ECR with access keys', () => {
     const run = await runCli(copyArgs('app/nocreate:1', 'mirror/app/nocreate:1', '--registry-config', await sourceConfig(), '--no-create-repositories'), awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
     // The stand-in's data plane accepts any repository, unlike ECR: the copy succeeds, and moto shows none was created.
     assert.equal(run.code, 0, run.stderr);
-    assert.ok(!(await repositoryNames()).includes('mirror/app/nocreate'));
+    assert.ok(!(await repositoryNames(ecrApi)).includes('mirror/app/nocreate'));
   });
 });
 
@@ -161,7 +156,7 @@ describe('ECR with IRSA (web identity), no keys, no config files, no instance me
     assert.equal(lines.length, 1, run.stderr);
     assert.match(lines[0]!, /no AWS identity for ecr:(CreateRepository|GetAuthorizationToken): the SDK's default chain found none/);
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
-    assert.ok(!(await repositoryNames()).includes('mirror/app/none'));
+    assert.ok(!(await repositoryNames(ecrApi)).includes('mirror/app/none'));
   });
 });
 
