@@ -19,9 +19,9 @@ const htpasswdEntry = 'AWS:$2b$04$d8PPoHnRwipYR7BzF2uF4eaqdlNhNLG.1pxfk3q2Vk7xwl
 
 export const motoServer = process.env.IMAGE_CLONE_MOTO_SERVER ?? join(homedir(), '.cache/image-clone/moto-5.2.5/bin/moto_server');
 
-async function freePort(): Promise<number> {
+async function freePort(ip: string): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, ip, resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
@@ -62,11 +62,14 @@ export interface Moto {
   stop(): Promise<void>;
 }
 
-/** A moto server on a loopback port; `env` reaches it (INITIAL_NO_AUTH_ACTION_COUNT turns on IAM checks). */
-export async function startMoto(env: Record<string, string> = {}): Promise<Moto> {
-  const port = await freePort();
-  const { child, log } = start(motoServer, ['-H', '127.0.0.1', '-p', String(port)], env);
-  const endpoint = `http://127.0.0.1:${port}`;
+/**
+ * A moto server on a port of `ip` (loopback, or the harness node's bridge address for pods); `env`
+ * reaches it (INITIAL_NO_AUTH_ACTION_COUNT turns on IAM checks).
+ */
+export async function startMoto(env: Record<string, string> = {}, ip = '127.0.0.1'): Promise<Moto> {
+  const port = await freePort(ip);
+  const { child, log } = start(motoServer, ['-H', ip, '-p', String(port)], env);
+  const endpoint = `http://${ip}:${port}`;
   await waitFor(`${endpoint}/moto-api/`, child, log);
   return { endpoint, stop: () => stop(child) };
 }
@@ -78,21 +81,21 @@ export interface EcrDataPlane {
   stop(): Promise<void>;
 }
 
-/** distribution 2.8 on a loopback port, accepting only AWS / moto's token password. */
-export async function startEcrDataPlane(): Promise<EcrDataPlane> {
+/** distribution 2.8 on a port of `ip`, accepting only AWS / moto's token password. */
+export async function startEcrDataPlane(ip = '127.0.0.1'): Promise<EcrDataPlane> {
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-ecr-'));
-  const port = await freePort();
+  const port = await freePort(ip);
   await writeFile(join(dir, 'htpasswd'), `${htpasswdEntry}\n`);
   await writeFile(join(dir, 'config.yml'), [
     'version: 0.1',
     'log: {level: error}',
     `storage: {filesystem: {rootdirectory: ${join(dir, 'data')}}}`,
-    `http: {addr: "127.0.0.1:${port}"}`,
+    `http: {addr: "${ip}:${port}"}`,
     `auth: {htpasswd: {realm: ecr-stand-in, path: ${join(dir, 'htpasswd')}}}`,
     '',
   ].join('\n'));
   const { child, log } = start('docker-registry', ['serve', join(dir, 'config.yml')]);
-  const host = `127.0.0.1:${port}`;
+  const host = `${ip}:${port}`;
   await waitFor(`http://${host}/v2/`, child, log);
   return {
     host, username: 'AWS', password: motoPassword,
