@@ -58,6 +58,31 @@ before(async () => {
   const roleArn = account.metadata?.annotations?.['eks.amazonaws.com/role-arn'];
   assert.equal(roleArn, `arn:aws:iam::${motoAccount}:role/image-clone`, 'the ServiceAccount carries the role annotation');
 
+  const containerEnv = {
+    IMAGE_CLONE_BACKUP: `${ecr.host}/eks`,
+    // The stand-in's host does not say it is ECR's; a real one does.
+    IMAGE_CLONE_REGISTRY_PROVIDER: `${ecr.host}=aws`,
+    IMAGE_CLONE_INSECURE_REGISTRY: `${source},${ecr.host}`,
+    IMAGE_CLONE_NAMESPACE: appsNs,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    // What EKS's pod identity webhook adds for the annotated ServiceAccount (with the volume below):
+    AWS_ROLE_ARN: roleArn,
+    AWS_WEB_IDENTITY_TOKEN_FILE: `${tokenDir}/token`,
+  };
+  // A strategic merge patch, written as JSON (which YAML reads as it is).
+  const cronJobPatch = {
+    apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'image-clone', namespace: ns },
+    spec: { jobTemplate: { spec: { template: { spec: {
+      containers: [{
+        name: 'image-clone',
+        env: Object.entries(containerEnv).map(([name, value]) => ({ name, value })),
+        volumeMounts: [{ name: 'aws-iam-token', mountPath: tokenDir, readOnly: true }],
+      }],
+      volumes: [{ name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] } }],
+    } } } } },
+  };
   await writeFile(join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -67,52 +92,7 @@ images:
     newName: ${source}/tools/image-clone
     digest: ${image.digest}
 patches:
-${serviceAccountPatch}  - patch: |-
-      apiVersion: batch/v1
-      kind: CronJob
-      metadata:
-        name: image-clone
-        namespace: image-clone
-      spec:
-        jobTemplate:
-          spec:
-            template:
-              spec:
-                containers:
-                  - name: image-clone
-                    env:
-                      - name: IMAGE_CLONE_BACKUP
-                        value: ${ecr.host}/eks
-                      # The stand-in's host does not say it is ECR's; a real one does.
-                      - name: IMAGE_CLONE_REGISTRY_PROVIDER
-                        value: ${ecr.host}=aws
-                      - name: IMAGE_CLONE_INSECURE_REGISTRY
-                        value: ${source},${ecr.host}
-                      - name: IMAGE_CLONE_NAMESPACE
-                        value: ${appsNs}
-                      - name: AWS_REGION
-                        value: us-east-1
-                      - name: AWS_ENDPOINT_URL
-                        value: ${moto.endpoint}
-                      - name: AWS_EC2_METADATA_DISABLED
-                        value: "true"
-                      # What EKS's pod identity webhook adds for the annotated ServiceAccount:
-                      - name: AWS_ROLE_ARN
-                        value: ${roleArn}
-                      - name: AWS_WEB_IDENTITY_TOKEN_FILE
-                        value: ${tokenDir}/token
-                    volumeMounts:
-                      - name: aws-iam-token
-                        mountPath: ${tokenDir}
-                        readOnly: true
-                volumes:
-                  - name: aws-iam-token
-                    projected:
-                      sources:
-                        - serviceAccountToken:
-                            audience: sts.amazonaws.com
-                            expirationSeconds: 86400
-                            path: token
+${serviceAccountPatch}  - patch: '${JSON.stringify(cronJobPatch)}'
 `);
   applyKustomization(env, relative(repoRoot, overlay));
 
