@@ -121,6 +121,14 @@ describe('ECR credentials', () => {
     await assert.rejects(new EcrCredentials(new RegistryProviders(), clients).lookup(host), (err: unknown) => err instanceof AuthError && /AWS refused ecr:GetAuthorizationToken on registry 123456789012 \(HTTP 403, access denied\)/.test(err.message));
   });
 
+  test('a host named aws with no region anywhere is one AuthError line asking for AWS_REGION', async () => {
+    const { clients } = fakeClients(async () => {
+      throw new Error('Region is missing');
+    });
+    const source = new EcrCredentials(new RegistryProviders(new Map([['localhost:5000', 'aws']])), clients);
+    await assert.rejects(source.lookup('localhost:5000'), (err: unknown) => err instanceof AuthError && err.message === 'localhost:5000: no AWS region for ecr:GetAuthorizationToken: set AWS_REGION (the host name does not say one)');
+  });
+
   test('no identity at all is one AuthError line that says where the SDK looked', async () => {
     const missing = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
     const { clients } = fakeClients(async () => {
