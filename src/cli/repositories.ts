@@ -1,10 +1,12 @@
 // Backup repositories a registry needs created before the first push (ECR): the options that say
 // how, and the step that runs between planning and copying. Repositories on other registries are
 // left to the registry (they appear on push).
+import { readFile } from 'node:fs/promises';
 import type { Keychain } from '../auth/keychain.ts';
 import { AuthError, UsageError } from '../errors.ts';
 import type { EcrRepositorySettings } from '../oci/ecr-repositories.ts';
 import type { Repository } from '../oci/registry.ts';
+import { errorCode } from '../util/retry.ts';
 import { resolveOption, type OptionSource } from './config.ts';
 
 export const repositoryOptions = {
@@ -14,11 +16,15 @@ export const repositoryOptions = {
   'ecr-kms-key': { type: 'string', describe: 'Encrypt the ECR repositories image-clone creates with this KMS key (ARN, id or alias) [default: AES256]' },
   'ecr-encryption': { choices: ['AES256', 'KMS'] as const, describe: "Encryption of the ECR repositories image-clone creates: AES256, or KMS (the account's AWS managed key unless --ecr-kms-key) [default: AES256, KMS with --ecr-kms-key]" },
   'ecr-repository-tag': { type: 'string', array: true, nargs: 1, describe: 'A resource tag KEY=VALUE on the ECR repositories image-clone creates (one per use, repeatable)' },
+  'ecr-lifecycle-policy': { type: 'string', describe: 'Put this lifecycle policy (a JSON file) on the ECR repositories image-clone creates; never expire tagged images, the copies workloads run' },
+  'ecr-repository-policy': { type: 'string', describe: 'Set this repository policy (a JSON file) on the ECR repositories image-clone creates, e.g. to let other accounts pull' },
 } as const;
 
 export interface RepositorySettings {
   create: boolean;
-  ecr: EcrRepositorySettings;
+  ecr: Omit<EcrRepositorySettings, 'lifecyclePolicy' | 'repositoryPolicy'>;
+  /** Files whose JSON goes on each created repository: read when a run has ECR repositories to prepare. */
+  policyFiles: { lifecycle: string | undefined; repository: string | undefined };
 }
 
 export function repositorySettings(source: OptionSource): RepositorySettings {
@@ -37,6 +43,7 @@ export function repositorySettings(source: OptionSource): RepositorySettings {
   return {
     create: resolveOption(source, 'create-repositories', 'boolean', true),
     ecr: { tagMutability: mutability, scanOnPush: resolveOption(source, 'ecr-scan-on-push', 'boolean', false), encryption, kmsKey, tags },
+    policyFiles: { lifecycle: resolveOption(source, 'ecr-lifecycle-policy', 'string'), repository: resolveOption(source, 'ecr-repository-policy', 'string') },
   };
 }
 
@@ -48,9 +55,14 @@ export function repositorySettings(source: OptionSource): RepositorySettings {
 export async function prepareRepositories(targets: Repository[], settings: RepositorySettings, keychain: Keychain, options: { dryRun: boolean; concurrency: number; log: (line: string) => void }): Promise<void> {
   if (!settings.create || !targets.some((t) => keychain.providers.ecrHost(t.registry))) return;
   const { EcrRepositories } = await import('../oci/ecr-repositories.ts');
-  const repositories = new EcrRepositories(keychain.providers, keychain.ecr, settings.ecr);
+  const policies = {
+    lifecyclePolicy: await readPolicy('ecr-lifecycle-policy', settings.policyFiles.lifecycle),
+    repositoryPolicy: await readPolicy('ecr-repository-policy', settings.policyFiles.repository),
+  };
+  const repositories = new EcrRepositories(keychain.providers, keychain.ecr, { ...settings.ecr, ...policies });
   const s = settings.ecr;
-  const how = `${s.tagMutability}, scan on push ${s.scanOnPush ? 'on' : 'off'}, ${s.encryption === 'KMS' ? `KMS${s.kmsKey ? ` ${s.kmsKey}` : ''}` : 'AES256'}`;
+  const extras = [policies.lifecyclePolicy ? ', lifecycle policy' : '', policies.repositoryPolicy ? ', repository policy' : ''].join('');
+  const how = `${s.tagMutability}, scan on push ${s.scanOnPush ? 'on' : 'off'}, ${s.encryption === 'KMS' ? `KMS${s.kmsKey ? ` ${s.kmsKey}` : ''}` : 'AES256'}${extras}`;
   if (options.dryRun) {
     // A plan is still worth having from an identity that may not describe repositories: say so and go on.
     const missing = await repositories.missing(targets, options.concurrency).catch((err: unknown) => {
@@ -62,4 +74,21 @@ export async function prepareRepositories(targets: Repository[], settings: Repos
     return;
   }
   for (const r of await repositories.create(targets, options.concurrency)) options.log(`created ECR repository ${r.registry}/${r.repository} (${how})`);
+}
+
+/** A policy file's text, checked to be JSON (the service says whether it is a valid policy). */
+async function readPolicy(option: string, path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --${option} ${path}: ${errorCode(err) ?? (err as Error).message}`);
+  }
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new UsageError(`--${option} ${path} is not valid JSON`);
+  }
+  return text;
 }

@@ -16,6 +16,9 @@ export interface EcrRepositorySettings {
   encryption: 'AES256' | 'KMS';
   kmsKey: string | undefined;
   tags: Record<string, string>;
+  /** JSON texts put on each repository created (PutLifecyclePolicy, SetRepositoryPolicy). */
+  lifecyclePolicy?: string | undefined;
+  repositoryPolicy?: string | undefined;
 }
 
 export class EcrRepositories {
@@ -49,12 +52,22 @@ export class EcrRepositories {
           encryptionConfiguration: { encryptionType: s.encryption, ...(s.encryption === 'KMS' && s.kmsKey ? { kmsKey: s.kmsKey } : {}) },
           ...(Object.keys(s.tags).length ? { tags: Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
         }));
-        return true;
       } catch (err) {
         // Another run (another cluster) created it meanwhile, or an earlier run did: success.
         if (err instanceof sdk.RepositoryAlreadyExistsException) return false;
         throw awsError(err, repo.registry, 'ecr:CreateRepository', repo.repository);
       }
+      // Policies go on the repositories this run created; existing ones keep theirs.
+      const name = { ...registryId, repositoryName: repo.repository };
+      const put = (action: string, send: () => Promise<unknown>) => send().catch((err: unknown) => {
+        const failure = awsError(err, repo.registry, action, repo.repository);
+        failure.message += '; the repository was created without it (set it by hand, or delete the repository and run again)';
+        throw failure;
+      });
+      const { lifecyclePolicy, repositoryPolicy } = s;
+      if (lifecyclePolicy !== undefined) await put('ecr:PutLifecyclePolicy', () => client.send(new sdk.PutLifecyclePolicyCommand({ ...name, lifecyclePolicyText: lifecyclePolicy })));
+      if (repositoryPolicy !== undefined) await put('ecr:SetRepositoryPolicy', () => client.send(new sdk.SetRepositoryPolicyCommand({ ...name, policyText: repositoryPolicy })));
+      return true;
     });
   }
 

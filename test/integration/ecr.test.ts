@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DescribeRepositoriesCommand, type ECRClient, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
+import { DescribeRepositoriesCommand, type ECRClient, GetLifecyclePolicyCommand, GetRepositoryPolicyCommand, ListTagsForResourceCommand } from '@aws-sdk/client-ecr';
 import { awsEnv, type EcrDataPlane, type Moto, motoAccount, motoEcr, repositoryNames, startEcrDataPlane, startMoto } from './ecr-stand-in.ts';
 import { runCli } from './helpers.ts';
 
@@ -93,8 +93,13 @@ describe('ECR with access keys', () => {
   test('creates the repository with the configured settings, pushes the copy with the token, and a second run creates nothing', async () => {
     const image = await pushImage(source, 'app/web', '1.0', 'keys');
     const keys = awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' });
+    const lifecycle = JSON.stringify({ rules: [{ rulePriority: 1, description: 'untagged after 14 days', selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 }, action: { type: 'expire' } }] });
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'pull', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${motoAccount}:root` }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] });
+    await writeFile(join(home, 'lifecycle.json'), lifecycle);
+    await writeFile(join(home, 'policy.json'), policy);
     const args = copyArgs('app/web:1.0', 'mirror/app/web:1.0', '--registry-config', await sourceConfig(),
-      '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', `arn:aws:kms:us-east-1:${motoAccount}:key/backup`, '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'purpose=backup');
+      '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', `arn:aws:kms:us-east-1:${motoAccount}:key/backup`, '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'purpose=backup',
+      '--ecr-lifecycle-policy', join(home, 'lifecycle.json'), '--ecr-repository-policy', join(home, 'policy.json'));
     const first = await runCli(args, keys);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /created ECR repository 127\.0\.0\.1:\d+\/mirror\/app\/web \(IMMUTABLE, scan on push on, KMS arn:aws:kms/);
@@ -107,11 +112,24 @@ describe('ECR with access keys', () => {
     assert.equal(repository.encryptionConfiguration?.encryptionType, 'KMS');
     assert.equal(repository.encryptionConfiguration?.kmsKey, `arn:aws:kms:us-east-1:${motoAccount}:key/backup`);
     assert.deepEqual(Object.fromEntries((tags ?? []).map((t) => [t.Key, t.Value])), { team: 'platform', purpose: 'backup' });
+    const { lifecyclePolicyText } = await ecrApi.send(new GetLifecyclePolicyCommand({ repositoryName: 'mirror/app/web' }));
+    assert.deepEqual(JSON.parse(lifecyclePolicyText!), JSON.parse(lifecycle));
+    const { policyText } = await ecrApi.send(new GetRepositoryPolicyCommand({ repositoryName: 'mirror/app/web' }));
+    assert.deepEqual(JSON.parse(policyText!), JSON.parse(policy));
 
     const second = await runCli(args, keys);
     assert.equal(second.code, 0, second.stderr);
     assert.doesNotMatch(second.stderr, /created ECR repository/);
     assert.ok((await repositoryNames(ecrApi)).filter((n) => n === 'mirror/app/web').length === 1);
+  });
+
+  test('a policy file that is not JSON stops the run before anything is created: one line, exit 2', async () => {
+    await pushImage(source, 'app/badpolicy', '1', 'badpolicy');
+    await writeFile(join(home, 'bad.json'), '{ "rules": [');
+    const run = await runCli(copyArgs('app/badpolicy:1', 'mirror/app/badpolicy:1', '--registry-config', await sourceConfig(), '--ecr-lifecycle-policy', join(home, 'bad.json')), awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /image-clone: --ecr-lifecycle-policy .*bad\.json is not valid JSON/);
+    assert.ok(!(await repositoryNames(ecrApi)).includes('mirror/app/badpolicy'));
   });
 
   test('defaults: MUTABLE, no scan on push, AES256, no tags', async () => {

@@ -164,9 +164,13 @@ describe('--registry-provider', () => {
 
 describe('ECR repository settings', () => {
   test('defaults: create, MUTABLE, no scan on push, AES256, no tags; a KMS key implies KMS', async () => {
-    assert.deepEqual((await settingsOf(base, {})).registry.repositories, { create: true, ecr: { tagMutability: 'MUTABLE', scanOnPush: false, encryption: 'AES256', kmsKey: undefined, tags: {} } });
-    const set = await settingsOf([...base, '--no-create-repositories', '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', 'alias/backup', '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'note=a=b'], {});
-    assert.deepEqual(set.registry.repositories, { create: false, ecr: { tagMutability: 'IMMUTABLE', scanOnPush: true, encryption: 'KMS', kmsKey: 'alias/backup', tags: { team: 'platform', note: 'a=b' } } });
+    assert.deepEqual((await settingsOf(base, {})).registry.repositories, { create: true, ecr: { tagMutability: 'MUTABLE', scanOnPush: false, encryption: 'AES256', kmsKey: undefined, tags: {} }, policyFiles: { lifecycle: undefined, repository: undefined } });
+    const set = await settingsOf([...base, '--no-create-repositories', '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', 'alias/backup', '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'note=a=b',
+      '--ecr-lifecycle-policy', 'lifecycle.json', '--ecr-repository-policy', 'policy.json'], {});
+    assert.deepEqual(set.registry.repositories, {
+      create: false, ecr: { tagMutability: 'IMMUTABLE', scanOnPush: true, encryption: 'KMS', kmsKey: 'alias/backup', tags: { team: 'platform', note: 'a=b' } },
+      policyFiles: { lifecycle: 'lifecycle.json', repository: 'policy.json' },
+    });
     const env = await settingsOf(base, { IMAGE_CLONE_ECR_TAG_MUTABILITY: 'immutable', IMAGE_CLONE_CREATE_REPOSITORIES: 'false' });
     assert.equal(env.registry.repositories.ecr.tagMutability, 'IMMUTABLE');
     assert.equal(env.registry.repositories.create, false);
