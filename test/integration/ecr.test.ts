@@ -153,6 +153,18 @@ describe('ECR with access keys', () => {
   });
 });
 
+describe('ECR as a source', () => {
+  test('images pulled from a private ECR repository get their credentials from the AWS identity too', async () => {
+    const image = await pushImage(ecr, 'team/tool', '3', 'ecr-source');
+    const run = await runCli(['copy', `${ecr.host}/team/tool:3`, `${source.host}/from-ecr/tool:3`, '--insecure-registry', source.host, '--insecure-registry', ecr.host,
+      '--registry-provider', `${ecr.host}=aws`, '--registry-config', await sourceConfig()], awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /created ECR repository/, 'the target is not ECR: nothing to create');
+    const manifest = await fetch(`http://${source.host}/v2/from-ecr/tool/manifests/3`, { headers: { authorization: basic(source), accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(sha256(Buffer.from(await manifest.arrayBuffer())), image.digest);
+  });
+});
+
 describe('ECR with IRSA (web identity), no keys, no config files, no instance metadata', () => {
   test('the web identity token is exchanged at STS and the copy goes through', async () => {
     const image = await pushImage(source, 'app/irsa', '1', 'irsa');
