@@ -132,6 +132,18 @@ describe('ECR with access keys', () => {
     assert.ok(!(await repositoryNames(ecrApi)).includes('mirror/app/badpolicy'));
   });
 
+  test('two runs creating the same repository at once both succeed; it is created once', async () => {
+    const image = await pushImage(source, 'app/race', '1', 'race');
+    const keys = awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' });
+    const config = await sourceConfig();
+    const runs = await Promise.all([1, 2].map(() => runCli(copyArgs('app/race:1', 'mirror/app/race:1', '--registry-config', config), keys)));
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    // One of the two creates it; the other meets RepositoryAlreadyExistsException, which is success.
+    assert.equal(runs.filter((r) => /created ECR repository/.test(r.stderr)).length, 1, runs.map((r) => r.stderr).join('\n'));
+    assert.equal((await repositoryNames(ecrApi)).filter((n) => n === 'mirror/app/race').length, 1);
+    await assertCopied('mirror/app/race', '1', image);
+  });
+
   test('defaults: MUTABLE, no scan on push, AES256, no tags', async () => {
     const image = await pushImage(source, 'app/api', '2', 'defaults');
     const run = await runCli(copyArgs('app/api:2', 'mirror/app/api:2', '--registry-config', await sourceConfig()), awsEnv(moto, home, { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example-secret' }));
