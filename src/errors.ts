@@ -42,6 +42,13 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * What state a registry is in, when an error says more than its status: over its rate limit (a pull
+ * quota), out of storage, refusing every write (read-only), or not answering at all. A run stops
+ * asking a registry in such a state, or stops writing to it.
+ */
+export type RegistryCondition = 'rate-limited' | 'storage-full' | 'read-only' | 'unresponsive';
+
 /** A registry answered with an error, or could not be reached. `transient` errors are worth a retry later. */
 export class RegistryError extends Error {
   override name = 'RegistryError';
@@ -50,13 +57,15 @@ export class RegistryError extends Error {
   /** The OCI error code from the response body (MANIFEST_UNKNOWN, BLOB_UPLOAD_INVALID, …). */
   readonly code: string | undefined;
   readonly transient: boolean;
+  readonly condition: RegistryCondition | undefined;
 
-  constructor(registry: string, message: string, details: { status?: number; code?: string; transient: boolean; cause?: unknown }) {
+  constructor(registry: string, message: string, details: { status?: number; code?: string; transient: boolean; cause?: unknown; condition?: RegistryCondition }) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.registry = registry;
     this.status = details.status;
     this.code = details.code;
     this.transient = details.transient;
+    this.condition = details.condition;
   }
 }
 

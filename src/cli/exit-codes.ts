@@ -1,4 +1,4 @@
-/** The exit codes image-clone documents in --help and the README. */
+/** The exit codes image-clone documents in --help and docs/sync.md. */
 export const ExitCode = {
   /** Success: everything done, or nothing to do. */
   ok: 0,
@@ -25,6 +25,6 @@ export const exitCodeHelp = [
   `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
   `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
   `  ${ExitCode.locked}  another sync or restore is running (it holds the run lock); nothing was done`,
-  `  ${ExitCode.unavailable}  could not start or go on: the API server or the backup registry unreachable or refusing every request`,
+  `  ${ExitCode.unavailable}  could not start or go on: the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

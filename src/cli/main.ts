@@ -34,7 +34,7 @@ export function parser(args: string[], context: CliContext, mapCommand: (command
     .alias('version', 'V')
     .help()
     .alias('help', 'h')
-    .epilogue(`${exitCodeHelp}\n\nOptions can also be set as IMAGE_CLONE_<OPTION> environment variables, e.g. IMAGE_CLONE_CONCURRENCY=4.`)
+    .epilogue(`${exitCodeHelp}\n\nOptions can also be set as IMAGE_CLONE_<OPTION> environment variables, e.g. IMAGE_CLONE_CONCURRENCY=4.\n\nManual: README.md and docs/: sync.md, copy.md, cronjob.md, json.md, guarantees.md.`)
     .strict()
     // Parser complaints become UsageErrors; errors thrown by command handlers pass through as they are.
     .fail((message, err) => {

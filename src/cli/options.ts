@@ -26,6 +26,7 @@ export const syncOptions = {
   'patch-managed': { type: 'boolean', describe: 'Also patch workloads that Argo CD, Flux or Helm manage (they may revert it)' },
   output: { alias: 'o', choices: ['table', 'json', 'yaml', 'kustomize'] as const, describe: 'What stdout carries [default: table]' },
   signatures: { type: 'boolean', describe: 'Copy cosign signatures, attestations, SBOMs and referrers with each image [default: true]' },
+  verify: { type: 'boolean', describe: 'Check every manifest and blob the workloads run in the backup (a HEAD each), e.g. after a garbage collection; what is gone is copied again, or reported lost' },
   'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
   lock: { type: 'boolean', describe: 'Hold a Lease in the own namespace so two syncs never run at once (--no-lock to skip) [default: true]' },
   'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },

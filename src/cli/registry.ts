@@ -16,6 +16,8 @@ export const registryOptions = {
   'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
   'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity` },
   concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
+  'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
+  'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },
   ...repositoryOptions,
 } as const;
 
@@ -25,6 +27,8 @@ export interface RegistrySettings {
   /** Registry host -> provider, from --registry-provider. */
   providers: Map<string, RegistryProvider>;
   concurrency: number;
+  rateLimitWaitMs: number;
+  timeoutMs: number;
   /** Backup repositories a registry needs created (ECR). */
   repositories: RepositorySettings;
 }
@@ -35,6 +39,8 @@ export function registrySettings(source: OptionSource): RegistrySettings {
     registryConfig: resolveOption(source, 'registry-config', 'string'),
     providers: parseProviders(resolveOption(source, 'registry-provider', 'list', [])),
     concurrency: wholeNumber(resolveOption(source, 'concurrency', 'number', 8), 'concurrency', 1, 256),
+    rateLimitWaitMs: wholeNumber(resolveOption(source, 'rate-limit-wait', 'number', 60), 'rate-limit-wait', 0, 3600) * 1000,
+    timeoutMs: wholeNumber(resolveOption(source, 'registry-timeout', 'number', 60), 'registry-timeout', 1, 3600) * 1000,
     repositories: repositorySettings(source),
   };
 }
@@ -76,6 +82,9 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     credentials,
     insecureHosts: settings.insecure,
     connectionsPerHost: settings.concurrency * 2 + 4,
+    headersTimeoutMs: settings.timeoutMs,
+    bodyTimeoutMs: settings.timeoutMs,
+    retry: { throttlePatienceMs: settings.rateLimitWaitMs },
     userAgent: `image-clone/${context.version}`,
     onRetry: (e) => log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
   });

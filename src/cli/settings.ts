@@ -94,6 +94,8 @@ export interface SyncSettings {
   selection: Selection;
   output: 'table' | 'json' | 'yaml' | 'kustomize';
   signatures: boolean;
+  /** --verify: every manifest and blob of what runs is looked for in the backup. */
+  verify: boolean;
   lock: boolean;
   pullSecret: string | undefined;
   logFormat: 'text' | 'json';
@@ -127,6 +129,7 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
     selection: selectionSettings(source),
     output: output as SyncSettings['output'],
     signatures: resolveOption(source, option('signatures'), 'boolean', true),
+    verify: resolveOption(source, option('verify'), 'boolean', false),
     lock: resolveOption(source, option('lock'), 'boolean', true),
     pullSecret: resolveOption(source, option('pull-secret'), 'string'),
     logFormat: logFormat as SyncSettings['logFormat'],

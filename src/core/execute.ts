@@ -3,7 +3,7 @@
 // untouched; a workload that changed under us is re-read and re-planned, never overwritten.
 import { createLimiter } from '../util/limit.ts';
 import { oneLine } from '../util/text.ts';
-import { anchorTag, isAnchorTag } from './naming.ts';
+import { anchorTag, isAnchorTag, sealTag } from './naming.ts';
 import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
 import type { ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
@@ -43,8 +43,8 @@ export async function executePlan(
   const totals = { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 };
   const usable = new Map(resolutions);
 
-  // Copy: each distinct image once, to the anchor tag of its digest. The engine verifies that the
-  // anchor answers with the digest before it reports success.
+  // Copy: each distinct image once, to the anchor tag of its digest, then its seal. The engine
+  // verifies that the anchor answers with the digest before it reports success.
   const resolved = (r: ImageRequest) => resolutions.get(r.key) as Extract<Resolution, { digest: string }>;
   const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
   const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
@@ -65,7 +65,8 @@ export async function executePlan(
   }
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
     const { tag: _, ...repository } = r.backup;
-    return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, tag: anchorTag(resolved(r).digest) } };
+    const { digest } = resolved(r);
+    return { source: { ...r.source, digest }, target: { ...repository, tag: anchorTag(digest) }, alsoTags: [sealTag(digest)] };
   }), Math.max(2, Math.ceil(options.concurrency / 2)));
   const settled: ImageRequest[] = [];
   outcomes.forEach((outcome, i) => copies.get(backupName(toCopy[i]!))!.forEach((request, index) => {
@@ -91,17 +92,18 @@ export async function executePlan(
     }
   }));
 
-  // Tag: the backup holds the digest but not under its anchor (a copy made before anchor tags, or
-  // one a human tag left): add the anchor from the backup's own bytes, and check it.
+  // Tag: the backup holds all of the digest, but not every manifest under a tag of its own (a copy
+  // an earlier version made, or one a human tag left): add the anchors and the seal from the
+  // backup's own bytes, and check the seal.
   const tagSlots = createLimiter(options.concurrency);
   await Promise.all([...byAnchor('tag').values()].map((group) => tagSlots(async () => {
     const [request] = group as [ImageRequest];
     const { digest } = resolved(request);
     try {
       if (options.signal?.aborted) throw options.signal.reason;
-      await ports.copier.tag(request.backup, digest, anchorTag(digest));
-      const held = await ports.manifests.digestOf(request.backup, anchorTag(digest));
-      if (held !== digest) throw new Error(`after tagging, ${backupName(request)} answers ${held ?? 'nothing'} instead of ${digest}`);
+      await ports.copier.tag(request.backup, digest, [anchorTag(digest), sealTag(digest)]);
+      const held = await ports.manifests.digestOf(request.backup, sealTag(digest));
+      if (held !== digest) throw new Error(`after tagging, ${request.backup.registry}/${request.backup.repository}:${sealTag(digest)} answers ${held ?? 'nothing'} instead of ${digest}`);
       for (const r of group) images.set(r.key, { result: 'tagged', reason: 'the backup held this digest without its anchor tag: tagged, no bytes moved' });
       emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest, bytes: 0, status: 'tagged' });
       settled.push(...group);
@@ -179,8 +181,8 @@ export async function executePlan(
  * digest the tag no longer names upstream (a workload still running an older build), so runs
  * converge and two clusters with different digests of one tag never flip it; when upstream is
  * unknown (gone), the copy is tagged only where the tag is missing. Before it moves, the
- * digest it leaves gets its anchor tag if it had none (a copy made before anchor tags): moving a
- * human tag never leaves a manifest untagged for garbage collection. Failures here are warnings:
+ * digest it leaves gets its anchors and seal if it had none (a copy an earlier version made): moving
+ * a human tag never leaves a manifest untagged for garbage collection. Failures here are warnings:
  * every copy is already held by its anchor tag.
  */
 async function placeHumanTags(settled: ImageRequest[], resolutions: Map<string, Resolution>, ports: { copier: ImageCopier; manifests: ManifestLookup }, emit: (e: SyncEvent) => void): Promise<void> {
@@ -204,8 +206,8 @@ async function placeHumanTags(settled: ImageRequest[], resolutions: Map<string, 
         if (current === resolution.digest) continue;
         // Upstream unknown (gone, or the source failing): the tag is created when missing, never moved.
         if (current !== undefined && resolution.upstream === undefined) continue;
-        if (current !== undefined && (await ports.manifests.digestOf(request.backup, anchorTag(current))) !== current) {
-          await ports.copier.tag(request.backup, current, anchorTag(current));
+        if (current !== undefined && (await ports.manifests.digestOf(request.backup, sealTag(current))) !== current) {
+          await ports.copier.tag(request.backup, current, [anchorTag(current), sealTag(current)]);
         }
         await ports.copier.tag(request.backup, resolution.digest, tag);
       } catch (err) {

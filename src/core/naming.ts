@@ -137,9 +137,23 @@ export function anchorTag(digest: string): string {
   return `${anchorPrefix}${digest.slice(0, colon)}-${digest.slice(colon + 1)}`.slice(0, maxTagLength);
 }
 
-/** Whether a tag has the anchor form (a source tag of that form is never written as a human tag). */
+/**
+ * The seal of a copy: a second tag on the image's own manifest, written after the anchor of every
+ * manifest under it (each platform of an index) is in place. Its presence means the copy is whole,
+ * as a garbage collector that keeps only tagged manifests (distribution 2.8's, which does not
+ * follow an index to its children) sees it, so the warm check stays one HEAD. A copy an earlier
+ * version made has no seal: it is checked, its children tagged, and sealed once.
+ *   sha256:<64 hex>  ->  ic-whole-sha256-<64 hex>   (80 characters; the prefix keeps a cut sha512 seal apart from its anchor)
+ */
+export function sealTag(digest: string): string {
+  return `${anchorPrefix}whole-${anchorTag(digest).slice(anchorPrefix.length)}`.slice(0, maxTagLength);
+}
+
+const sealPattern = /^ic-whole-(sha256|sha384|sha512)-[0-9a-f]+$/;
+
+/** Whether a tag has the anchor or seal form (a source tag of that form is never written as a human tag). */
 export function isAnchorTag(tag: string): boolean {
-  return anchorPattern.test(tag);
+  return anchorPattern.test(tag) || sealPattern.test(tag);
 }
 
 /** The digest an anchor tag holds, when the tag carries all of it (sha256 always does). */

@@ -9,10 +9,25 @@ export interface WorkloadSource {
   list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]>;
 }
 
+/**
+ * What the backup holds of a digest, as a garbage collector that keeps only tagged manifests sees it
+ * (oci/holding.ts): whole (the digest and every manifest under it held by its own anchor tag);
+ * unanchored (all there, but some manifest has no tag of its own: tag it, no bytes move); damaged
+ * (something under it is gone: copy again, or lost); absent.
+ */
+export type Holding =
+  | { state: 'whole' | 'absent' }
+  | { state: 'unanchored' | 'damaged'; detail: string };
+
 /** Asks a registry which digest it holds under a tag or digest (a HEAD; oci/registry.ts). */
 export interface ManifestLookup {
   /** The digest a registry holds under `reference` (a tag or a digest); undefined when it has none. */
   digestOf(repository: { registry: string; repository: string }, reference: string): Promise<string | undefined>;
+  /**
+   * What the backup holds of `digest` (oci/holding.ts). Without it, the anchor tag's digest alone
+   * answers: whole when it matches, absent otherwise.
+   */
+  holdingOf?(repository: { registry: string; repository: string }, digest: string): Promise<Holding>;
 }
 
 /** What a copy moved. */
@@ -25,10 +40,14 @@ export interface CopyCounts {
 
 /** The copy engine, as the pipeline sees it (oci/copy.ts). */
 export interface ImageCopier {
-  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number):
+  /** `alsoTags`: put the verified copy under these too, last (the seal). */
+  copyAll(jobs: Array<{ source: ImageReference; target: ImageReference; alsoTags?: string[] }>, imageConcurrency: number):
     Promise<Array<{ result: { status: 'copied' | 'present'; digest: string; counts: CopyCounts } } | { error: unknown }>>;
-  /** Puts the manifest a repository holds by `digest` under `tag` as well: its own bytes, nothing else moves. */
-  tag(repository: { registry: string; repository: string }, digest: string, tag: string): Promise<void>;
+  /**
+   * Puts the manifest a repository holds by `digest` under `tags` as well, in order, after giving each
+   * manifest under it its anchor: its own bytes, nothing else moves.
+   */
+  tag(repository: { registry: string; repository: string }, digest: string, tags: string | string[]): Promise<void>;
   /** Backup repositories that hold images already: a new image's shared layers are mounted from them, not uploaded again. */
   knownRepositories?(repositories: Array<{ registry: string; repository: string }>): void;
   /** For images already in the backup: what was attached to them upstream since (signatures, referrers). Failures are warnings. */

@@ -8,10 +8,13 @@ import { createLimiter, type Limiter } from '../util/limit.ts';
 import { MountCandidates } from './mount-candidates.ts';
 import { isTransientNetworkError } from '../util/retry.ts';
 import {
-  formatPlatform, mediaTypes, parseManifest, platformMatches, sha256Digest, type Descriptor, type Platform,
+  formatPlatform, isIndexType, isNonDistributable, mediaTypes, parseManifest, platformMatches, sha256Digest, uniqueByDigest,
+  type Descriptor, type Platform,
 } from './manifest.ts';
 import { formatReference, registryKey, type ImageReference } from '../reference.ts';
 import { repoName, type Manifest, type ManifestHead, type RegistryClient, type Repository } from './registry.ts';
+import { treeHolding } from './holding.ts';
+import { anchorTag } from '../core/naming.ts';
 
 export interface CopyOptions {
   /** Copy only these platforms of a multi-platform image (the index is rewritten: its digest changes). */
@@ -22,7 +25,11 @@ export interface CopyOptions {
   concurrency?: number;
   /** Always upload in chunks of this size. */
   chunkSize?: number;
+  /** A target that holds the image counts only when every blob of it is there too (`sync --verify`). */
+  verifyBlobs?: boolean;
   onEvent?: (event: CopyEvent) => void;
+  /** Told once when a target refuses every write (out of storage, read-only) and copying stops. */
+  onHalt?: (cause: RegistryError) => void;
   signal?: AbortSignal;
 }
 
@@ -84,6 +91,8 @@ export class CopyEngine implements ImageCopier {
   readonly #manifests = new Map<string, Promise<Manifest>>();
   /** Where else in the target registry a blob may be, from earlier runs and other processes. */
   readonly #mounts: MountCandidates;
+  /** Set when a target registry refuses every write (out of storage, read-only): no image after it is tried. */
+  #halted: RegistryError | undefined;
 
   constructor(client: RegistryClient, options: CopyOptions = {}) {
     this.#client = client;
@@ -92,16 +101,22 @@ export class CopyEngine implements ImageCopier {
     this.#mounts = new MountCandidates(client);
   }
 
+  /** Why copying stopped early, if it did: a target out of storage or read-only fails every image the same way. */
+  get halted(): RegistryError | undefined {
+    return this.#halted;
+  }
+
   /** Repositories of a target registry that hold whole images: a new image's blobs are mounted from them, not uploaded. */
   knownRepositories(repositories: Repository[]): void {
     this.#mounts.hint(repositories);
   }
 
   /**
-   * Copies `source` to `target` whole: the index, every child, every blob, then the tag. When the
-   * target tag already holds the source digest, nothing is read or written beyond two HEADs.
+   * Copies `source` to `target` whole: the index, every child (each under its anchor tag), every
+   * blob, then the tag, then `alsoTags` (the seal). When the target tag already holds the source
+   * digest whole, nothing is read or written beyond a few HEADs.
    */
-  async copyImage(source: ImageReference, target: ImageReference): Promise<ImageCopyResult> {
+  async copyImage(source: ImageReference, target: ImageReference, alsoTags: string[] = []): Promise<ImageCopyResult> {
     const src: Repository = { registry: source.registry, repository: source.repository };
     const dst: Repository = { registry: target.registry, repository: target.repository };
     const counts = emptyCounts();
@@ -118,10 +133,18 @@ export class CopyEngine implements ImageCopier {
     if (target.digest && !target.tag && target.digest !== head.digest && !filtering) {
       throw new ManifestError(`${formatReference(target)}: the target digest differs from the source's ${head.digest}`);
     }
+    // A target found incomplete (a child or, with verifyBlobs, a blob gone) is copied again over
+    // what it holds: every child and blob is looked at, even those with their anchor.
+    let repair = false;
     if (!filtering) {
       const existing = await this.#client.headManifest(dst, targetRef, true);
-      if (existing?.digest === head.digest) {
+      const holding = existing?.digest === head.digest
+        ? await treeHolding(this.#client, dst, existing, { blobs: this.#options.verifyBlobs ?? false })
+        : undefined;
+      repair = holding !== undefined && holding.state !== 'whole';
+      if (holding?.state === 'whole') {
         this.#mounts.hint([dst]);
+        await this.#tagAlso(dst, head.digest, alsoTags, undefined);
         // In the target already; what was attached to it upstream since the last run still comes.
         if (this.#options.signatures ?? true) {
           // The copy is in place: a failure here is a warning, not a failed image.
@@ -136,7 +159,9 @@ export class CopyEngine implements ImageCopier {
     const original = await this.#manifest(src, head.digest);
     let manifest = original;
     if (filtering) manifest = this.#filterPlatforms(manifest, formatReference(source));
-    const platforms = await this.#copyTree(src, dst, manifest, [], counts);
+    // Children first, each under its own anchor tag; the image's own tag last, so that its presence
+    // means the whole tree is held.
+    const platforms = await this.#copyTree(src, dst, manifest, [], counts, repair);
     await this.#client.putManifest(dst, targetRef, manifest);
     this.#count(counts, 'manifestsPushed', 1);
     this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: targetRef, digest: manifest.digest });
@@ -146,6 +171,7 @@ export class CopyEngine implements ImageCopier {
     if (stored?.digest !== manifest.digest) {
       throw new ManifestError(`${formatReference(target)}: after the copy the target answers ${stored?.digest ?? 'nothing'} instead of ${manifest.digest}`);
     }
+    await this.#tagAlso(dst, manifest.digest, alsoTags, manifest);
     if (this.#options.signatures ?? true) await this.#copyAttachments(src, dst, head, original, counts);
     return result(manifest.digest, manifest.mediaType, 'copied', platforms);
   }
@@ -155,7 +181,7 @@ export class CopyEngine implements ImageCopier {
    * sooner; `imageConcurrency` images at a time (blob transfers are limited separately). Results come
    * back in the order given; one image's failure does not stop the others.
    */
-  async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
+  async copyAll(jobs: Array<{ source: ImageReference; target: ImageReference; alsoTags?: string[] }>, imageConcurrency: number): Promise<Array<{ result: ImageCopyResult } | { error: unknown }>> {
     // Measuring reads what the copy needs: an image whose measuring failed (after its retries) fails
     // with that error, rather than going through the same retries again. One image has no order to
     // choose: it is not measured, so an image already in place costs two HEADs, not its whole tree.
@@ -170,10 +196,20 @@ export class CopyEngine implements ImageCopier {
         outcomes[i] = { error: measured.error };
         return;
       }
+      const halted = this.#halted;
+      if (halted) {
+        outcomes[i] = { error: new RegistryError(halted.registry, `not tried: ${halted.message}`, { transient: false, ...(halted.condition ? { condition: halted.condition } : {}) }) };
+        return;
+      }
       try {
-        outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target) };
+        outcomes[i] = { result: await this.copyImage(jobs[i]!.source, jobs[i]!.target, jobs[i]!.alsoTags) };
       } catch (error) {
         outcomes[i] = { error };
+        if (error instanceof RegistryError && registryKey(error.registry) === registryKey(jobs[i]!.target.registry)
+          && (error.condition === 'storage-full' || error.condition === 'read-only') && !this.#halted) {
+          this.#halted = error;
+          this.#options.onHalt?.(error);
+        }
       }
     })));
     return outcomes;
@@ -183,10 +219,41 @@ export class CopyEngine implements ImageCopier {
    * Puts the manifest `repository` holds by `digest` under `tag` too: the registry's own bytes and
    * media type, so the digest stays the same and no blob moves (the registry checks its references).
    */
-  async tag(repository: Repository, digest: string, tag: string): Promise<void> {
+  async tag(repository: Repository, digest: string, tags: string | string[]): Promise<void> {
     const manifest = await this.#client.getManifest(repository, digest);
-    await this.#client.putManifest(repository, tag, manifest);
-    this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+    await this.#anchorChildren(repository, manifest, 0);
+    for (const tag of typeof tags === 'string' ? [tags] : tags) {
+      await this.#client.putManifest(repository, tag, manifest);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: tag, digest });
+    }
+  }
+
+  /** Puts a verified copy under more tags where they do not hold it yet (the target's own bytes when not given). */
+  async #tagAlso(dst: Repository, digest: string, tags: string[], manifest: Manifest | undefined): Promise<void> {
+    for (const tag of tags) {
+      if ((await this.#client.headManifest(dst, tag, true))?.digest === digest) continue;
+      manifest ??= await this.#client.getManifest(dst, digest);
+      await this.#client.putManifest(dst, tag, manifest);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: tag, digest });
+    }
+  }
+
+  /**
+   * Gives each child of an index the repository holds its anchor tag, from the repository's own
+   * bytes (a copy made before every manifest had a tag of its own): no blob moves. A child that is
+   * gone cannot be tagged: the error says so, and the image is copied again once resolution sees it.
+   */
+  async #anchorChildren(repository: Repository, manifest: Manifest, depth: number): Promise<void> {
+    const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${repoName(repository)}@${manifest.digest}`);
+    if (parsed.kind !== 'index' || depth > 4) return;
+    await settleAll(uniqueByDigest(parsed.manifests).map(async (child) => {
+      const anchor = anchorTag(child.digest);
+      if ((await this.#client.headManifest(repository, anchor, true))?.digest === child.digest) return;
+      const bytes = await this.#client.getManifest(repository, child.digest);
+      await this.#anchorChildren(repository, bytes, depth + 1);
+      await this.#client.putManifest(repository, anchor, bytes);
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(repository), reference: anchor, digest: child.digest });
+    }));
   }
 
   /**
@@ -257,12 +324,12 @@ export class CopyEngine implements ImageCopier {
   }
 
   /** Copies what a manifest references (children first, then blobs); returns the platforms seen. */
-  async #copyTree(src: Repository, dst: Repository, manifest: Manifest, ancestors: string[], counts: CopyCounts): Promise<string[]> {
+  async #copyTree(src: Repository, dst: Repository, manifest: Manifest, ancestors: string[], counts: CopyCounts, repair = false): Promise<string[]> {
     const where = `${repoName(src)}@${manifest.digest}`;
     const parsed = parseManifest(manifest.bytes, manifest.mediaType, where);
     if (parsed.kind === 'index') {
       const children = uniqueByDigest(parsed.manifests);
-      await settleAll(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts)));
+      await settleAll(children.map((child) => this.#copyChild(src, dst, child.digest, [...ancestors, manifest.digest], counts, repair)));
       return children.map((child) => formatPlatform(child.platform));
     }
     const blobs = uniqueByDigest([...(parsed.config ? [parsed.config] : []), ...parsed.layers]);
@@ -271,8 +338,12 @@ export class CopyEngine implements ImageCopier {
     return [];
   }
 
-  /** A child manifest by digest: skipped when the target has it, else copied whole, once per run. */
-  async #copyChild(src: Repository, dst: Repository, digest: string, ancestors: string[], counts: CopyCounts): Promise<void> {
+  /**
+   * A child manifest, under its own anchor tag (a garbage collector that does not follow an index to
+   * its children keeps it): skipped when the target holds it under its anchor, else copied whole,
+   * once per run. In a repair, an anchored child is walked too: what is below it may be gone.
+   */
+  async #copyChild(src: Repository, dst: Repository, digest: string, ancestors: string[], counts: CopyCounts, repair: boolean): Promise<void> {
     if (ancestors.includes(digest)) {
       throw new ManifestError(`${repoName(src)}@${digest}: the index refers to itself`);
     }
@@ -280,12 +351,15 @@ export class CopyEngine implements ImageCopier {
     let work = this.#manifestWork.get(key);
     if (!work) {
       work = (async () => {
-        if (await this.#client.headManifest(dst, digest, true)) return;
+        const anchor = anchorTag(digest);
+        const anchored = (await this.#client.headManifest(dst, anchor, true))?.digest === digest;
+        if (anchored && !repair) return;
         const child = await this.#manifest(src, digest);
-        await this.#copyTree(src, dst, child, ancestors, counts);
-        await this.#client.putManifest(dst, digest, child);
+        await this.#copyTree(src, dst, child, ancestors, counts, repair);
+        if (anchored) return;
+        await this.#client.putManifest(dst, anchor, child);
         this.#count(counts, 'manifestsPushed', 1);
-        this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: digest, digest });
+        this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: anchor, digest });
       })();
       this.#manifestWork.set(key, work);
       work.catch(() => this.#manifestWork.delete(key));
@@ -294,8 +368,8 @@ export class CopyEngine implements ImageCopier {
   }
 
   async #copyBlob(src: Repository, dst: Repository, blob: Descriptor, counts: CopyCounts): Promise<void> {
-    if (blob.urls?.length && /foreign|nondistributable/.test(blob.mediaType)) {
-      this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: layer ${blob.digest} is non-distributable (served from ${blob.urls[0]}); not copied` });
+    if (isNonDistributable(blob)) {
+      this.#options.onEvent?.({ kind: 'warning', message: `${repoName(src)}: layer ${blob.digest} is non-distributable (served from ${blob.urls?.[0]}); not copied` });
       return;
     }
     const key = `${registryKey(dst.registry)}/${dst.repository}@${blob.digest}`;
@@ -400,7 +474,7 @@ export class CopyEngine implements ImageCopier {
     const subjects = [root.digest];
     // Children matter when the source may list referrers for them, or tags name a digest other than the root.
     // (A media type not known yet is read with the index.)
-    if ((root.mediaType === undefined || indexTypes.has(root.mediaType)) && (api || [...tagged].some((digest) => digest !== root.digest))) {
+    if ((root.mediaType === undefined || isIndexType(root.mediaType)) && (api || [...tagged].some((digest) => digest !== root.digest))) {
       // An image already in the target is read there (the same bytes): the source is asked for nothing more.
       const index = manifest ?? await this.#client.getManifest(dst, root.digest);
       const parsed = parseManifest(index.bytes, index.mediaType, `${repoName(dst)}@${root.digest}`);
@@ -484,7 +558,14 @@ export class CopyEngine implements ImageCopier {
     let targetApi = this.#referrersApi.get(registry);
     const missing = new Set<string>();
     for (const referrer of referrers) {
-      if (await this.#client.headManifest(dst, referrer.digest, true)) continue;
+      // Each referrer under its own anchor tag: a fallback tag's index alone does not keep it from GC.
+      const anchor = anchorTag(referrer.digest);
+      if ((await this.#client.headManifest(dst, anchor, true))?.digest === referrer.digest) continue;
+      if (await this.#client.headManifest(dst, referrer.digest, true)) {
+        // Copied before referrers had their own tags: the target's own bytes get the tag.
+        await this.tag(dst, referrer.digest, anchor);
+        continue;
+      }
       const manifest = await this.#manifest(src, referrer.digest).catch((err: unknown) => {
         // A fallback tag may still list a referrer that was deleted since: skip it, say so.
         if (err instanceof RegistryError && err.status === 404) return undefined;
@@ -496,10 +577,10 @@ export class CopyEngine implements ImageCopier {
         continue;
       }
       await this.#copyTree(src, dst, manifest, [subject], counts);
-      const { ociSubject } = await this.#client.putManifest(dst, referrer.digest, manifest);
+      const { ociSubject } = await this.#client.putManifest(dst, anchor, manifest);
       if (ociSubject) this.#referrersApi.set(registry, (targetApi = true));
       this.#count(counts, 'signatures', 1);
-      this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: referrer.digest, digest: referrer.digest });
+      this.#options.onEvent?.({ kind: 'manifest', target: repoName(dst), reference: anchor, digest: referrer.digest });
     }
     if (targetApi === undefined) {
       targetApi = (await this.#client.referrers(dst, subject)) !== undefined;
@@ -555,7 +636,6 @@ export class CopyEngine implements ImageCopier {
 /** A tag of the cosign or referrers tag schemes: sha256-<hex>, optionally .sig, .att or .sbom. */
 const attachmentTag = /^sha256-([a-f0-9]{64})(?:\.sig|\.att|\.sbom)?$/;
 const cosignSuffixes = ['.sig', '.att', '.sbom'];
-const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes.dockerList]);
 
 /**
  * Like Promise.all, but waits for every task before it throws the first failure: an image that
@@ -587,8 +667,3 @@ function descriptorJson(d: Descriptor): Record<string, unknown> {
   };
 }
 
-function uniqueByDigest(descriptors: Descriptor[]): Descriptor[] {
-  const seen = new Map<string, Descriptor>();
-  for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
-  return [...seen.values()];
-}

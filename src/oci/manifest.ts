@@ -18,6 +18,9 @@ const indexTypes: ReadonlySet<string> = new Set([mediaTypes.ociIndex, mediaTypes
 const imageTypes: ReadonlySet<string> = new Set([mediaTypes.ociManifest, mediaTypes.dockerManifest, mediaTypes.ociArtifact]);
 const schema1Types: ReadonlySet<string> = new Set([mediaTypes.dockerSchema1, mediaTypes.dockerSchema1Signed]);
 
+/** Whether a media type names an index (OCI image index or Docker manifest list). */
+export const isIndexType = (mediaType: string | undefined): boolean => mediaType !== undefined && indexTypes.has(mediaType);
+
 /**
  * One comma-joined Accept header with every type we copy: registries that read only the first
  * header line, or rewrite a list to one platform when list types are missing, get it right.
@@ -132,6 +135,18 @@ function descriptor(value: unknown, where: string): Descriptor {
   if (d.annotations && typeof d.annotations === 'object') result.annotations = d.annotations as Record<string, string>;
   if (Array.isArray(d.urls)) result.urls = d.urls.filter((u): u is string => typeof u === 'string');
   return result;
+}
+
+/** Descriptors without repeats, first of each digest kept. */
+export function uniqueByDigest(descriptors: Descriptor[]): Descriptor[] {
+  const seen = new Map<string, Descriptor>();
+  for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
+  return [...seen.values()];
+}
+
+/** A layer served from elsewhere (foreign, non-distributable): never copied, so never looked for. */
+export function isNonDistributable(blob: Descriptor): boolean {
+  return Boolean(blob.urls?.length) && /foreign|nondistributable/.test(blob.mediaType);
 }
 
 export function formatPlatform(p: Platform | undefined): string {

@@ -8,6 +8,8 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** A throttled server that asks for a longer wait than this is not retried (default: any wait, capped). */
+  throttlePatienceMs?: number;
 }
 
 /** Statuses worth another try: timeouts, throttling, server errors (the registries' and the API server's). */
@@ -51,4 +53,31 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   const date = Date.parse(value);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(date - now, 0), maxMs);
+}
+
+/**
+ * How long a throttling server (HTTP 429) asks us to wait, uncapped: its Retry-After, else a
+ * RateLimit-Reset (seconds from now, or a Unix time), else, when its RateLimit-Remaining says no
+ * quota is left ("0;w=21600", Docker Hub's form), the quota's window. Undefined when it says nothing.
+ */
+export function throttleWaitMs(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
+  const first = (name: string) => {
+    const value = headers[name];
+    return (Array.isArray(value) ? value[0] : value)?.trim();
+  };
+  const retryAfter = first('retry-after');
+  if (retryAfter) {
+    if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.max(date - now, 0);
+  }
+  const reset = first('ratelimit-reset');
+  if (reset && /^\d+$/.test(reset)) {
+    const seconds = Number(reset);
+    // A value this large is a point in time, not a delay.
+    return seconds > 1_000_000_000 ? Math.max(seconds * 1000 - now, 0) : seconds * 1000;
+  }
+  const remaining = /^(\d+)\s*(?:;\s*w=(\d+))?/.exec(first('ratelimit-remaining') ?? '');
+  if (remaining && Number(remaining[1]) === 0 && remaining[2]) return Number(remaining[2]) * 1000;
+  return undefined;
 }

@@ -22,19 +22,47 @@ module_key() {
     | sha256sum | cut -c1-16
 }
 
-# build NAME MODULE_DIR LDFLAGS PACKAGE... : builds into $cache/NAME-KEY unless it is already there.
+# progress NAME EXPECTED: while a build runs, says how long it has taken: a line every 30 s off a terminal,
+# a line rewritten every second on one.
+progress() {
+  local name="$1" expected="$2" start=$SECONDS pause=""
+  trap '[ -z "$pause" ] || kill "$pause" 2>/dev/null; [ -t 2 ] && printf "\r\033[K" >&2; exit 0' TERM
+  while :; do
+    if [ -t 2 ]; then sleep 1 & else sleep 30 & fi
+    pause=$!
+    wait "$pause"
+    kill -0 $$ 2>/dev/null || exit 0 # build.sh is gone (interrupted): so is its progress
+    local s=$((SECONDS - start))
+    if [ -t 2 ]; then
+      printf '\r\033[Kbuild.sh: building the %s harness: %dm%02ds (expected: %s)' "$name" $((s / 60)) $((s % 60)) "$expected" >&2
+    else
+      printf 'build.sh: building the %s harness: %dm%02ds so far (expected: %s)\n' "$name" $((s / 60)) $((s % 60)) "$expected" >&2
+    fi
+  done
+}
+
+# build NAME MODULE_DIR EXPECTED LDFLAGS PACKAGE... : builds into $cache/NAME-KEY unless it is already there.
+# EXPECTED is how long it takes, as measured (docs/development.md), for the progress lines.
 build() {
-  local name="$1" dir="$root/$2" ldflags="$3"; shift 3
+  local name="$1" dir="$root/$2" expected="$3" ldflags="$4"; shift 4
   local key out
   key="$(module_key "$dir" "$ldflags" "$@")"
   out="$cache/$name-$key"
   if [ -f "$out/.complete" ]; then
     echo "build.sh: $name harness up to date ($out)" >&2
   else
-    echo "build.sh: building the $name harness into $out (a cold build takes minutes)" >&2
+    echo "build.sh: building the $name harness into $out (expected: $expected)" >&2
     local start=$SECONDS
     rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-    (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "$@")
+    progress "$name" "$expected" &
+    local ticker=$!
+    local status=0
+    (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "$@") || status=$?
+    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+    if [ "$status" != 0 ]; then
+      echo "build.sh: building the $name harness failed after $((SECONDS - start))s (go build's errors are above)" >&2
+      exit "$status"
+    fi
     touch "$out.tmp/.complete"
     rm -rf "$out" && mv "$out.tmp" "$out"
     echo "build.sh: built the $name harness in $((SECONDS - start))s" >&2
@@ -47,9 +75,9 @@ avail_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
 if [ "${avail_kb:-0}" -lt 4000000 ]; then
   echo "build.sh: less than 4 GB free under $cache; the Go build needs about that much" >&2
 fi
-build kube test/harness/kube "$k8s_ldflags" \
+build kube test/harness/kube "about 9-14 min cold on 2 cores, 1-2 min with a warm Go cache" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler ./cmd/kubeharness
-build registry test/harness/registry "-s -w" ./cmd/regharness
+build registry test/harness/registry "about 1-2 min cold" "-s -w" ./cmd/regharness
 # Toxiproxy's server, for the benchmarks' WAN profile (bench/lib/wan.ts).
-build wan test/harness/wan "-s -w" ./cmd/wanproxy
+build wan test/harness/wan "under a minute cold" "-s -w" ./cmd/wanproxy

@@ -10,16 +10,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
-import { ensureBuilt, repoRoot, startHarness, type HarnessEnv } from './harness.ts';
+import { ensureBuilt, repoRoot, startHarness, type Harness, type HarnessEnv } from './harness.ts';
+import { checkMachine, runScript } from './prerequisites.ts';
 import { pushImage, testImage } from './images.ts';
 import { ensurePullSecret, startOwnRegistries, wipeNodeImages } from '../node/helpers.ts';
 
 const say = (line: string) => process.stderr.write(`\n== ${line}\n`);
 const namespace = 'demo-shop';
 
-ensureBuilt();
-const started = Date.now();
-const harness = await startHarness({ stderr: 'ignore', node: true });
+let started = Date.now();
+let harness!: Harness;
+await runScript(async () => {
+  checkMachine({ node: true, test: false, build: true, command: 'npm run demo' });
+  ensureBuilt();
+  started = Date.now();
+  harness = await startHarness({ stderr: 'ignore', node: true });
+});
 const env = harness.env as HarnessEnv & { node: NonNullable<HarnessEnv['node']> };
 const upstream = await startOwnRegistries();
 try {

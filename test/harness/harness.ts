@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pauseImage, pushImage, testImage } from './images.ts';
+import { nodeFromEnv, PrerequisiteError } from './prerequisites.ts';
 import { acquireNodeLock, checkNodePrerequisites, nodeAddress, setUpNodeNetwork, startNode, stopNode, type NodeFacts, type RunningNode } from './node.ts';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -65,14 +66,16 @@ export interface HarnessOptions {
   controllers?: string;
 }
 
-/** Whether the node was asked for through the environment (IMAGE_CLONE_HARNESS_NODE=1). */
-export const nodeFromEnv = () => process.env.IMAGE_CLONE_HARNESS_NODE === '1';
 
 const readyTimeoutMs = 180_000;
 
 /** Builds the Go programs unless the cache already holds them for these sources (see build.sh). */
 export function ensureBuilt(): void {
-  execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('bash', [join(repoRoot, 'test/harness/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch {
+    throw new PrerequisiteError("the harness build (test/harness/build.sh) failed: its errors are above");
+  }
 }
 
 /** Starts both programs in parallel and resolves once both are ready and env.json is written. */

@@ -1,9 +1,16 @@
 // `npm run harness [-- --node] [--keep]`: builds the harness if needed, starts it in the foreground and prints
 // `READY <path of env.json>`. Stops cleanly on SIGINT, SIGTERM, or when stdin closes.
-import { ensureBuilt, startHarness } from './harness.ts';
+import type { Harness } from './harness.ts';
+import { checkMachine, runScript } from './prerequisites.ts';
 
-ensureBuilt();
-const harness = await startHarness({ keep: process.argv.includes('--keep'), ...(process.argv.includes('--node') ? { node: true } : {}) });
+const node = process.argv.includes('--node');
+let harness!: Harness;
+await runScript(async () => {
+  checkMachine({ node, test: false, build: true, command: `npm run harness${node ? ' -- --node' : ''}` });
+  const { ensureBuilt, startHarness } = await import('./harness.ts');
+  ensureBuilt();
+  harness = await startHarness({ keep: process.argv.includes('--keep'), ...(node ? { node } : {}) });
+});
 process.stdout.write(`READY ${harness.envPath}\n`);
 
 let stopping = false;

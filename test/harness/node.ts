@@ -20,6 +20,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { checkMachine, nodeLockPath, PrerequisiteError } from './prerequisites.ts';
 
 export const nodeName = 'image-clone-node';
 export const bridge = 'icnode0';
@@ -34,12 +35,10 @@ const runcRoot = join(nodeRunDir, 'runc');
 /** Host paths kubelet or containerd use whatever they are told; removed at stop when a start created them. */
 const hardCodedPaths = ['/var/lib/kubelet', '/var/log/containers', '/var/log/pods', '/var/lib/cni', '/run/containerd', '/etc/cni', '/opt/cni'];
 /** The kernel settings kubelet changes at start (it has no option to leave them alone): restored at stop. */
-const kubeletTunables = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'];
+export const kubeletTunables = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'];
 const cniBinDir = '/usr/lib/cni';
-const debianPackages = 'containerd runc containernetworking-plugins busybox-static gcc';
 
-/** Held by the one harness process on this machine that runs a node (its pid inside). */
-const lockPath = '/var/lib/image-clone-node.lock';
+const lockPath = nodeLockPath;
 
 /**
  * Waits until no other live process on this machine holds the node (another worktree's or clone's
@@ -117,18 +116,11 @@ const tryRun = (cmd: string, args: string[]) => {
   }
 };
 
-/** Checks what the node needs from the machine; throws one line saying what is missing. */
+/** Checks what the node needs from the machine and the build; throws one line saying what is missing. */
 export function checkNodePrerequisites(binDir: string): void {
-  if (process.getuid?.() !== 0) throw new Error('the harness node needs root (kubelet, containerd, the bridge)');
-  const missing = [
-    ...['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/usr/sbin/runc', '/usr/bin/busybox', `${cniBinDir}/bridge`, `${cniBinDir}/host-local`, `${cniBinDir}/loopback`]
-      .filter((p) => !existsSync(p)),
-    ...['kubelet', 'kube-scheduler'].map((b) => join(binDir, b)).filter((p) => !existsSync(p)),
-  ];
-  if (missing.length) {
-    throw new Error(`the harness node is missing ${missing.join(', ')}: install Debian's ${debianPackages} and run 'npm run harness:build' (.ci/run does both)`);
-  }
-  if (!existsSync('/sys/fs/cgroup/memory') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) throw new Error('the harness node needs cgroups');
+  checkMachine({ node: true, test: false, build: false, command: 'the harness node' });
+  const missing = ['kubelet', 'kube-scheduler'].map((b) => join(binDir, b)).filter((p) => !existsSync(p));
+  if (missing.length) throw new PrerequisiteError(`the harness node is missing ${missing.join(', ')}: run 'npm run harness:build'`);
 }
 
 /** Creates the bridge with the node address and the service address (before the registries bind to it). */

@@ -3,7 +3,8 @@
 // The command sees IMAGE_CLONE_HARNESS_ENV (the path of env.json) and KUBECONFIG (the admin
 // kubeconfig); the harness stops when the command ends, and its exit code is passed on.
 import { spawn } from 'node:child_process';
-import { ensureBuilt, startHarness } from './harness.ts';
+import type { Harness } from './harness.ts';
+import { checkMachine, nodeFromEnv, runScript } from './prerequisites.ts';
 
 const argv = process.argv.slice(2);
 const node = argv[0] === '--node' ? (argv.shift(), true) : undefined;
@@ -12,9 +13,14 @@ if (!command) {
   process.stderr.write('usage: node test/harness/with-harness.ts [--node] COMMAND [ARGS...]\n');
   process.exit(2);
 }
-ensureBuilt();
 const started = Date.now();
-const harness = await startHarness(node ? { node } : {});
+let harness!: Harness;
+await runScript(async () => {
+  checkMachine({ node: node ?? nodeFromEnv(), test: false, build: true, command: `node test/harness/with-harness.ts ${process.argv.slice(2).join(' ')}` });
+  const { ensureBuilt, startHarness } = await import('./harness.ts');
+  ensureBuilt();
+  harness = await startHarness(node ? { node } : {});
+});
 process.stderr.write(`with-harness: harness ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${harness.envPath})\n`);
 
 const child = spawn(command, args, {

@@ -1,5 +1,5 @@
-// Every exit code the README documents, produced exactly when the README says, and only then. The
-// table is read from the README itself, so a code added there without a case here fails this test.
+// Every exit code docs/sync.md documents, produced exactly when it says, and only then. The
+// table is read from docs/sync.md itself, so a code added there without a case here fails this test.
 // 130 (interrupted) has its own file, interrupt.test.ts, one case per phase of each command.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -51,9 +51,9 @@ function expectCode(run: CliRun, code: number, line?: RegExp) {
 }
 
 describe('exit codes', () => {
-  test('the README, --help and sync --help document the same codes', async () => {
-    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
-    const table = readme.slice(readme.indexOf('### Exit codes'), readme.indexOf('\n\n', readme.indexOf('| Code |') + 1));
+  test('docs/sync.md, --help and sync --help document the same codes', async () => {
+    const manual = await readFile(join(repoRoot, 'docs/sync.md'), 'utf8');
+    const table = manual.slice(manual.indexOf('## Exit codes'), manual.indexOf('\n\n', manual.indexOf('| Code |') + 1));
     const documented = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
     assert.deepEqual(documented, [0, 1, 2, 3, 4, 5, 130]);
     const help = (await runCli(['--help'])).stdout;

@@ -1,6 +1,7 @@
 // Shared by the integration tests: polling, the harness's seeding and checking tool, running the CLI.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -283,4 +284,13 @@ export async function tagsOf(registry: HarnessRegistry, repository: string): Pro
   const { tags } = await response.json() as { tags: string[] | null };
   const entries = await Promise.all((tags ?? []).map(async (tag) => [tag, await manifestDigest(registry, repository, tag)] as const));
   return new Map(entries.filter((e): e is readonly [string, string] => e[1] !== undefined));
+}
+
+/** A loopback port nothing listens on now (for a server that binds it itself, or for a dead host). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

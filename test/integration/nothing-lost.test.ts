@@ -2,7 +2,7 @@
 // API server, SIGKILL at random moments of a run, and another writer editing workloads during a
 // run. After every run the invariant must hold: each container runs its original image, or a
 // backup reference whose manifest and every blob are present with the same digest, held by its
-// anchor tag (so that registry garbage collection keeps it). Then a clean run converges and the run
+// anchor tag, each platform manifest by its own (so that registry garbage collection keeps it). Then a clean run converges and the run
 // after it does nothing. One workload runs an older digest of a tag that moved upstream.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -108,6 +108,12 @@ async function checkInvariant(ns: string, prefix: string, allowed: (key: string)
     if (!verified.has(image)) {
       const anchored = await manifestDigest(env.registries.backup, ref.repository, anchorTag(ref.digest));
       if (anchored !== ref.digest) violations.push(`${ns} ${key}: ${image} is not held by its anchor tag (it answers ${anchored ?? 'nothing'}): garbage collection would delete it`);
+      // A collector that does not follow an index to its children (distribution 2.8's) keeps only
+      // what a tag names: each platform manifest needs its own anchor too.
+      for (const child of original.children) {
+        const held = await manifestDigest(env.registries.backup, ref.repository, anchorTag(child.digest));
+        if (held !== child.digest) violations.push(`${ns} ${key}: the ${child.platform} manifest ${child.digest} of ${image} has no tag of its own: distribution 2.8's garbage collection would delete it`);
+      }
       const check = await verifyCopy({ registry: env.registries.source, ref: `${repo}/${original.ref.split('/').pop()!.split(':')[0]}@${ref.digest}` },
         { registry: { ...env.registries.backup, host: backup.host }, ref: `${ref.repository}@${ref.digest}` });
       verified.set(image, check.identical);

@@ -22,14 +22,15 @@ after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-test('npm pack ships only the launcher, the compiled CLI, the manifests, the JSON schema and the package docs', () => {
+test('npm pack ships only the launcher, the compiled CLI, the manifests, the JSON schema and the package docs (README.md, docs/)', () => {
   const [packed] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const paths: string[] = packed.files.map((f: { path: string }) => f.path);
   assert.ok(paths.includes('bin/image-clone.js'));
   assert.ok(paths.includes('dist/cli/main.js'));
   assert.ok(paths.includes('package.json'));
   assert.ok(paths.includes('schema/report.schema.json'), 'the JSON documents\' schema ships with the package');
-  const unexpected = paths.filter((p) => !/^(bin|dist|manifests|schema)\/|^(package\.json|README\.md|LICENSE)$/.test(p));
+  assert.ok(paths.includes('docs/sync.md'), 'the manual that --help points to ships with the package');
+  const unexpected = paths.filter((p) => !/^(bin|dist|docs|manifests|schema)\/|^(package\.json|README\.md|LICENSE)$/.test(p));
   assert.deepEqual(unexpected, [], 'nothing else is published (tests, harness, bench, sources, CI)');
   assert.ok(!paths.some((p) => p.endsWith('.ts')), 'no TypeScript sources');
 });

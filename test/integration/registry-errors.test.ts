@@ -3,14 +3,13 @@
 // down while the registry answers, a media type the registry refuses, a source that is down.
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { HarnessEnv } from '../harness/harness.ts';
 import { startFaultProxy } from './fault-proxy.ts';
 import { harnessFixtures } from './fixtures.ts';
-import { registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
+import { freePort, registryRead, runCli, seedImage, uniqueRepo, writeRegistryConfig } from './helpers.ts';
 
 let env: HarnessEnv;
 let registryConfig: string;
@@ -19,15 +18,6 @@ let insecureArgs: string[];
 before(async () => {
   ({ env, registryConfig, insecure: insecureArgs } = await harnessFixtures({ registryConfig: ['backup', 'backup-basic', 'distribution2'] }));
 });
-
-/** A loopback port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** stderr's lines: retries first, then exactly one error line, which ends the output. */
 function errorLines(stderr: string): { retries: string[]; errors: string[]; last: string } {
@@ -58,7 +48,7 @@ describe('errors that name the real cause', () => {
   test('a token server that is down is named, not the registry that answers', async () => {
     const repo = uniqueRepo('token-down');
     await seedImage(env.registries.source, `${repo}:1`, { layers: 1, layerSize: 1024, seed: 91 });
-    const port = await deadPort();
+    const port = await freePort();
     // The real registry behind a proxy that only points its challenge at a token server that is down.
     const front = await startFaultProxy({
       upstream: env.registries.backup.host, rates: {},
@@ -108,7 +98,7 @@ describe('errors that name the real cause', () => {
   });
 
   test('a source that is down is retried once per request, not once per layer of the retry stack', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const started = Date.now();
     const run = await runCli(['copy', `127.0.0.1:${port}/app:1`, `${env.registries.backup.host}/dead/app:1`, '--registry-config', registryConfig, ...insecureArgs, '--insecure-registry', `127.0.0.1:${port}`]);
     assert.equal(run.code, 1, run.stderr);

@@ -1,6 +1,6 @@
 // The CronJob, in-cluster, for real: image-clone's image (built without a Docker engine, see
 // image-clone-image.ts) runs on the harness node under the shipped manifests, applied with
-// `kubectl apply -k` through an overlay as the README tells users.
+// `kubectl apply -k` through an overlay as docs/cronjob.md tells users.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -62,7 +62,7 @@ patches:
                         value: ${apps_ns}
 `);
   applyKustomization(env, relative(repoRoot, overlay));
-  // The two Secrets the README has users create: the registry credentials and the pull secret.
+  // The two Secrets docs/cronjob.md has users create: the registry credentials and the pull secret.
   const auth = Buffer.from(`${backup.username}:${backup.password}`).toString('base64');
   const body = { metadata: { name: 'image-clone-registry' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [backup.host]: { auth } } }) } };
   await core.createNamespacedSecret({ namespace: ns, body }).catch(() => core.replaceNamespacedSecret({ name: 'image-clone-registry', namespace: ns, body }));
@@ -102,7 +102,7 @@ test('a Job from the CronJob runs under the restricted profile, authenticates in
   assert.equal(pod!.spec!.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
   assert.equal(pod!.spec!.securityContext?.runAsUser, 1000);
 
-  // Its log: the JSON events the README documents (time, level, event), then the summary for people.
+  // Its log: the JSON events docs/cronjob.md documents (time, level, event), then the summary for people.
   const log = await core.readNamespacedPodLog({ name: pod!.metadata!.name!, namespace: ns });
   const lines = events(log);
   for (const e of lines) for (const field of ['time', 'level', 'event']) assert.ok(field in e, `${field} in ${JSON.stringify(e)}`);

@@ -152,7 +152,7 @@ export async function runJobFromCronJob(clients: { batch: BatchV1Api; core: Core
   return { job: job!, pods };
 }
 
-/** `kubectl apply -k DIR` (DIR relative to the repository), as the README tells users, with the admin kubeconfig. */
+/** `kubectl apply -k DIR` (DIR relative to the repository), as docs/cronjob.md tells users, with the admin kubeconfig. */
 export function applyKustomization(env: HarnessEnv, dir: string): string {
   return execFileSync('kubectl', ['--kubeconfig', env.kubeconfig, 'apply', '-k', join(repoRoot, dir)], { encoding: 'utf8' });
 }

@@ -17,7 +17,7 @@ let saKubeconfig: string;
 let registryConfig: string;
 
 before(async () => {
-  // As the README says: apply the overlay, create the pull Secret once; the runs below use the
+  // As docs/cronjob.md says: apply the overlay, create the pull Secret once; the runs below use the
   // ServiceAccount's token, so the overlay's RBAC is what they get.
   applyKustomization(env, 'manifests/overlays/pull-secrets');
   await ensurePullSecret(env);

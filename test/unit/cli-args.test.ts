@@ -75,7 +75,7 @@ describe('repeatable options', () => {
     }
   }
 
-  test('the README example: copy --insecure-registry HOST SRC DST', async () => {
+  test('the docs/sync.md example: copy --insecure-registry HOST SRC DST', async () => {
     const argv = await parse(['copy', '--insecure-registry', 'localhost:5000', 'alpine:3', 'localhost:5000/alpine:3']);
     assert.deepEqual([argv['insecure-registry'], argv.source, argv.target], [['localhost:5000'], 'alpine:3', 'localhost:5000/alpine:3']);
   });

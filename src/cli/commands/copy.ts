@@ -35,7 +35,7 @@ export function copyCommand(context: CliContext): CommandModule {
       .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
       .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
       .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry')
-      .epilogue('Exit codes: 0 copied or already present, 1 some images failed (each named), 2 usage or credentials error, 130 interrupted (nothing half-copied is tagged).'),
+      .epilogue('Exit codes: 0 copied or already present, 1 some images failed (each named), 2 usage or credentials error, 130 interrupted (nothing half-copied is tagged).\n\nManual: docs/copy.md.'),
     handler: async (argv) => {
       context.exitCode = await runCopy(await completeCopy(argv as Record<string, unknown>, context), context);
     },

@@ -23,7 +23,7 @@ export function restoreCommand(context: CliContext): CommandModule {
     builder: (yargs: Argv) => yargs.options(restoreOptions)
       .example('$0 restore --dry-run', 'show what would be restored')
       .example('$0 restore -n shop', 'restore the shop namespace')
-      .epilogue('Exit codes: 0 done or nothing to do, 1 some workloads failed (each named), 2 usage, configuration or RBAC error, 4 a sync or restore holds the run lock, 5 the API server unreachable or failing, 130 interrupted.'),
+      .epilogue('Exit codes: 0 done or nothing to do, 1 some workloads failed (each named), 2 usage, configuration or RBAC error, 4 a sync or restore holds the run lock, 5 the API server unreachable or failing, 130 interrupted.\n\nManual: docs/sync.md#image-clone-restore.'),
     handler: async (argv) => {
       context.exitCode = await runRestore(completeRestore(argv as Record<string, unknown>, context), context);
     },

@@ -29,7 +29,7 @@ export function syncCommand(context: CliContext): CommandModule {
       .options(syncOptions)
       .example('$0 sync --backup registry.example.com/mirror --dry-run', 'print the plan; change nothing')
       .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
-      .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, 130 interrupted.'),
+      .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only, 130 interrupted.\n\nManual: docs/sync.md (how a run works, every option, exit codes); -o json|yaml: docs/json.md; as a CronJob: docs/cronjob.md.'),
     handler: async (argv) => {
       context.exitCode = await runSync(await completeSync(argv as Record<string, unknown>, context), context);
     },
@@ -71,7 +71,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
   const { unlessInterrupted } = await import('../interrupt.ts');
   try {
     log.phase('listing', 'Listing workloads');
-    const lookups = await backupLookups(client, backupRegistry, log);
+    const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
     const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
     lookups.throwIfAllFailed();
@@ -94,11 +94,18 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const { executePlan } = await import('../../core/execute.ts');
     const pullSecrets = settings.pullSecret ? new (await import('../../kube/secrets.ts')).PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
     await pullSecrets?.source(); // a missing Secret stops the run before anything is copied
-    const signal = AbortSignal.any([context.signal, lockAbort.signal]);
+    // A read-only backup (in maintenance) refuses every push: the run changes nothing, not even the
+    // workloads whose copies are there already, and says why (exit 5).
+    const readOnly = new AbortController();
+    const signal = AbortSignal.any([context.signal, lockAbort.signal, readOnly.signal]);
     const engine = new CopyEngine(client, {
       concurrency: registry.concurrency,
       signatures: settings.signatures,
+      verifyBlobs: settings.verify,
       signal,
+      onHalt: (cause) => {
+        if (cause.condition === 'read-only') readOnly.abort(new Error('the backup registry is read-only'));
+      },
       onEvent: (e) => {
         if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
         if (e.kind === 'bytes') log.bytes(e.bytes);
@@ -125,8 +132,14 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     progress.stop();
     const { renderRunSummary } = await import('../output/report.ts');
     const { runReport } = await import('../output/document.ts');
-    const report = runReport(result, backup, performance.now() - started);
+    const registries = [...transport.stats].map(([name, stats]) => ({ registry: name, requests: stats.requests, manifestGets: stats.manifestGets, gaveUp: transport.givenUp.get(name)?.message ?? null }));
+    const report = runReport(result, backup, performance.now() - started, registries);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
+    // A backup out of storage or read-only fails every copy the same way: the run stopped copying.
+    if (engine.halted) {
+      log.line('error', `${engine.halted.message}; the other images were not tried`);
+      return ExitCode.unavailable;
+    }
     const s = report.summary;
     return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
@@ -141,26 +154,29 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
  * run at all (exit 5), rather than a plan of "copy everything". Backup lookups ask for the push
  * scope the copy will need, so the token is fetched once.
  */
-async function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog): Promise<ManifestLookup & { throwIfAllFailed(): void }> {
+async function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog, verifyBlobs: boolean): Promise<ManifestLookup & { throwIfAllFailed(): void }> {
   const { registryKey } = await import('../../reference.ts');
+  const { holdingOf } = await import('../../oci/holding.ts');
   let resolving = false;
   let answered = 0;
   let failed = 0;
   let last: unknown;
+  const counted = async <T>(repo: { registry: string }, ask: (isBackup: boolean) => Promise<T>): Promise<T> => {
+    if (!resolving) log.phase('resolving', 'Resolving images');
+    resolving = true;
+    const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
+    try {
+      const answer = await ask(isBackup);
+      if (isBackup) answered++;
+      return answer;
+    } catch (err) {
+      if (isBackup && !(err instanceof AuthError)) [failed, last] = [failed + 1, err];
+      throw err;
+    }
+  };
   return {
-    digestOf: async (repo, reference) => {
-      if (!resolving) log.phase('resolving', 'Resolving images');
-      resolving = true;
-      const isBackup = registryKey(repo.registry) === registryKey(backupRegistry);
-      try {
-        const digest = (await client.headManifest(repo, reference, isBackup))?.digest;
-        if (isBackup) answered++;
-        return digest;
-      } catch (err) {
-        if (isBackup && !(err instanceof AuthError)) [failed, last] = [failed + 1, err];
-        throw err;
-      }
-    },
+    digestOf: (repo, reference) => counted(repo, async (isBackup) => (await client.headManifest(repo, reference, isBackup))?.digest),
+    holdingOf: (repo, digest) => counted(repo, () => holdingOf(client, repo, digest, { blobs: verifyBlobs })),
     throwIfAllFailed: () => {
       if (!failed || answered) return;
       const why = last instanceof Error ? last.message.split('\n')[0] : String(last);

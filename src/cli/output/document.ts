@@ -37,6 +37,13 @@ export interface PlanDocument {
   summary: { images: Counts<ImageAction>; workloads: Counts<WorkloadAction>; containers: Counts<WorkloadAction>; drifted: number };
 }
 
+export interface RegistryUse {
+  registry: string;
+  requests: number;
+  manifestGets: number;
+  gaveUp: string | null;
+}
+
 export type ContainerResult = WorkloadResult;
 type Outcome<R> = { result: R; resultReason: string };
 
@@ -56,6 +63,8 @@ export interface RunReport {
     /** Images whose tag moved upstream since their workloads started (they run an older digest). */
     drifted: number;
     bytesTransferred: number;
+    /** Per registry: requests, manifest GETs (what Docker Hub counts as pulls), and why the run gave it up, if it did. */
+    registries: RegistryUse[];
     durationMs: number;
   };
 }
@@ -131,7 +140,7 @@ function containerResult(c: ContainerRow, workload: { result: WorkloadResult; re
   return { result: workload?.result === 'unchanged' ? 'skipped' : workload?.result ?? 'skipped', resultReason: workload?.reason ?? c.reason };
 }
 
-export function runReport(result: ExecutionResult, backup: string, durationMs: number): RunReport {
+export function runReport(result: ExecutionResult, backup: string, durationMs: number, registries: RegistryUse[] = []): RunReport {
   const rank: ImageResult[] = ['failed', 'error', 'lost', 'copied', 'tagged', 'present', 'excluded'];
   const images = distinctImages(result.plan.images).map(({ row, keys }) => {
     const outcomes = keys.map((key) => result.images.get(key) ?? { result: row.action === 'excluded' ? 'excluded' as const : 'error' as const, reason: row.reason });
@@ -154,6 +163,7 @@ export function runReport(result: ExecutionResult, backup: string, durationMs: n
       drifted: images.filter((i) => i.upstreamDigest !== null).length,
       bytesTransferred: result.totals.bytesCopied,
       durationMs: Math.round(durationMs),
+      registries,
     },
   };
 }

@@ -17,6 +17,7 @@ export function renderRunSummary(report: RunReport, width?: number): string {
     ['Workloads', `${s.workloads.total}: ${s.workloads.patched} patched, ${s.workloads.unchanged} unchanged, ${s.workloads.skipped} skipped, ${s.workloads.failed} failed`],
     ['Containers', `${s.containers.total}: ${s.containers.patched} patched, ${s.containers.unchanged} unchanged, ${s.containers.skipped} skipped, ${s.containers.failed} failed`],
     ['Transferred', `${formatBytes(s.bytesTransferred)} in ${formatDuration(s.durationMs)} (${formatBytes(s.bytesTransferred / seconds)}/s)`],
+    ...s.registries.map((r) => [r.registry, `${r.requests} requests, ${r.manifestGets} manifest GET${r.manifestGets === 1 ? '' : 's'}${r.gaveUp ? `; given up: ${r.gaveUp}` : ''}`]),
   ], [{ weight: 0, fixed: 11, wrap: 'hard' }, { weight: 1, wrap: 'words' }], width);
   return `${workloads.size ? details : 'No workloads found.'}\n\n${summary}\n`;
 }

@@ -38,9 +38,12 @@ export class Dispatchers {
       this.#verified = this.#unverified = options.dispatcher;
       return;
     }
+    const headersTimeout = options.headersTimeoutMs ?? 60_000;
     const agentOptions = {
       connections: options.connectionsPerHost ?? 16,
-      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      headersTimeout,
+      // A TCP or TLS handshake that hangs is a host that does not answer: no longer than a response.
+      connectTimeout: Math.min(10_000, headersTimeout),
       bodyTimeout: options.bodyTimeoutMs ?? 60_000,
       // Many blobs in parallel go faster over several HTTP/1.1 connections than multiplexed on one.
       allowH2: false,

@@ -3,7 +3,8 @@
 // names its cause. Upload state tokens never reach a message.
 import { AuthError, RegistryError } from '../../errors.ts';
 import { readCapped } from '../../util/read.ts';
-import { errorCode, isTransientNetworkError, retryableStatuses } from '../../util/retry.ts';
+import { errorCode, isTransientNetworkError, retryableStatuses, throttleWaitMs } from '../../util/retry.ts';
+import { isDockerHub } from '../../reference.ts';
 import { parseChallenges } from './challenge.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 
@@ -19,7 +20,7 @@ export function isAccepted(request: RegistryRequest, status: number): boolean {
  * Returns an accepted response; otherwise consumes the body and throws the error it stands for.
  * `hasCredential` tells a refused scope for valid credentials from one for anonymous access.
  */
-export async function checkStatus(request: RegistryRequest, response: RegistryResponse, hasCredential: () => Promise<boolean>): Promise<RegistryResponse> {
+export async function checkStatus(request: RegistryRequest, response: RegistryResponse, hasCredential: () => Promise<boolean>, throttlePatienceMs = Infinity): Promise<RegistryResponse> {
   const { status } = response;
   if (isAccepted(request, status)) return response;
   const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).then((b) => b?.toString('utf8')).catch(() => undefined);
@@ -39,12 +40,36 @@ export async function checkStatus(request: RegistryRequest, response: RegistryRe
   if (status === 401 || status === 403) {
     throw new AuthError(request.registry, `${request.registry}: ${status === 401 ? 'authentication failed' : 'access denied'} for ${what} (HTTP ${status}${detail ? `: ${detail}` : ''})`, status);
   }
-  throw new RegistryError(request.registry, `${request.registry}: ${what} failed (HTTP ${status}${detail ? `: ${detail}` : ''})`, {
-    status,
-    code: firstRegistryError(text)?.code,
-    transient: retryableStatuses.has(status),
-  });
+  const code = firstRegistryError(text)?.code;
+  const said = `HTTP ${status}${detail ? `: ${detail}` : ''}`;
+  const wait = status === 429 ? throttleWaitMs(response.headers) : undefined;
+  if (wait !== undefined && wait > throttlePatienceMs) {
+    // Throttled for longer than the run waits (a pull quota spent for hours): give the registry up.
+    throw new RegistryError(request.registry, rateLimitMessage(request.registry, said, wait), { status, code: code ?? 'TOOMANYREQUESTS', transient: false, condition: 'rate-limited' });
+  }
+  if (/no space left on device|disk quota exceeded|not enough space/i.test(detail ?? '')) {
+    throw new RegistryError(request.registry, `${request.registry}: the registry is out of storage space: ${what} failed (${said}); free space or grow its storage, then run again`, { status, code, transient: false, condition: 'storage-full' });
+  }
+  if (status === 405 && request.method !== 'GET' && request.method !== 'HEAD' && !allows(response.headers.allow, request.method)) {
+    throw new RegistryError(request.registry, `${request.registry}: the registry refuses every write (HTTP 405, it allows only ${String(response.headers.allow ?? 'reads')}): it is read-only, for example in maintenance for a garbage collection; run again once it takes writes`, { status, code, transient: false, condition: 'read-only' });
+  }
+  throw new RegistryError(request.registry, `${request.registry}: ${what} failed (${said})`, { status, code, transient: retryableStatuses.has(status) });
 }
+
+/** HTTP 429: who is throttling, until when, and what helps (for Docker Hub, an account: its anonymous pull quota is the usual cause). */
+function rateLimitMessage(registry: string, said: string, waitMs: number): string {
+  const until = `wait until ${new Date(Date.now() + waitMs).toISOString().slice(11, 16)} UTC`;
+  if (isDockerHub(registry)) return `docker.io pull rate limit reached (${said}); authenticate with a Docker Hub account, or ${until}`;
+  return `${registry}: rate limit reached (${said}); ${until}`;
+}
+
+function allows(header: string | string[] | undefined, method: string): boolean {
+  return String(header ?? '').toUpperCase().split(/\s*,\s*/).includes(method);
+}
+
+/** Network failures that mean a host took the connection (or the attempt) and never answered. */
+const noAnswerCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
 
 /** Whether a thrown error is worth another try: a transient registry error or network failure. */
 export function isRetryableError(err: unknown): boolean {
@@ -58,6 +83,9 @@ export function classifyNetworkError(registry: string, err: unknown): unknown {
   if (err instanceof Error && err.name === 'AbortError') return err;
   const code = errorCode(err);
   if (code === undefined) return err;
+  if (noAnswerCodes.has(code)) {
+    return new RegistryError(registry, `${registry}: the registry did not answer (${code}); it is not asked again in this run`, { transient: false, cause: err, condition: 'unresponsive' });
+  }
   const hint = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
     : code === 'ECONNREFUSED' ? 'connection refused'
       : code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'EPROTO' ? `TLS failed (${code}); for a registry without valid TLS, pass --insecure-registry ${registry}`
@@ -71,21 +99,27 @@ function insufficientScope(header: string | string[] | undefined): string | unde
   return challenge ? challenge.params.scope ?? '' : undefined;
 }
 
-/** The OCI error body's first error as "code: message": {"errors":[{"code","message","detail"}]}. */
+/**
+ * The OCI error body's first error as "code: message: detail": {"errors":[{"code","message","detail"}]}.
+ * The detail often holds the real cause ("unknown error" with "...: no space left on device").
+ */
 function registryErrorDetail(text: string | undefined): string | undefined {
   const first = firstRegistryError(text);
-  return first ? [first.code, first.message].filter(Boolean).join(': ') : undefined;
+  return first ? [first.code, first.message, first.detail].filter(Boolean).join(': ') : undefined;
 }
 
-function firstRegistryError(text: string | undefined): { code?: string; message?: string } | undefined {
+function firstRegistryError(text: string | undefined): { code?: string; message?: string; detail?: string } | undefined {
   if (!text) return undefined;
   try {
-    const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };
+    const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown; detail?: unknown }> };
     const first = Array.isArray(parsed.errors) ? parsed.errors[0] : undefined;
     if (!first) return undefined;
+    const detail = typeof first.detail === 'string' ? first.detail : first.detail == null ? undefined : JSON.stringify(first.detail);
     return {
       code: typeof first.code === 'string' ? first.code : undefined,
       message: typeof first.message === 'string' ? first.message.slice(0, 200) : undefined,
+      // A detail that only repeats the message (or is empty) says nothing more.
+      detail: detail && detail !== first.message ? detail.slice(0, 300) : undefined,
     };
   } catch {
     return undefined;

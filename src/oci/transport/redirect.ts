@@ -22,7 +22,7 @@ export async function dispatchFollowingRedirects(wire: Wire, registryOrigin: str
     const headers: Record<string, string> = { 'user-agent': wire.userAgent, ...request.headers };
     if (current.origin === registryOrigin && authorization) headers.authorization = authorization;
     const body = hop === 0 ? (typeof request.body === 'function' ? request.body() : request.body) : null;
-    wire.counter.request(request.registry, request.method);
+    wire.counter.request(request.registry, request.method, hop === 0 ? current.pathname : undefined);
     const response = await wire.dispatchers.for(current.host).request({
       origin: current.origin,
       path: current.pathname + current.search,

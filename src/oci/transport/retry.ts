@@ -2,7 +2,7 @@
 // statuses and network failures are tried again after a backoff or the server's Retry-After, unless
 // the body cannot be sent again or the caller handles that status itself.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffMs, errorCode, retryableStatuses, retryAfterMs, type RetryPolicy } from '../../util/retry.ts';
+import { backoffMs, errorCode, retryableStatuses, retryAfterMs, throttleWaitMs, type RetryPolicy } from '../../util/retry.ts';
 import { isRetryableError, redactPath } from './error.ts';
 import type { Method, RegistryRequest, RegistryResponse, Send } from './types.ts';
 
@@ -27,7 +27,10 @@ export async function sendWithRetry(request: RegistryRequest, attempt: Send, pol
       failure = err;
     }
     const retryable = response ? retryableStatuses.has(response.status) && !request.accept?.includes(response.status) : isRetryableError(failure);
-    if (!retryable || !replayable || n >= policy.attempts || request.signal?.aborted) {
+    // Throttled for longer than the run will wait (a pull quota spent for hours): not retried.
+    const outwaits = response?.status === 429 && policy.throttlePatienceMs !== undefined
+      && (throttleWaitMs(response.headers) ?? 0) > policy.throttlePatienceMs;
+    if (!retryable || outwaits || !replayable || n >= policy.attempts || request.signal?.aborted) {
       if (response) return response;
       throw failure;
     }

@@ -2,11 +2,14 @@
 // authentication handshake (handshake.ts, auth.ts, challenge.ts) around one request on the wire
 // that follows redirects without leaking credentials (redirect.ts), to an origin whose scheme is
 // probed for insecure hosts (scheme.ts), through injectable dispatchers (dispatch.ts); what a
-// failure means is said in error.ts, and requests are counted in stats.ts.
+// failure means is said in error.ts, registries given up on are remembered in circuit.ts, and
+// requests are counted in stats.ts.
 import type { CredentialSource } from '../../auth/credential.ts';
 import { apiHost } from '../../reference.ts';
 import type { RetryPolicy } from '../../util/retry.ts';
+import { RegistryError } from '../../errors.ts';
 import { Authenticator } from './auth.ts';
+import { RegistryCircuit } from './circuit.ts';
 import { Dispatchers, type DispatchOptions } from './dispatch.ts';
 import { checkStatus, classifyNetworkError } from './error.ts';
 import { Handshake } from './handshake.ts';
@@ -22,6 +25,7 @@ export type { RequestStats } from './stats.ts';
 
 export interface TransportOptions extends DispatchOptions {
   credentials: CredentialSource;
+  /** throttlePatienceMs: a 429 asking for a longer wait gives the registry up for the run (default 60 s). */
   retry?: Partial<RetryPolicy>;
   userAgent?: string;
   /** Told about each retry, for progress and logs. */
@@ -31,6 +35,7 @@ export interface TransportOptions extends DispatchOptions {
 export class Transport {
   readonly auth: Authenticator;
   readonly #counter = new RequestCounter();
+  readonly #circuit = new RegistryCircuit();
   readonly #dispatchers: Dispatchers;
   readonly #schemes: Schemes;
   readonly #handshake: Handshake;
@@ -42,7 +47,7 @@ export class Transport {
     this.#dispatchers = new Dispatchers(options);
     this.#schemes = new Schemes(this.#dispatchers);
     this.#wire = { dispatchers: this.#dispatchers, counter: this.#counter, userAgent: options.userAgent ?? 'image-clone' };
-    this.#retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...options.retry };
+    this.#retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, throttlePatienceMs: 60_000, ...options.retry };
     this.#onRetry = (event) => {
       this.#counter.retry(event.registry);
       options.onRetry?.(event);
@@ -56,6 +61,11 @@ export class Transport {
   /** Requests counted per registry: the benchmarks and the idempotency tests read these. */
   get stats(): Map<string, RequestStats> {
     return this.#counter.byRegistry;
+  }
+
+  /** Registries given up on during the run (over their rate limit, or not answering), with the cause. */
+  get givenUp(): ReadonlyMap<string, RegistryError> {
+    return this.#circuit.given;
   }
 
   close(): Promise<void> {
@@ -77,16 +87,25 @@ export class Transport {
    * AuthError that says what went wrong. The caller must consume or dump the body.
    */
   async send(request: RegistryRequest): Promise<RegistryResponse> {
-    let response: RegistryResponse;
+    this.#circuit.check(request.registry);
     try {
-      response = await sendWithRetry(request, (r) => this.#attempt(r), this.#retry, this.#onRetry);
+      let response: RegistryResponse;
+      try {
+        response = await sendWithRetry(request, (r) => this.#attempt(r), this.#retry, this.#onRetry);
+      } catch (err) {
+        throw classifyNetworkError(request.registry, err);
+      }
+      return await checkStatus(request, response, () => this.auth.hasCredential(request.registry, request.repository), this.#retry.throttlePatienceMs);
     } catch (err) {
-      throw classifyNetworkError(request.registry, err);
+      // Over its quota for longer than the run waits, or not answering at all after every retry:
+      // later requests to it fail at once with this cause instead of repeating the wait.
+      if (err instanceof RegistryError && (err.condition === 'rate-limited' || err.condition === 'unresponsive')) this.#circuit.open(request.registry, err);
+      throw err;
     }
-    return checkStatus(request, response, () => this.auth.hasCredential(request.registry, request.repository));
   }
 
   async #attempt(request: RegistryRequest): Promise<RegistryResponse> {
+    this.#circuit.check(request.registry); // given up while this request waited for its retry
     const host = apiHost(request.registry);
     const origin = await this.#schemes.origin(host, request.signal);
     const url = new URL(request.path, origin);

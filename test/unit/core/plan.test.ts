@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { anchorTag } from '../../../src/core/naming.ts';
 import { buildPlan, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import type { ManifestLookup } from '../../../src/core/ports.ts';
+import type { Holding, ManifestLookup } from '../../../src/core/ports.ts';
 import { resolveImages } from '../../../src/core/resolve.ts';
 import type { Workload } from '../../../src/core/workloads.ts';
 import { AuthError } from '../../../src/errors.ts';
@@ -170,6 +170,29 @@ describe('resolveImages', () => {
     const resolutions = ['docker.io/library/nginx:1.25', 'docker.io/library/redis:7'].map((key) => byKey.get(key)!);
     assert.deepEqual(resolutions.map((r) => r.state), ['present', 'error']);
     assert.match(resolutions[1]!.reason, /^source registry: docker.io: cannot reach/);
+  });
+
+  test('what the backup holds decides: whole is present, unanchored children are tagged, a damaged copy is copied again or lost', async () => {
+    const w = workload('a', ['nginx:1.25']);
+    w.containers[0]!.runningDigest = d(1);
+    // The holding comes from oci/holding.ts on a real registry (see gc-distribution2.test.ts); here
+    // each state is given, to check the decision alone.
+    const resolveWith = async (holding: Holding, sourceHas: boolean) => {
+      const l = lookup({ [`docker.io/library/nginx:${d(1)}`]: sourceHas ? d(1) : undefined });
+      const asked: string[] = [];
+      const [r] = [...(await resolveImages(imagesToResolve([w], config), { ...l, holdingOf: async (_repo, digest) => (asked.push(digest), holding) }, 4)).values()];
+      assert.deepEqual(asked, [d(1)], 'one holding question per (image, digest)');
+      return r!;
+    };
+    assert.equal((await resolveWith({ state: 'whole' }, true)).state, 'present');
+    const tag = await resolveWith({ state: 'unanchored', detail: `the linux/arm64 manifest ${d(2)} has no tag of its own` }, true);
+    assert.equal(tag.state, 'tag');
+    assert.equal(tag.reason, `the backup holds all of this digest, but the linux/arm64 manifest ${d(2)} has no tag of its own: tagged, no bytes move`);
+    const again = await resolveWith({ state: 'damaged', detail: `the linux/arm64 manifest ${d(2)} is missing` }, true);
+    assert.deepEqual([again.state, again.reason], ['copy', `the backup copy is incomplete (the linux/arm64 manifest ${d(2)} is missing): copied again`]);
+    const lost = await resolveWith({ state: 'damaged', detail: `the linux/arm64 manifest ${d(2)} is missing` }, false);
+    assert.deepEqual([lost.state, lost.reason], ['lost', `${d(1)} is incomplete in the backup (the linux/arm64 manifest ${d(2)} is missing) and missing from the source`]);
+    assert.equal((await resolveWith({ state: 'absent' }, true)).state, 'copy');
   });
 
   test('refused backup credentials stop the run', async () => {

@@ -7,7 +7,7 @@ import { Transport } from '../../../src/oci/transport/transport.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/registry.ts';
 import { createLimiter } from '../../../src/util/limit.ts';
-import { backoffMs, retryAfterMs } from '../../../src/util/retry.ts';
+import { backoffMs, retryAfterMs, throttleWaitMs } from '../../../src/util/retry.ts';
 
 test('Retry-After in seconds or as an HTTP date, capped at two minutes; garbage ignored', () => {
   const now = Date.parse('2026-11-21T12:00:00Z');
@@ -18,6 +18,17 @@ test('Retry-After in seconds or as an HTTP date, capped at two minutes; garbage 
   assert.equal(retryAfterMs('86400', now), 120_000);
   assert.equal(retryAfterMs('soon', now), undefined);
   assert.equal(retryAfterMs(undefined, now), undefined);
+});
+
+test('how long a 429 asks to wait, uncapped: Retry-After, else RateLimit-Reset, else a spent quota\'s window', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  assert.equal(throttleWaitMs({ 'retry-after': '86400' }, now), 86_400_000, 'not capped: the decision to give up needs the real figure');
+  assert.equal(throttleWaitMs({ 'retry-after': 'Mon, 07 Dec 2026 12:10:00 GMT' }, now), 600_000);
+  assert.equal(throttleWaitMs({ 'ratelimit-reset': '90' }, now), 90_000);
+  assert.equal(throttleWaitMs({ 'ratelimit-reset': String(now / 1000 + 300) }, now), 300_000, 'a Unix time');
+  assert.equal(throttleWaitMs({ 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '0;w=21600' }, now), 21_600_000, "Docker Hub's spent quota: its window");
+  assert.equal(throttleWaitMs({ 'ratelimit-remaining': '12;w=21600' }, now), undefined, 'quota left: nothing said');
+  assert.equal(throttleWaitMs({}, now), undefined);
 });
 
 test('backoff grows exponentially with jitter inside [ceiling/2, ceiling], never past the maximum', () => {
@@ -151,6 +162,40 @@ describe('Transport layers (MockAgent)', () => {
       return err instanceof RegistryError && err.status === 404 && err.code === 'MANIFEST_UNKNOWN' && !err.transient;
     });
     assert.match(events[0]!, /GET \/v2\/app\/manifests\/2 failed \(HTTP 404: MANIFEST_UNKNOWN: manifest unknown\)/);
+  });
+
+  test('a 429 asking for longer than the run waits is not retried, and gives the registry up: later requests fail without being sent', async () => {
+    const { agent, transport } = setUp();
+    const origin = agent.get(`https://${registry}`);
+    origin.intercept({ path: '/v2/app/manifests/1', method: 'GET' }).reply(429,
+      JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit.' }] }),
+      { headers: { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '0;w=21600' } });
+    await assert.rejects(transport.send({ registry, method: 'GET', path: '/v2/app/manifests/1', scopes: [] }), (err: Error) =>
+      err instanceof RegistryError && err.condition === 'rate-limited' && !err.transient
+      && /^registry\.test: rate limit reached \(HTTP 429: TOOMANYREQUESTS: You have reached your pull rate limit\.\); wait until \d\d:\d\d UTC$/.test(err.message));
+    assert.equal(transport.stats.get(registry)?.retries, 0, 'not retried');
+    // No interceptor is left: a request that reached the wire would fail differently.
+    await assert.rejects(transport.send({ registry, method: 'HEAD', path: '/v2/other/manifests/2', scopes: [] }), (err: Error) =>
+      err instanceof RegistryError && /rate limit reached/.test(err.message));
+    assert.equal(transport.stats.get(registry)?.requests, 1);
+    assert.match(transport.givenUp.get(registry)?.message ?? '', /rate limit reached/);
+    assert.equal(transport.stats.get(registry)?.manifestGets, 1);
+  });
+
+  test("Docker Hub's 429 says to authenticate; a short Retry-After is waited out as before", async () => {
+    const { agent, transport } = setUp();
+    agent.get('https://registry-1.docker.io').intercept({ path: '/v2/library/nginx/manifests/1', method: 'GET' }).reply(429, '', { headers: { 'retry-after': '7200' } });
+    await assert.rejects(transport.send({ registry: 'docker.io', method: 'GET', path: '/v2/library/nginx/manifests/1', scopes: [] }), (err: Error) =>
+      /^docker\.io pull rate limit reached \(HTTP 429\); authenticate with a Docker Hub account, or wait until \d\d:\d\d UTC$/.test(err.message));
+  });
+
+  test("an error's detail is shown: a registry out of space says so", async () => {
+    const { agent, transport } = setUp();
+    agent.get(`https://${registry}`).intercept({ path: '/v2/app/blobs/uploads/x', method: 'PUT' })
+      .reply(500, JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'unknown error', detail: 'write /var/lib/registry/x/data: no space left on device' }] })).times(3);
+    await assert.rejects(transport.send({ registry, method: 'PUT', path: '/v2/app/blobs/uploads/x', scopes: [] }), (err: Error) =>
+      err instanceof RegistryError && err.condition === 'storage-full'
+      && /the registry is out of storage space: PUT \/v2\/app\/blobs\/uploads\/x failed \(HTTP 500: UNKNOWN: unknown error: write .*: no space left on device\)/.test(err.message));
   });
 
   test('an insecure host that does not answer https is reached over http; a secure one never is', async () => {

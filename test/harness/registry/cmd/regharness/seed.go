@@ -167,7 +167,7 @@ func cmdSeedFleet(args []string, stdout, stderr io.Writer) int {
 	images := fs.Int("images", 30, "number of images")
 	groupSize := fs.Int("group-size", 5, "images per group; a group shares its base (--shared-layers) layers")
 	parallel := fs.Int("parallel", 2, "images pushed concurrently")
-	anchorTags := fs.Bool("anchor-tags", false, "also tag each image ic-<algorithm>-<hex>, as image-clone holds its copies")
+	anchorTags := fs.Bool("anchor-tags", false, "also tag each image (and each platform manifest of an index) ic-<algorithm>-<hex>, and seal the image ic-whole-<algorithm>-<hex>, as image-clone holds its copies")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -249,7 +249,8 @@ type seedOptions struct {
 	Auth         authn.Authenticator
 	Insecure     bool
 	Jobs         int
-	// AnchorTag also tags the pushed manifest ic-<algorithm>-<hex>, as image-clone holds each copy.
+	// AnchorTag also tags the pushed manifest ic-<algorithm>-<hex>, and each platform manifest of
+	// an index by its own, as image-clone holds each copy.
 	AnchorTag bool
 }
 
@@ -356,7 +357,7 @@ func seedImage(ctx context.Context, opts seedOptions, cache *layerCache) (*seedR
 		if err != nil {
 			return nil, err
 		}
-		if err := anchor(ref, d, img, opts, remoteOpts); err != nil {
+		if err := anchor(ref, d, img, opts, remoteOpts, true); err != nil {
 			return nil, err
 		}
 		mt, err := img.MediaType()
@@ -384,7 +385,17 @@ func seedImage(ctx context.Context, opts seedOptions, cache *layerCache) (*seedR
 	if err != nil {
 		return nil, err
 	}
-	if err := anchor(ref, d, idx, opts, remoteOpts); err != nil {
+	// image-clone holds each platform manifest by an anchor of its own too, the index's last.
+	for _, img := range images {
+		cd, err := img.Digest()
+		if err != nil {
+			return nil, err
+		}
+		if err := anchor(ref, cd, img, opts, remoteOpts, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := anchor(ref, d, idx, opts, remoteOpts, true); err != nil {
 		return nil, err
 	}
 	im, err := idx.IndexManifest()
@@ -663,10 +674,17 @@ func (c *layerCache) get(s layerSpec) (*genLayer, error) {
 	return e.layer, e.err
 }
 
-// anchor tags the pushed manifest with image-clone's anchor tag when asked.
-func anchor(ref name.Reference, d v1.Hash, t remote.Taggable, opts seedOptions, remoteOpts []remote.Option) error {
+// anchor tags the pushed manifest with image-clone's anchor tag when asked, and the image's own
+// manifest (not a platform manifest under it) with its seal, ic-whole-<algorithm>-<hex>, last.
+func anchor(ref name.Reference, d v1.Hash, t remote.Taggable, opts seedOptions, remoteOpts []remote.Option, seal bool) error {
 	if !opts.AnchorTag {
 		return nil
 	}
-	return remote.Tag(ref.Context().Tag("ic-"+d.Algorithm+"-"+d.Hex), t, remoteOpts...)
+	if err := remote.Tag(ref.Context().Tag("ic-"+d.Algorithm+"-"+d.Hex), t, remoteOpts...); err != nil {
+		return err
+	}
+	if !seal {
+		return nil
+	}
+	return remote.Tag(ref.Context().Tag("ic-whole-"+d.Algorithm+"-"+d.Hex), t, remoteOpts...)
 }
