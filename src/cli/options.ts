@@ -11,7 +11,7 @@ export const selectionOptions = {
   kinds: { type: 'string', array: true, nargs: 1, describe: `Only these kinds (comma-separated or repeated) [default: all: ${workloadKinds.join(', ')}]` },
   kubeconfig: { type: 'string', describe: 'Kubeconfig file [default: KUBECONFIG, ~/.kube/config, or in-cluster]' },
   context: { type: 'string', describe: 'Kubeconfig context [default: the current one]' },
-  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy; its images are backed up, its workloads never patched [default: the pod's namespace in a cluster, else image-clone]" },
+  'own-namespace': { type: 'string', describe: "image-clone's namespace: holds the run lock and the pull secret to copy (its other workloads are protected like any; image-clone itself is never patched) [default: the pod's namespace in a cluster, else image-clone]" },
 } as const;
 
 export const syncOptions = {

@@ -3,6 +3,7 @@
 import { formatReference, parseReference, type ImageReference } from '../reference.ts';
 import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
+import { selfReason, type SelfIdentity } from './self.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
 
 export interface PlanConfig {
@@ -15,8 +16,11 @@ export interface PlanConfig {
   /** Glob patterns on canonical references: only matching images (all when empty). */
   includeImages: string[];
   excludeImages: string[];
-  /** Namespaces whose images are backed up but whose workloads are never patched (image-clone's own). */
-  neverPatchNamespaces?: string[];
+  /**
+   * image-clone itself, when a run in a cluster found its pod and the controllers above it: backed
+   * up, never patched (so is anything labelled as image-clone; see self.ts).
+   */
+  self?: SelfIdentity;
   /** --pull-secret: bare Pods cannot gain imagePullSecrets, so they are skipped when it is set. */
   pullSecret?: string;
 }
@@ -66,7 +70,7 @@ export interface PlannedImage {
  * next to it is for people and may change wording).
  */
 export type ContainerCode =
-  | 'patch' | 'on-backup' | 'recopied' | 'excluded' | 'ephemeral' | 'own-namespace' | 'pod-pull-secret' | 'job-immutable'
+  | 'patch' | 'on-backup' | 'recopied' | 'excluded' | 'ephemeral' | 'self' | 'pod-pull-secret' | 'job-immutable'
   | 'managed' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
 
 export interface PlannedContainer {
@@ -234,9 +238,8 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   if (resolution.state === 'lost') return { action: 'skip', code: 'image-lost', reason: 'image lost: missing upstream and in the backup' };
   if (resolution.state === 'error') return { action: 'error', code: 'image-error', reason: resolution.reason };
   if (type === 'ephemeralContainer') return { action: 'skip', code: 'ephemeral', reason: 'ephemeral containers are reported, never patched' };
-  if (config.neverPatchNamespaces?.includes(workload.namespace)) {
-    return { action: 'skip', code: 'own-namespace', reason: "image-clone's own namespace: its images are backed up, its workloads never patched" };
-  }
+  const self = selfReason(workload, config.self);
+  if (self) return { action: 'skip', code: 'self', reason: `${self}: its images are backed up, it is never patched` };
   if (config.pullSecret && workload.kind === 'Pod' && !workload.pullSecrets.includes(config.pullSecret)) {
     return { action: 'skip', code: 'pod-pull-secret', reason: `a Pod's imagePullSecrets cannot change, and it lacks ${config.pullSecret}; recreate it with the secret, or let a controller own it` };
   }

@@ -2,12 +2,15 @@
 // does, and the pieces that must agree across files (names, paths, user ids, exit codes, versions).
 // test/integration/rbac.test.ts applies the same files to a real API server and runs as the account.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { syncOptions } from '../../src/cli/options.ts';
 import { envName } from '../../src/cli/config.ts';
+import { selfLabel } from '../../src/core/self.ts';
 import { ExitCode } from '../../src/cli/exit-codes.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';
 import { resourceOf } from '../../src/kube/list.ts';
@@ -226,52 +229,85 @@ describe('pull-secrets overlay', () => {
   });
 });
 
-/** Applies RFC 6902 operations (add, remove, replace, test: those the overlays use) to a copy of `doc`. */
-function applyJsonPatch(doc: Doc, ops: Doc[]): Doc {
-  const copy = structuredClone(doc);
-  for (const { op, path, value } of ops) {
-    const keys = (path as string).split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const last = keys.pop()!;
-    const parent = keys.reduce((node: Doc, key) => {
-      assert.ok(node[key] !== undefined, `${op} ${path}: ${key} exists`);
-      return node[key];
-    }, copy);
-    if (op === 'test') assert.deepEqual(parent[last], value, `test ${path}`);
-    else if (op === 'remove') {
-      assert.ok(last in parent, `remove ${path}: it exists`);
-      if (Array.isArray(parent)) parent.splice(Number(last), 1);
-      else delete parent[last];
-    } else if (op === 'replace') {
-      assert.ok(last in parent, `replace ${path}: it exists`);
-      parent[last] = value;
-    } else if (op === 'add') {
-      if (Array.isArray(parent)) parent.splice(last === '-' ? parent.length : Number(last), 0, value);
-      else parent[last] = value;
-    } else assert.fail(`unexpected op ${op}`);
-  }
-  return copy;
+/** What `kubectl apply -k dir` applies: kubectl's own kustomize renders it (no cluster is involved). */
+function kustomize(dir: string): Doc[] {
+  return (loadAll(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })) as Doc[]).filter(Boolean);
 }
 
-describe('eks overlay', () => {
-  const overlay = kustomization('overlays/eks');
-  const patched = (kind: string) => {
-    const patch = overlay.patches.find((p: Doc) => p.target.kind === kind);
-    return applyJsonPatch(find(base, kind, 'image-clone'), loadAll(patch.patch)[0] as Doc[]);
-  };
+describe('image-clone tells itself apart', () => {
+  test('the CronJob, its Jobs and its Pods carry the label sync takes for image-clone itself', () => {
+    for (const meta of [cronJob.metadata, cronJob.spec.jobTemplate.metadata, jobSpec.template.metadata]) {
+      assert.equal(meta.labels[selfLabel.key], selfLabel.value);
+    }
+  });
 
-  test('builds on the base and adds no object: no Secret, no extra RBAC', () => {
-    assert.deepEqual(overlay.resources, ['../../base']);
-    assert.deepEqual(overlay.patches.map((p: Doc) => p.target.kind).sort(), ['CronJob', 'ServiceAccount']);
+  test("the pod's name reaches the run from the downward API (POD_NAME), to find its owners", () => {
+    const podName = container.env.find((e: Doc) => e.name === 'POD_NAME');
+    assert.deepEqual(podName?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  });
+});
+
+describe('namespaced overlay', () => {
+  const dir = join(manifests, 'overlays/namespaced');
+  const rendered = kustomize(dir);
+  const baseRendered = kustomize(manifests);
+
+  test('nothing at the cluster scope: no Namespace, no ClusterRole, no ClusterRoleBinding', () => {
+    assert.deepEqual(rendered.map((d) => `${d.kind}/${d.metadata.name}`).sort(), [
+      'CronJob/image-clone', 'Role/image-clone', 'Role/image-clone-workloads', 'RoleBinding/image-clone', 'RoleBinding/image-clone-workloads', 'ServiceAccount/image-clone',
+    ]);
+    for (const doc of rendered) assert.equal(doc.metadata.namespace, 'image-clone', `${doc.kind} ${doc.metadata.name} is namespaced`);
+  });
+
+  test("its Role grants in the namespace exactly what the base's ClusterRole grants in all of them; the run lock's Role is the base's", () => {
+    assert.deepEqual(grants(find(rendered, 'Role', 'image-clone-workloads').rules), grants(find(base, 'ClusterRole', 'image-clone').rules));
+    assert.deepEqual(find(rendered, 'Role', 'image-clone'), find(baseRendered, 'Role', 'image-clone'));
+    const binding = find(rendered, 'RoleBinding', 'image-clone-workloads');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-workloads' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-clone', namespace: 'image-clone' }]);
+  });
+
+  test("the CronJob is the base's, with IMAGE_CLONE_NAMESPACE from the pod's own namespace", () => {
+    const cj = find(rendered, 'CronJob', 'image-clone');
+    const env = cj.spec.jobTemplate.spec.template.spec.containers[0].env as Doc[];
+    const namespace = env.filter((e) => e.name === envName('namespace'));
+    assert.deepEqual(namespace, [{ name: 'IMAGE_CLONE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
+    const withoutIt = structuredClone(cj);
+    withoutIt.spec.jobTemplate.spec.template.spec.containers[0].env = env.filter((e) => e.name !== envName('namespace'));
+    assert.deepEqual(withoutIt, find(baseRendered, 'CronJob', 'image-clone'));
+  });
+
+  test("a team's overlay with `namespace:` moves every object and every binding's subject into its namespace", () => {
+    const team = mkdtempSync(join(tmpdir(), 'image-clone-team-overlay-'));
+    try {
+      writeFileSync(join(team, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: team-a\nresources:\n  - ${relative(team, dir)}\n`);
+      const docs = kustomize(team);
+      assert.equal(docs.length, rendered.length);
+      for (const doc of docs) assert.equal(doc.metadata.namespace, 'team-a', `${doc.kind} ${doc.metadata.name}`);
+      for (const binding of docs.filter((d) => d.kind === 'RoleBinding')) {
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-clone', namespace: 'team-a' }], binding.metadata.name);
+      }
+    } finally {
+      rmSync(team, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('eks overlay', () => {
+  const rendered = kustomize(join(manifests, 'overlays/eks'));
+
+  test('renders the base and nothing more: no Secret, no extra RBAC', () => {
+    const kinds = (docs: Doc[]) => docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
+    assert.deepEqual(kinds(rendered), kinds(kustomize(manifests)));
   });
 
   test('the ServiceAccount carries the IRSA role annotation', () => {
-    const account = patched('ServiceAccount');
+    const account = find(rendered, 'ServiceAccount', 'image-clone');
     assert.match(account.metadata.annotations['eks.amazonaws.com/role-arn'], /^arn:aws:iam::\d{12}:role\/.+/);
   });
 
   test('the CronJob backs up to ECR and mounts no registry Secret; every variable it sets is an option', () => {
-    const job = patched('CronJob');
-    const pod = job.spec.jobTemplate.spec.template.spec;
+    const pod = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec;
     const c = pod.containers[0];
     const env = Object.fromEntries(c.env.map((e: Doc) => [e.name, e.value]));
     assert.match(env[envName('backup')], /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+/);
@@ -280,7 +316,7 @@ describe('eks overlay', () => {
     assert.equal(pod.volumes, undefined);
     assert.equal(pod.serviceAccountName, 'image-clone');
     const known = new Set(Object.keys(syncOptions).map(envName));
-    for (const name of Object.keys(env)) assert.ok(known.has(name) || name === 'NO_COLOR', `${name} is an image-clone option`);
+    for (const e of c.env as Doc[]) assert.ok(known.has(e.name) || e.name === 'NO_COLOR' || e.valueFrom, `${e.name} is an image-clone option`);
     assert.equal(env[envName('ecr-tag-mutability')], 'MUTABLE');
   });
 });

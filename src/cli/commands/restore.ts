@@ -7,7 +7,7 @@ import { resolveOption } from '../config.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { restoreOptions } from '../options.ts';
-import { kubeSelection, selectionSettings, type Selection } from '../settings.ts';
+import { clusterScopeHint, kubeSelection, selectionSettings, type Selection } from '../settings.ts';
 
 interface RestoreRun {
   selection: Selection;
@@ -55,7 +55,9 @@ async function runRestore(options: RestoreRun, context: CliContext): Promise<num
   const lock = !dryRun && options.lock ? await (await import('../../kube/lock.ts')).acquireLock(kube.kc, { namespace: ownNamespace }) : undefined;
   if (!dryRun && options.lock && !lock) context.stderr.write(`warning: namespace ${ownNamespace} does not exist, so this run holds no lock; pass --own-namespace if image-clone lives elsewhere\n`);
   try {
-    const steps = planRestore(await unlessInterrupted(discover(new WorkloadLister(kube.kc), discovery), context.signal));
+    const listed = await unlessInterrupted(discover(new WorkloadLister(kube.kc), discovery), context.signal)
+      .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
+    const steps = planRestore(listed);
     const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc), { dryRun, signal: context.signal });
     const { restoreDocument, renderRestoreTable } = await import('../output/restore.ts');
     const document = restoreDocument(outcomes, dryRun);

@@ -13,7 +13,7 @@ import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
 import { prepareRepositories } from '../repositories.ts';
-import { kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
+import { clusterScopeHint, kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
 
 interface SyncRun {
   settings: SyncSettings;
@@ -40,7 +40,6 @@ async function completeSync(argv: Record<string, unknown>, context: CliContext):
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
   const cluster = await kubeSelection(settings.selection, context.env);
-  settings.plan.neverPatchNamespaces = [cluster.ownNamespace];
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
   return { settings, registry, cluster };
 }
@@ -71,9 +70,12 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
   const { unlessInterrupted } = await import('../interrupt.ts');
   try {
     log.phase('listing', 'Listing workloads');
+    const self = await (await import('../self.ts')).identifySelf(kube, context.env, (line) => log.line('warn', line));
+    if (self) settings.plan.self = self;
     const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
-    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
+    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal)
+      .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     lookups.throwIfAllFailed();
     // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
     const targets = planned.requests.filter((r) => planned.resolutions.get(r.key)?.state === 'copy').map((r) => r.backup);

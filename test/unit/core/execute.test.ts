@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { executePlan } from '../../../src/core/execute.ts';
 import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
-import { anchorTag } from '../../../src/core/naming.ts';
+import { anchorTag, sealTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { executeRestore, planRestore } from '../../../src/core/restore.ts';
@@ -61,18 +61,19 @@ describe('executePlan', () => {
     return {
       jobs, tags, held,
       async copyAll(list) {
-        return list.map(({ source, target }) => {
+        return list.map(({ source, target, alsoTags = [] }) => {
           jobs.push(`${source.repository}@${source.digest} -> ${target.repository}:${target.tag}`);
           if (fail.includes(source.repository)) return { error: new Error(`${source.repository}: copy failed`) };
-          tags.set(`${target.repository}:${target.tag}`, source.digest!);
+          for (const tag of [target.tag, ...alsoTags]) tags.set(`${target.repository}:${tag}`, source.digest!);
           held.add(`${target.repository}@${source.digest}`);
           return { result: { status: 'copied' as const, digest: source.digest!, counts: { blobsCopied: 2, blobsMounted: 0, blobsPresent: 0, bytesCopied: 100 } } };
         });
       },
-      async tag(repository, digest, tag) {
+      async tag(repository, digest, tagged) {
         if (!held.has(`${repository.repository}@${digest}`)) throw new Error(`${repository.repository}@${digest}: manifest unknown`);
-        jobs.push(`tag ${repository.repository}:${tag} -> ${digest}`);
-        tags.set(`${repository.repository}:${tag}`, digest);
+        const list = typeof tagged === 'string' ? [tagged] : tagged;
+        jobs.push(`tag ${repository.repository}:${list.join(',')} -> ${digest}`);
+        for (const tag of list) tags.set(`${repository.repository}:${tag}`, digest);
       },
     };
   }
@@ -204,7 +205,8 @@ describe('executePlan', () => {
     await executePlan(running(4), requests, new Map([[requests[0]!.key, { state: 'copy', digest: d(4), upstream: d(4), reason: '' }]]), config, { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
     assert.equal(c.tags.get(`${repo}:1.25`), d(4));
     assert.equal(c.tags.get(`${repo}:${anchor(1)}`), d(1), 'the digest the human tag left is held by its anchor');
-    assert.ok(c.jobs.indexOf(`tag ${repo}:${anchor(1)} -> ${d(1)}`) < c.jobs.indexOf(`tag ${repo}:1.25 -> ${d(4)}`), 'anchored before the tag moved');
+    assert.equal(c.tags.get(`${repo}:${sealTag(d(1))}`), d(1), 'and sealed: its platforms were anchored first');
+    assert.ok(c.jobs.indexOf(`tag ${repo}:${anchor(1)},${sealTag(d(1))} -> ${d(1)}`) < c.jobs.indexOf(`tag ${repo}:1.25 -> ${d(4)}`), 'anchored before the tag moved');
   });
 
   test('an older build is never written under a missing human tag: a concurrent run may be placing what upstream names', async () => {
@@ -236,7 +238,7 @@ describe('executePlan', () => {
     const requests = imagesToResolve(workloads, config);
     const p = patcher(() => 'patched');
     const result = await executePlan(workloads, requests, new Map([[requests[0]!.key, { state: 'tag', digest: d(1), upstream: d(1), reason: '' }]]), config, { copier: c, patcher: p, manifests: lookupOf(c) }, { concurrency: 2 });
-    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)} -> ${d(1)}`], 'no copy: one tag, no bytes');
+    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)},${sealTag(d(1))} -> ${d(1)}`], 'no copy: anchored and sealed, no bytes');
     assert.equal(result.images.get(requests[0]!.key)?.result, 'tagged');
     assert.equal(result.workloads[0]!.result, 'patched');
   });
@@ -266,7 +268,7 @@ describe('executePlan', () => {
     const c = copier([], new Map([[`${repo}:1.25`, d(1)]]), new Set([`${repo}@${d(1)}`]));
     const result = await executePlan(workloads, requests, new Map(requests.map((r) => [r.key, { state: 'tag', digest: d(1), upstream: d(1), reason: '' } as Resolution])), config,
       { copier: c, patcher: patcher(() => 'patched'), manifests: lookupOf(c) }, { concurrency: 2 });
-    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)} -> ${d(1)}`], 'one tag');
+    assert.deepEqual(c.jobs, [`tag ${repo}:${anchor(1)},${sealTag(d(1))} -> ${d(1)}`], 'tagged once');
     assert.deepEqual(requests.map((r) => result.images.get(r.key)?.result), ['tagged', 'tagged']);
   });
 

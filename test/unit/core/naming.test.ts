@@ -12,6 +12,7 @@ import {
   anchorTag,
   digestOfAnchorTag,
   isAnchorTag,
+  sealTag,
   sourceOfBackup,
 } from '../../../src/core/naming.ts';
 import { UsageError } from '../../../src/errors.ts';
@@ -166,6 +167,15 @@ describe('anchorTag', () => {
     assert.match(tag, tagGrammar);
     assert.equal(isAnchorTag(tag), true);
     assert.equal(digestOfAnchorTag(tag), undefined);
+  });
+
+  test('the seal, ic-whole-<algorithm>-<hex>: in the tag grammar, never a human tag, apart from the anchor even when a sha512 is cut', () => {
+    assert.equal(sealTag(sha256), `ic-whole-sha256-${hex}`);
+    assert.match(sealTag(sha256), tagGrammar);
+    assert.equal(isAnchorTag(sealTag(sha256)), true, 'a source tag of the seal form is not written as a human tag');
+    assert.equal(digestOfAnchorTag(sealTag(sha256)), undefined, 'a seal is not an anchor');
+    assert.equal(sealTag(sha512).length, 128);
+    assert.notEqual(sealTag(sha512), anchorTag(sha512));
   });
 
   test("never one of cosign's tags or the referrers fallback tag, and never a usual human tag", () => {

@@ -1,0 +1,25 @@
+// In a cluster: which pod this run is, and the controllers above it (core/self.ts follows the
+// chain). Objects are listed by name in the pod's own namespace, so a run needs only the `list`
+// it already has there (a Role in that namespace is enough), and no `get`.
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { findSelf, type SelfIdentity } from '../core/self.ts';
+import type { KubeObject } from '../core/workloads.ts';
+import { WorkloadLister, kubeError, withRetry } from './list.ts';
+
+/**
+ * The pod `podName` in `namespace` and its controllers. A listed pod that a controller owns is cut
+ * down to what discovery needs (its owner's name is not kept), so the pod itself is listed whole.
+ */
+export async function selfInCluster(kc: KubeConfig, namespace: string, podName: string): Promise<SelfIdentity> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const lister = new WorkloadLister(kc);
+  return findSelf(async (kind, ns, name) => {
+    if (kind !== 'Pod') return (await lister.list(kind, [ns], undefined, `metadata.name=${name}`))[0];
+    try {
+      const { items } = await withRetry(() => core.listNamespacedPod({ namespace: ns, fieldSelector: `metadata.name=${name}` }));
+      return items[0] as KubeObject | undefined;
+    } catch (err) {
+      throw kubeError(err, `list pods in namespace ${ns}`);
+    }
+  }, namespace, podName);
+}
