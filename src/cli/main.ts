@@ -127,7 +127,7 @@ function exitCodeOf(err: unknown): number | undefined {
   if (err instanceof LockError) return ExitCode.locked;
   // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
   // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".
-  if (err instanceof KubeError) return err.status === 401 || err.status === 403 ? ExitCode.usage : ExitCode.unavailable;
+  if (err instanceof KubeError) return err.status === 401 || err.status === 403 || err.status === 407 ? ExitCode.usage : ExitCode.unavailable;
   if (err instanceof UnavailableError || err instanceof RegistryError) return ExitCode.unavailable;
   if (err instanceof ManifestError) return ExitCode.failed;
   return undefined;

@@ -9,6 +9,7 @@ import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
+import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy.ts';
 import { repositoryOptions, repositorySettings, type RepositorySettings } from './repositories.ts';
 
 export const registryOptions = {
@@ -74,6 +75,7 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
   const { createKeychain } = await import('../auth/keychain.ts');
   const { Transport } = await import('../oci/transport/transport.ts');
   const { RegistryClient } = await import('../oci/registry.ts');
+  const proxies = proxySettings(context.env);
   const files = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
   // An entry in the config files wins; the cloud identity answers for the hosts no entry names.
   const keychain = createKeychain(files, settings.providers);
@@ -81,6 +83,7 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
   const transport = new Transport({
     credentials,
     insecureHosts: settings.insecure,
+    proxies,
     connectionsPerHost: settings.concurrency * 2 + 4,
     headersTimeoutMs: settings.timeoutMs,
     bodyTimeoutMs: settings.timeoutMs,
@@ -89,4 +92,14 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     onRetry: (e) => log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
   });
   return { credentials, keychain, transport, client: new RegistryClient(transport) };
+}
+
+/** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case) from the environment, as every other cluster tool reads them. */
+export function proxySettings(env: Record<string, string | undefined>): ProxyEnvironment {
+  try {
+    return readProxyEnvironment(env);
+  } catch (err) {
+    if (err instanceof ProxyVariableError) throw new UsageError(err.message);
+    throw err;
+  }
 }

@@ -1,10 +1,14 @@
 // Kubeconfig loading like kubectl: --kubeconfig, then KUBECONFIG (several files), then
-// ~/.kube/config, then the in-cluster ServiceAccount; --context picks a context.
+// ~/.kube/config, then the in-cluster ServiceAccount; --context picks a context. The API server is
+// reached through the cluster's proxy-url when the kubeconfig names one, else through the proxy
+// HTTPS_PROXY / HTTP_PROXY / NO_PROXY name for its URL, as kubectl does; client-node 2.0.1 reads
+// only proxy-url, so the environment's choice is written into the loaded cluster as its proxy-url.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../errors.ts';
+import { describeProxy, proxyForUrl, ProxyVariableError, readProxyEnvironment } from '../util/proxy.ts';
 
 const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -64,5 +68,38 @@ export function loadKubeConfig(options: KubeConfigOptions): LoadedKubeConfig {
   if (!kc.getCurrentCluster()) {
     throw new UsageError(`${source} has no current context with a cluster; pass --context`);
   }
+  proxyFromEnvironment(kc, options.env);
   return { kc, source, ...(ownNamespace ? { ownNamespace } : {}) };
+}
+
+/** Sets the current cluster's proxy-url from the environment when the kubeconfig names none. */
+function proxyFromEnvironment(kc: KubeConfig, env: Record<string, string | undefined>): void {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || cluster.proxyUrl) return;
+  let server: URL;
+  try {
+    server = new URL(cluster.server);
+  } catch {
+    return; // client-node says what is wrong with it on the first request
+  }
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyForUrl(server, readProxyEnvironment(env));
+  } catch (err) {
+    if (err instanceof ProxyVariableError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (!proxy) return;
+  kc.clusters = kc.clusters.map((c) => (c === cluster ? { ...c, proxyUrl: proxy.href } : c));
+}
+
+/** The proxy the API server is reached through, for messages (no credentials), or undefined. */
+export function apiProxy(kc: KubeConfig): string | undefined {
+  const proxyUrl = kc.getCurrentCluster()?.proxyUrl;
+  if (!proxyUrl) return undefined;
+  try {
+    return describeProxy(new URL(proxyUrl));
+  } catch {
+    return undefined;
+  }
 }

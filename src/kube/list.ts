@@ -2,7 +2,8 @@
 // @kubernetes/client-node's authentication and HTTP client but without its typed models (see #get).
 import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
-import { backoffMs, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
+import { apiProxy } from './config.ts';
+import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
 
@@ -100,7 +101,7 @@ export class WorkloadLister implements WorkloadSource {
     try {
       return await withRetry(() => this.#get(listPath(kind, params.namespace), params));
     } catch (err) {
-      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`);
+      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`, apiProxy(this.#kc));
     }
   }
 
@@ -132,8 +133,11 @@ export class WorkloadLister implements WorkloadSource {
   }
 }
 
-/** One actionable line from whatever the client threw: the API's own message when there is one. */
-export function kubeError(err: unknown, doing: string): KubeError {
+/**
+ * One actionable line from whatever the client threw: the API's own message when there is one.
+ * `proxy` (apiProxy) names the proxy the API server is reached through, for failures that are its.
+ */
+export function kubeError(err: unknown, doing: string, proxy?: string): KubeError {
   if (err instanceof ApiException) {
     let status: { message?: string; reason?: string } = {};
     if (typeof err.body === 'string') {
@@ -147,6 +151,18 @@ export function kubeError(err: unknown, doing: string): KubeError {
     return new KubeError(`cannot ${doing} (HTTP ${err.code}): ${status.message ?? (err.code === 401 ? 'Unauthorized' : 'no details')}${hint}`, err.code, status.reason);
   }
   const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  if (proxy) {
+    // fetch wraps undici's error twice (TypeError, then DOMException): look down the whole chain.
+    const messages: string[] = [];
+    for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
+    const refused = messages.map((m) => /Proxy response \((\d{3})\) !== 200/.exec(m)).find((m) => m !== null);
+    const status = refused ? Number(refused[1]) : undefined;
+    // Proxies answer missing or wrong credentials with 407, or (tinyproxy, for wrong ones) 401.
+    if (status === 407 || status === 401) return new KubeError(`cannot ${doing}: proxy ${proxy} requires authentication (HTTP ${status}): put valid credentials in HTTPS_PROXY (or the kubeconfig's proxy-url) as USER:PASSWORD@`, 407);
+    if (status === 403) return new KubeError(`cannot ${doing}: proxy ${proxy} refused CONNECT to the API server (HTTP 403); if the API server is reachable directly, add it to NO_PROXY`, 403);
+    if (status) return new KubeError(`cannot ${doing}: proxy ${proxy} could not open a tunnel to the API server (HTTP ${status})`);
+    return new KubeError(`cannot ${doing}: the API server is unreachable through proxy ${proxy} (${errorCode(err) ?? messages.at(-1) ?? String(err)})`);
+  }
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message.split('\n')[0] : String(err));
   return new KubeError(`cannot ${doing}: the API server is unreachable (${detail})`);
 }

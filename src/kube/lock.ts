@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { LockError } from '../errors.ts';
+import { apiProxy } from './config.ts';
 import { kubeError } from './list.ts';
 
 export const leaseName = 'image-clone-sync';
@@ -46,6 +47,7 @@ export interface HeldLock {
  */
 export async function acquireLock(kc: KubeConfig, options: LockOptions): Promise<HeldLock | undefined> {
   const api = kc.makeApiClient(CoordinationV1Api);
+  const proxy = apiProxy(kc);
   const { namespace } = options;
   const duration = options.durationSeconds ?? 60;
   const now = options.now ?? (() => new Date());
@@ -58,7 +60,7 @@ export async function acquireLock(kc: KubeConfig, options: LockOptions): Promise
   try {
     lease = await api.readNamespacedLease({ name: leaseName, namespace });
   } catch (err) {
-    if (!(err instanceof ApiException && err.code === 404)) throw kubeError(err, doing);
+    if (!(err instanceof ApiException && err.code === 404)) throw kubeError(err, doing, proxy);
   }
   try {
     if (!lease) {
@@ -78,7 +80,7 @@ export async function acquireLock(kc: KubeConfig, options: LockOptions): Promise
     if (err instanceof LockError) throw err;
     if (err instanceof ApiException && err.code === 404 && !lease) return undefined; // no such namespace
     if (err instanceof ApiException && err.code === 409) throw new LockError(`another sync took the run lock (Lease ${namespace}/${leaseName}) at the same moment; try again later`);
-    throw kubeError(err, doing);
+    throw kubeError(err, doing, proxy);
   }
 
   let current = lease;
@@ -90,7 +92,7 @@ export async function acquireLock(kc: KubeConfig, options: LockOptions): Promise
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
-      options.onLost?.(`lost the run lock (Lease ${namespace}/${leaseName}): ${kubeError(err, 'renew it').message}`);
+      options.onLost?.(`lost the run lock (Lease ${namespace}/${leaseName}): ${kubeError(err, 'renew it', proxy).message}`);
     }
   };
   const timer = setInterval(renew, (duration * 1000) / 3);

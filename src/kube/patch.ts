@@ -6,6 +6,7 @@ import {
 } from '@kubernetes/client-node';
 import type { PatchOutcome, Patcher } from '../core/ports.ts';
 import type { KubeObject, WorkloadKind } from '../core/workloads.ts';
+import { apiProxy } from './config.ts';
 import { WorkloadLister, kubeError, resourceOf, withRetry } from './list.ts';
 
 type Patch = (name: string, namespace: string, body: object) => Promise<unknown>;
@@ -13,8 +14,10 @@ type Patch = (name: string, namespace: string, body: object) => Promise<unknown>
 export class WorkloadPatcher implements Patcher {
   readonly #patch: Record<WorkloadKind, Patch>;
   readonly #read: (kind: WorkloadKind, name: string, namespace: string) => Promise<KubeObject | undefined>;
+  readonly #proxy: string | undefined;
 
   constructor(kc: KubeConfig) {
+    this.#proxy = apiProxy(kc);
     const apps = kc.makeApiClient(AppsV1Api);
     const batch = kc.makeApiClient(BatchV1Api);
     const core = kc.makeApiClient(CoreV1Api);
@@ -42,7 +45,7 @@ export class WorkloadPatcher implements Patcher {
     } catch (err) {
       if (err instanceof ApiException && err.code === 409) return { status: 'conflict' };
       if (err instanceof ApiException && err.code === 404) return { status: 'gone' };
-      throw kubeError(err, `patch ${resourceOf[kind].resource} ${namespace}/${name}`);
+      throw kubeError(err, `patch ${resourceOf[kind].resource} ${namespace}/${name}`, this.#proxy);
     }
   }
 

@@ -4,17 +4,20 @@
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { PullSecrets } from '../core/ports.ts';
 import { UsageError } from '../errors.ts';
+import { apiProxy } from './config.ts';
 import { kubeError } from './list.ts';
 
 export class PullSecretCopier implements PullSecrets {
   readonly #core: CoreV1Api;
   readonly #name: string;
   readonly #home: string;
+  readonly #proxy: string | undefined;
   #source: Promise<V1Secret> | undefined;
   readonly #ensured = new Map<string, Promise<void>>();
 
   constructor(kc: KubeConfig, name: string, homeNamespace: string) {
     this.#core = kc.makeApiClient(CoreV1Api);
+    this.#proxy = apiProxy(kc);
     this.#name = name;
     this.#home = homeNamespace;
   }
@@ -34,7 +37,7 @@ export class PullSecretCopier implements PullSecrets {
       if (err instanceof ApiException && err.code === 404) {
         throw new UsageError(`--pull-secret ${this.#name}: no Secret ${this.#name} in namespace ${this.#home} to copy (create it there, of type kubernetes.io/dockerconfigjson)`);
       }
-      throw kubeError(err, `read Secret ${this.#home}/${this.#name}`);
+      throw kubeError(err, `read Secret ${this.#home}/${this.#name}`, this.#proxy);
     });
     return this.#source;
   }
@@ -57,7 +60,7 @@ export class PullSecretCopier implements PullSecrets {
           });
         } catch (err) {
           if (err instanceof ApiException && err.code === 409) return;
-          throw kubeError(err, `create Secret ${namespace}/${this.#name}`);
+          throw kubeError(err, `create Secret ${namespace}/${this.#name}`, this.#proxy);
         }
       })();
       this.#ensured.set(namespace, done);

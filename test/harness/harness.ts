@@ -171,10 +171,12 @@ export async function startControlPlane(): Promise<{ kubeconfig: string; server:
  * A registry set of its own (source, backup, backup-basic, token issuer) in `dir`. Started again on
  * the same folder after stop(), it serves the same storage on the same addresses with the same
  * passwords: a test can stop it, garbage-collect a registry's storage, and start it again.
+ * `tokenTtl` (a Go duration, e.g. '3s'): how long the token registries accept an issued token.
  */
-export async function startRegistries(dir: string): Promise<{ registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> }> {
+export async function startRegistries(dir: string, options: { tokenTtl?: string } = {}): Promise<{ registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> }> {
   const trace = join(dir, 'requests.jsonl');
-  const registry = startProgram('regharness', ['serve', '--dir', dir, '--keep', '--trace-requests', trace], 'ignore');
+  const ttl = options.tokenTtl ? ['--token-ttl', options.tokenTtl] : [];
+  const registry = startProgram('regharness', ['serve', '--dir', dir, '--keep', '--trace-requests', trace, ...ttl], 'ignore');
   const info = JSON.parse(await readFile(await registry.ready, 'utf8').catch(async (err) => {
     await stopProgram(registry.child);
     throw err;

@@ -1,8 +1,9 @@
 // A small HTTP proxy in front of a real registry that injects faults: connection resets in the
-// middle of a body, 5xx answers, 429 with Retry-After, stalls, and flipped bytes. Faults are drawn
+// middle of a body, 5xx answers, 429 with Retry-After, stalls, flipped bytes, and a slow link. Faults are drawn
 // from a seeded generator, so a failing run can be replayed.
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
 
 export type Fault = 'reset' | 'error500' | 'error503' | 'tooMany' | 'stall' | 'flip';
 
@@ -26,6 +27,8 @@ export interface FaultProxyOptions {
   onEligible?: () => void;
   /** Rewrites the upstream's response headers (e.g. a challenge's realm). */
   responseHeaders?: (headers: IncomingMessage['headers']) => IncomingMessage['headers'];
+  /** Caps each connection's bandwidth, both ways (a slow link): bytes per second. */
+  bytesPerSecond?: number;
 }
 
 export interface FaultProxy {
@@ -104,7 +107,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const upstream = httpRequest({ host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (up) => {
       res.writeHead(up.statusCode ?? 502, options.responseHeaders ? options.responseHeaders(up.headers) : up.headers);
       if (!fault || (up.statusCode ?? 0) >= 300) {
-        up.pipe(res);
+        (options.bytesPerSecond ? up.pipe(throttle(options.bytesPerSecond)) : up).pipe(res);
         return;
       }
       injected[fault]++;
@@ -115,7 +118,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    (options.bytesPerSecond ? req.pipe(throttle(options.bytesPerSecond)) : req).pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
   const { port, address } = server.address() as AddressInfo;
@@ -147,6 +150,15 @@ function forwardWithFault(fault: Exclude<Fault, 'error500' | 'error503' | 'tooMa
   });
   up.on('end', () => {
     if (!broken) res.end();
+  });
+}
+
+/** Passes each chunk on after the time it takes at `bytesPerSecond`. */
+function throttle(bytesPerSecond: number): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      setTimeout(() => done(null, chunk), (chunk.length * 1000) / bytesPerSecond);
+    },
   });
 }
 

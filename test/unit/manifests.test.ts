@@ -15,6 +15,7 @@ import { ExitCode } from '../../src/cli/exit-codes.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';
 import { resourceOf } from '../../src/kube/list.ts';
 import { leaseName } from '../../src/kube/lock.ts';
+import { proxyForUrl, readProxyEnvironment } from '../../src/util/proxy.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const manifests = join(root, 'manifests');
@@ -136,6 +137,19 @@ describe('CronJob', () => {
     assert.ok(set.IMAGE_CLONE_BACKUP, 'the backup registry is set');
     assert.equal(set.IMAGE_CLONE_LOG_FORMAT, 'json');
     assert.equal(set.TERM, undefined, 'no TERM: no terminal escapes in logs');
+  });
+
+  test('the proxy variables are in place, commented out, and the NO_PROXY example keeps the API server and in-cluster registries direct', () => {
+    const text = readFileSync(join(manifests, 'base/cronjob.yaml'), 'utf8');
+    const commented = Object.fromEntries([...text.matchAll(/# - name: ((?:HTTPS?|NO)_PROXY)\n\s*#\s+value: (\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    assert.deepEqual(Object.keys(commented).sort(), ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']);
+    assert.ok(!container.env.some((e: Doc) => /_proxy$/i.test(e.name)), 'no proxy is set by default');
+    const proxies = readProxyEnvironment(commented);
+    // The kubernetes Service's ClusterIP as the in-cluster config uses it, its names, a registry in the cluster.
+    for (const direct of ['https://10.96.0.1:443', 'https://kubernetes.default.svc', 'http://registry.registry.svc.cluster.local:5000', 'https://registry.internal.example.com']) {
+      assert.equal(proxyForUrl(new URL(direct), proxies), undefined, direct);
+    }
+    assert.equal(proxyForUrl(new URL('https://registry-1.docker.io/v2/'), proxies)?.host, 'proxy.corp.example:3128');
   });
 
   test('the registry credentials: the Secret template, mounted as config.json, is what IMAGE_CLONE_REGISTRY_CONFIG names', () => {

@@ -26,7 +26,8 @@ const maxTokenResponseBytes = 64 * 1024;
 const minTokenLifetimeSeconds = 60;
 
 export interface TokenFetch {
-  (url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<Dispatcher.ResponseData>;
+  /** `registry` is whom the token is for, for errors. */
+  (url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }, registry: string): Promise<Dispatcher.ResponseData>;
 }
 
 export class Authenticator {
@@ -156,8 +157,10 @@ export class Authenticator {
   /** The token request; a token server that cannot be reached is named as such, not as the registry. */
   async #reachTokenServer(registry: string, url: URL, init: Parameters<TokenFetch>[1]): Promise<Dispatcher.ResponseData> {
     try {
-      return await this.#fetchToken(url, init);
+      return await this.#fetchToken(url, init, registry);
     } catch (err) {
+      // Already said (a proxy's refusal names the proxy).
+      if (err instanceof AuthError || err instanceof RegistryError) throw err;
       const code = errorCode(err);
       if (code === undefined) throw err;
       const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found' : code;

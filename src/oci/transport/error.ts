@@ -5,6 +5,7 @@ import { AuthError, RegistryError } from '../../errors.ts';
 import { readCapped } from '../../util/read.ts';
 import { errorCode, isTransientNetworkError, retryableStatuses, throttleWaitMs } from '../../util/retry.ts';
 import { isDockerHub } from '../../reference.ts';
+import { describeProxy } from '../../util/proxy.ts';
 import { parseChallenges } from './challenge.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 
@@ -26,7 +27,8 @@ export async function checkStatus(request: RegistryRequest, response: RegistryRe
   const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).then((b) => b?.toString('utf8')).catch(() => undefined);
   if (request.method === 'HEAD') await response.body.dump().catch(() => {});
   const detail = registryErrorDetail(text);
-  const what = `${request.method} ${describePath(request.path)}`;
+  // A forwarding proxy's own answer (403, 407, 502) looks like the registry's: say it came through one.
+  const what = `${request.method} ${describePath(request.path)}${response.proxy ? ` through proxy ${describeProxy(response.proxy)}` : ''}`;
   const refusedScope = status === 401 ? insufficientScope(response.headers['www-authenticate']) : undefined;
   if (refusedScope !== undefined) {
     // The token server accepted who we are but granted less than the registry asked for: a

@@ -1,9 +1,11 @@
 // One request on the wire, following redirects when asked. Credentials go only to the registry's
 // own origin: never to a redirect target (a blob store, a CDN) or an upload Location on another
-// host, and never from https down to http.
+// host, and never from https down to http. Each hop goes through the proxy the environment names
+// for its own URL (a CDN may be proxied while the registry is not, or the other way round).
 import { RegistryError } from '../../errors.ts';
 import type { Dispatchers } from './dispatch.ts';
 import { describePath } from './error.ts';
+import { proxyFailure } from './proxy.ts';
 import type { RequestCounter } from './stats.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 
@@ -23,7 +25,8 @@ export async function dispatchFollowingRedirects(wire: Wire, registryOrigin: str
     if (current.origin === registryOrigin && authorization) headers.authorization = authorization;
     const body = hop === 0 ? (typeof request.body === 'function' ? request.body() : request.body) : null;
     wire.counter.request(request.registry, request.method, hop === 0 ? current.pathname : undefined);
-    const response = await wire.dispatchers.for(current.host).request({
+    const route = wire.dispatchers.route(current);
+    const response = await route.dispatcher.request({
       origin: current.origin,
       path: current.pathname + current.search,
       method: request.method,
@@ -34,12 +37,14 @@ export async function dispatchFollowingRedirects(wire: Wire, registryOrigin: str
       // undici closes the connection after every HEAD unless told otherwise; registries answer
       // HEAD without a body, and reusing the connection saved 15% of a fleet copy's time.
       ...(request.method === 'HEAD' ? { reset: false } : {}),
+    }).catch((err: unknown) => {
+      throw route.proxy ? proxyFailure(request.registry, current, route.proxy, err) : err;
     });
     const location = response.headers.location;
     const isRedirect = redirectStatuses.has(response.statusCode) && typeof location === 'string';
     // A request with a body is never re-sent to another place: the body is spent.
     if (!isRedirect || !request.followRedirects || body) {
-      return { status: response.statusCode, headers: response.headers, body: response.body, url: current };
+      return { status: response.statusCode, headers: response.headers, body: response.body, url: current, ...(route.proxy ? { proxy: route.proxy } : {}) };
     }
     await response.body.dump().catch(() => {});
     if (hop >= maxRedirects) throw new RegistryError(request.registry, `${request.registry}: more than ${maxRedirects} redirects for ${describePath(request.path)}`, { transient: false });

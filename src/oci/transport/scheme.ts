@@ -15,7 +15,7 @@ export class Schemes {
     if (!this.#dispatchers.isInsecure(host)) return Promise.resolve(`https://${host}`);
     let scheme = this.#probed.get(host);
     if (!scheme) {
-      scheme = this.#dispatchers.for(host)
+      scheme = this.#dispatchers.route(new URL(`https://${host}`)).dispatcher
         .request({ origin: `https://${host}`, path: '/v2/', method: 'GET', signal: signal ?? null, headersTimeout: 10_000 })
         .then(async (r) => {
           await r.body.dump();

@@ -13,6 +13,7 @@ import { RegistryCircuit } from './circuit.ts';
 import { Dispatchers, type DispatchOptions } from './dispatch.ts';
 import { checkStatus, classifyNetworkError } from './error.ts';
 import { Handshake } from './handshake.ts';
+import { proxyFailure } from './proxy.ts';
 import { dispatchFollowingRedirects, type Wire } from './redirect.ts';
 import { sendWithRetry, type RetryEvent } from './retry.ts';
 import { Schemes } from './scheme.ts';
@@ -52,9 +53,16 @@ export class Transport {
       this.#counter.retry(event.registry);
       options.onRetry?.(event);
     };
-    // Token requests go through the same clients, so an insecure token server is reached the same way.
-    this.auth = new Authenticator(options.credentials, (url, init) => this.#dispatchers.for(url.host)
-      .request({ origin: url.origin, path: url.pathname + url.search, method: init.method, headers: init.headers, body: init.body ?? null }));
+    // Token requests go through the same clients, so an insecure token server is reached the same
+    // way, and a token server on another host is proxied (or not) by the same rules.
+    this.auth = new Authenticator(options.credentials, (url, init, registry) => {
+      const route = this.#dispatchers.route(url);
+      return route.dispatcher
+        .request({ origin: url.origin, path: url.pathname + url.search, method: init.method, headers: init.headers, body: init.body ?? null })
+        .catch((err: unknown) => {
+          throw route.proxy ? proxyFailure(registry, url, route.proxy, err) : err;
+        });
+    });
     this.#handshake = new Handshake(this.auth);
   }
 

@@ -32,6 +32,8 @@ export interface RegistryResponse {
   body: Dispatcher.ResponseData['body'];
   /** The URL that answered, after redirects. */
   url: URL;
+  /** The proxy the answer came through, if any (for messages). */
+  proxy?: URL;
 }
 
 /** One attempt at a request, as each layer hands it to the next. */

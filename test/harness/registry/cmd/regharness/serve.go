@@ -32,7 +32,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
-const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP]"
+const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP] [--token-ttl DURATION]"
 
 func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", serveSynopsis, stderr)
@@ -41,6 +41,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	trace := fs.String("trace-requests", "", "append one JSON line per request received by any registry or the issuer to `FILE`")
 	ignoreStdin := fs.Bool("ignore-stdin", false, "do not stop when stdin reaches EOF (stop only on SIGINT/SIGTERM)")
 	listenIP := fs.String("listen-ip", "127.0.0.1", "the local `IP` every registry and the issuer listen on (the test node's bridge address, so that pods reach them too)")
+	tokenTTLFlag := fs.Duration("token-ttl", tokenTTL, "how long the registries accept an issued token (a short one proves a client renews)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -50,7 +51,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP})
+	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP, TokenTTL: *tokenTTLFlag})
 	if err != nil {
 		fmt.Fprintf(stderr, "regharness serve: %v\n", err)
 		return exitDifferent
@@ -97,9 +98,10 @@ func stdinWatchable(stdin io.Reader) bool {
 }
 
 type harnessOptions struct {
-	Dir       string // created if missing; "" means a new temporary directory
-	TraceFile string // "" disables request tracing
-	ListenIP  string // "" means 127.0.0.1
+	Dir       string        // created if missing; "" means a new temporary directory
+	TraceFile string        // "" disables request tracing
+	ListenIP  string        // "" means 127.0.0.1
+	TokenTTL  time.Duration // 0 means tokenTTL
 }
 
 // harness is a running set of registries plus the token issuer.
@@ -201,6 +203,7 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		passwords:     map[string]string{"admin": adminPass, "reader": readerPass},
 		roles:         map[string]userRole{"admin": roleAdmin, "reader": roleReader},
 		refreshTokens: map[string]string{},
+		ttl:           opts.TokenTTL,
 	}
 	issuerListen := net.JoinHostPort(h.listenIP, "0")
 	if u, err := url.Parse(prev.TokenServer); err == nil && u.Host != "" {

@@ -109,7 +109,14 @@ type tokenServer struct {
 
 	mu            sync.Mutex
 	refreshTokens map[string]string // OAuth2 refresh token -> user
+
+	ttl time.Duration // how long a registry accepts a token; 0 means tokenTTL
 }
+
+// registryLeeway is the clock skew distribution accepts on a token's exp: it takes a token until
+// 60 s after its exp. A short lifetime is signed with exp that much earlier, so that the registry
+// itself refuses the token once the lifetime is over.
+const registryLeeway = 60 * time.Second
 
 // resourceActions is one entry of the JWT "access" claim.
 type resourceActions struct {
@@ -234,11 +241,15 @@ func (ts *tokenServer) issue(w http.ResponseWriter, user, service string, scopes
 		service = tokenService
 	}
 	now := time.Now()
+	ttl, expiry := tokenTTL, now.Add(tokenTTL)
+	if ts.ttl > 0 && ts.ttl < tokenTTL {
+		ttl, expiry = ts.ttl, now.Add(ts.ttl-registryLeeway)
+	}
 	claims := tokenClaims{
 		Issuer:    tokenIssuer,
 		Subject:   user,
 		Audience:  service,
-		Expiry:    now.Add(tokenTTL).Unix(),
+		Expiry:    expiry.Unix(),
 		NotBefore: now.Add(-10 * time.Second).Unix(),
 		IssuedAt:  now.Unix(),
 		ID:        randomHex(16),
@@ -254,7 +265,7 @@ func (ts *tokenServer) issue(w http.ResponseWriter, user, service string, scopes
 	_ = json.NewEncoder(w).Encode(tokenResponse{
 		Token:        tok,
 		AccessToken:  tok,
-		ExpiresIn:    int(tokenTTL / time.Second),
+		ExpiresIn:    int(ttl / time.Second),
 		IssuedAt:     now.UTC().Format(time.RFC3339),
 		RefreshToken: refresh,
 	})
