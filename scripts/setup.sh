@@ -96,8 +96,9 @@ fi
 
 # --- 4. The Go test harness ---
 step=$SECONDS
-say "4/5 test harness: test/harness/build.sh (seconds when cached; a cold build about 10-15 min on 2 cores)"
+say "4/5 test harness: test/harness/build.sh and tools.sh (helm, Pushgateway) (seconds when cached; a cold build about 15-18 min on 2 cores)"
 bash test/harness/build.sh
+bash test/harness/tools.sh
 say "4/5 test harness: ready in .harness/bin ($(took $step))"
 
 # --- 5. moto: ECR's and STS's control plane in the ECR tests (test/integration/ecr-stand-in.ts) ---

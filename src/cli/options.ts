@@ -1,6 +1,7 @@
 // The command-line options of every command, one table each: what yargs parses and --help shows.
 // Their values are resolved in settings.ts (sync) and in each command's complete step.
 import { workloadKinds } from '../core/workloads.ts';
+import { metricsOptions } from './metrics.ts';
 import { registryOptions } from './registry.ts';
 
 /** Which workloads a command looks at: shared by sync and restore. */
@@ -30,8 +31,10 @@ export const syncOptions = {
   'log-format': { choices: ['text', 'json'] as const, describe: 'Progress and events on stderr: text lines, or JSON lines for log collectors [default: text]' },
   lock: { type: 'boolean', describe: 'Hold a Lease in the own namespace so two syncs never run at once (--no-lock to skip) [default: true]' },
   'pull-secret': { type: 'string', describe: "Copy this dockerconfigjson Secret from the own namespace into each patched namespace and add it to the pod templates' imagePullSecrets (needs the pull-secrets RBAC overlay)" },
+  events: { type: 'boolean', describe: 'Record a Kubernetes Event on each workload a real run patched, skipped or failed, and on each one running a lost image (--no-events to skip) [default: true]' },
   config: { type: 'string', describe: 'YAML file with any of these options (flags and IMAGE_CLONE_* variables win over it)' },
   ...registryOptions,
+  ...metricsOptions,
 } as const;
 
 export const restoreOptions = {

@@ -173,10 +173,11 @@ describe('RBAC', () => {
   const role = find(base, 'Role', 'image-clone');
   const patched = workloadKinds.filter((kind) => kind !== 'Job'); // core/plan.ts: a Job's pod template is immutable
 
-  test('the ClusterRole grants list on the eight kinds discovery reads and patch on the seven it rewrites: nothing else', () => {
+  test('the ClusterRole grants list on the eight kinds discovery reads, patch on the seven it rewrites, and create and patch on Events: nothing else', () => {
     const expected = [
       ...workloadKinds.map((kind) => `list ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
       ...patched.map((kind) => `patch ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
+      'create events.k8s.io/events', 'patch events.k8s.io/events', // src/kube/events.ts
     ].sort();
     assert.deepEqual(grants(clusterRole.rules), expected);
   });
@@ -304,6 +305,22 @@ describe('namespaced overlay', () => {
     } finally {
       rmSync(team, { recursive: true, force: true });
     }
+  });
+});
+
+describe('prometheus-rule component', () => {
+  const dir = 'components/prometheus-rule';
+  test('a Kustomize Component adding only the PrometheusRule, in the image-clone namespace, alerting on a lost image and on no success in 26 hours', () => {
+    const component = kustomization(dir);
+    assert.equal(component.kind, 'Component');
+    assert.deepEqual(component.resources, ['prometheusrule.yaml']);
+    const [rule, ...more] = docsOf(join(manifests, dir, 'prometheusrule.yaml'));
+    assert.equal(more.length, 0);
+    assert.equal(rule!.kind, 'PrometheusRule');
+    assert.equal(rule!.metadata.namespace, 'image-clone');
+    const alerts = Object.fromEntries(rule!.spec.groups.flatMap((g: Doc) => g.rules).map((r: Doc) => [r.alert, r.expr]));
+    assert.match(alerts.ImageCloneImageLost, /image_clone_lost_images\{job="image-clone"\}\) > 0$/);
+    assert.match(alerts.ImageCloneNoSuccessfulRun, /^time\(\) - .*image_clone_last_success_timestamp_seconds\{job="image-clone"\}\) > 26 \* 3600$/);
   });
 });
 

@@ -7,7 +7,10 @@ import type { Plan } from '../../core/plan.ts';
 import type { ManifestLookup, Patcher } from '../../core/ports.ts';
 import type { RegistryClient } from '../../oci/registry.ts';
 import type { CliContext } from '../context.ts';
+import { resolveOption } from '../config.ts';
+import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
 import { ExitCode } from '../exit-codes.ts';
+import type { RunReport } from '../output/document.ts';
 import type { EventLog } from '../output/events.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
@@ -19,6 +22,8 @@ interface SyncRun {
   settings: SyncSettings;
   registry: RegistrySettings;
   cluster: Awaited<ReturnType<typeof kubeSelection>>;
+  metrics: MetricsSettings;
+  events: boolean;
 }
 
 export function syncCommand(context: CliContext): CommandModule {
@@ -31,7 +36,8 @@ export function syncCommand(context: CliContext): CommandModule {
       .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
       .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only, 130 interrupted.\n\nManual: docs/sync.md (how a run works, every option, exit codes); -o json|yaml: docs/json.md; as a CronJob: docs/cronjob.md.'),
     handler: async (argv) => {
-      context.exitCode = await runSync(await completeSync(argv as Record<string, unknown>, context), context);
+      const run = await completeSync(argv as Record<string, unknown>, context);
+      context.exitCode = await withRunMetrics(run.metrics, run.settings.dryRun, run.settings.logFormat, context, (record) => runSync(run, context, record));
     },
   };
 }
@@ -39,12 +45,13 @@ export function syncCommand(context: CliContext): CommandModule {
 async function completeSync(argv: Record<string, unknown>, context: CliContext): Promise<SyncRun> {
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
+  const metrics = metricsSettings(source);
   const cluster = await kubeSelection(settings.selection, context.env);
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
-  return { settings, registry, cluster };
+  return { settings, registry, cluster, metrics, events: resolveOption(source, 'events', 'boolean', true) };
 }
 
-async function runSync({ settings, registry, cluster }: SyncRun, context: CliContext): Promise<number> {
+async function runSync({ settings, registry, cluster, events }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
@@ -136,7 +143,12 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     const { runReport } = await import('../output/document.ts');
     const registries = [...transport.stats].map(([name, stats]) => ({ registry: name, requests: stats.requests, manifestGets: stats.manifestGets, gaveUp: transport.givenUp.get(name)?.message ?? null }));
     const report = runReport(result, backup, performance.now() - started, registries);
+    record(report.summary);
     await writeDocument(result.plan, report, renderRunSummary, settings, context);
+    if (events) {
+      const { recordWorkloadEvents, workloadEvents } = await import('../workload-events.ts');
+      await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads), (line) => log.line('warn', line));
+    }
     // A backup out of storage or read-only fails every copy the same way: the run stopped copying.
     if (engine.halted) {
       log.line('error', `${engine.halted.message}; the other images were not tried`);
