@@ -2,9 +2,10 @@
 #   source scripts/setup.sh      # also puts the right Node first on PATH in this shell
 #   bash scripts/setup.sh        # the same; then `source .ci/node.sh` in each new shell
 # Steps: the Debian packages (.ci/debian-packages), Node >= 22.19 (.ci/node.sh), the npm packages (npm ci),
-# the Go test harness (test/harness/build.sh). Each says what it does and how long it took; each is quick
-# when already done. What it cannot do here (not root, not Debian-family, no Go) it says first, in one line
-# with the command to run instead, before anything slow. .ci/run runs this, then `npm test`.
+# the Go test harness (test/harness/build.sh), moto (the ECR tests' AWS emulator, from PyPI). Each says
+# what it does and how long it took; each is quick when already done. What it cannot do here (not root,
+# not Debian-family, no Go) it says first, in one line with the command to run instead, before anything
+# slow. .ci/run runs this, then `npm test`.
 
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "setup: this is a bash script: run  bash scripts/setup.sh  and then  source .ci/node.sh  in this shell" >&2
@@ -65,40 +66,54 @@ fi
 # --- 1. Debian packages ---
 step=$SECONDS
 if [ -z "$missing" ]; then
-  say "1/4 Debian packages: all installed ($(echo $packages | wc -w) packages from .ci/debian-packages) ($(took $step))"
+  say "1/5 Debian packages: all installed ($(echo $packages | wc -w) packages from .ci/debian-packages) ($(took $step))"
 else
-  say "1/4 Debian packages: installing ${missing% } (apt-get)..."
+  say "1/5 Debian packages: installing ${missing% } (apt-get)..."
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  say "1/4 Debian packages: installed ${missing% } ($(took $step))"
+  say "1/5 Debian packages: installed ${missing% } ($(took $step))"
 fi
 
 # --- 2. Node ---
 step=$SECONDS
 source .ci/node.sh
-say "2/4 Node: $(command -v node) $(node --version) ($(took $step))"
+say "2/5 Node: $(command -v node) $(node --version) ($(took $step))"
 
 # --- 3. npm packages ---
 step=$SECONDS
 lock_hash="$(sha256sum package-lock.json | cut -c1-64)"
 if [ -L node_modules ]; then
   # A worktree sharing another clone's node_modules: npm ci would empty the other clone's folder.
-  say "3/4 npm packages: node_modules is a link to $(readlink node_modules), left alone ($(took $step))"
+  say "3/5 npm packages: node_modules is a link to $(readlink node_modules), left alone ($(took $step))"
 elif [ "$(cat node_modules/.image-clone-setup 2>/dev/null)" = "$lock_hash" ]; then
-  say "3/4 npm packages: node_modules matches package-lock.json, npm ci not needed ($(took $step))"
+  say "3/5 npm packages: node_modules matches package-lock.json, npm ci not needed ($(took $step))"
 else
-  say "3/4 npm packages: npm ci..."
+  say "3/5 npm packages: npm ci..."
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.image-clone-setup
-  say "3/4 npm packages: installed ($(took $step))"
+  say "3/5 npm packages: installed ($(took $step))"
 fi
 
 # --- 4. The Go test harness ---
 step=$SECONDS
-say "4/4 test harness: test/harness/build.sh and tools.sh (helm, Pushgateway) (seconds when cached; a cold build about 15-18 min on 2 cores)"
+say "4/5 test harness: test/harness/build.sh and tools.sh (helm, Pushgateway) (seconds when cached; a cold build about 15-18 min on 2 cores)"
 bash test/harness/build.sh
 bash test/harness/tools.sh
-say "4/4 test harness: ready in .harness/bin ($(took $step))"
+say "4/5 test harness: ready in .harness/bin ($(took $step))"
+
+# --- 5. moto: ECR's and STS's control plane in the ECR tests (test/integration/ecr-stand-in.ts) ---
+# PyPI's moto[server], a third-party AWS emulator, in a virtualenv under ~/.cache kept while its version stays.
+step=$SECONDS
+moto_venv="${HOME}/.cache/image-clone/moto-5.2.5"
+if [ -x "$moto_venv/bin/moto_server" ]; then
+  say "5/5 moto: $moto_venv is installed ($(took $step))"
+else
+  say "5/5 moto: pip install moto[server]==5.2.5 into $moto_venv..."
+  rm -rf "$moto_venv"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  say "5/5 moto: installed ($(took $step))"
+fi
 
 next="npm run demo, or npm test"
 if [ "$(command -v node)" = "$root/.tools/node/node_modules/.bin/node" ] && [ -z "${IMAGE_CLONE_SETUP_SOURCED:-}" ]; then

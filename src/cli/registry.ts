@@ -1,53 +1,85 @@
 // Registry wiring shared by the commands that talk to registries: options, credentials, transport.
 import { homedir } from 'node:os';
-import type { CredentialSource } from '../oci/credentials.ts';
+import type { CredentialSource } from '../auth/credential.ts';
+import type { Keychain } from '../auth/keychain.ts';
+import { type RegistryProvider, registryProviders } from '../auth/provider.ts';
+import { UsageError } from '../errors.ts';
 import type { RegistryClient } from '../oci/registry.ts';
 import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
-import { UsageError } from '../errors.ts';
 import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy.ts';
+import { repositoryOptions, repositorySettings, type RepositorySettings } from './repositories.ts';
 
 export const registryOptions = {
   'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
   'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
+  'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity` },
   concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
   'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
   'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },
+  ...repositoryOptions,
 } as const;
 
 export interface RegistrySettings {
   insecure: string[];
   registryConfig: string | undefined;
+  /** Registry host -> provider, from --registry-provider. */
+  providers: Map<string, RegistryProvider>;
   concurrency: number;
   rateLimitWaitMs: number;
   timeoutMs: number;
+  /** Backup repositories a registry needs created (ECR). */
+  repositories: RepositorySettings;
 }
 
 export function registrySettings(source: OptionSource): RegistrySettings {
   return {
     insecure: resolveOption(source, 'insecure-registry', 'list', []),
     registryConfig: resolveOption(source, 'registry-config', 'string'),
+    providers: parseProviders(resolveOption(source, 'registry-provider', 'list', [])),
     concurrency: wholeNumber(resolveOption(source, 'concurrency', 'number', 8), 'concurrency', 1, 256),
     rateLimitWaitMs: wholeNumber(resolveOption(source, 'rate-limit-wait', 'number', 60), 'rate-limit-wait', 0, 3600) * 1000,
     timeoutMs: wholeNumber(resolveOption(source, 'registry-timeout', 'number', 60), 'registry-timeout', 1, 3600) * 1000,
+    repositories: repositorySettings(source),
   };
+}
+
+/** HOST=PROVIDER pairs; a host named twice with different providers is a mistake worth a line. */
+function parseProviders(values: string[]): Map<string, RegistryProvider> {
+  const providers = new Map<string, RegistryProvider>();
+  for (const value of values) {
+    const match = /^([^=\s/]+)=([a-z]+)$/.exec(value);
+    const provider = registryProviders.find((p) => p === match?.[2]);
+    if (match === null || provider === undefined) {
+      throw new UsageError(`--registry-provider must be HOST=${registryProviders.join('|')}, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com=aws, not ${JSON.stringify(value)}`);
+    }
+    const host = match[1]!.toLowerCase();
+    if (providers.has(host) && providers.get(host) !== provider) throw new UsageError(`--registry-provider names ${host} twice, as ${providers.get(host)} and ${provider}`);
+    providers.set(host, provider);
+  }
+  return providers;
 }
 
 export interface OpenRegistry {
   credentials: CredentialSource;
+  keychain: Keychain;
   transport: Transport;
   client: RegistryClient;
 }
 
 /** Credentials, transport and client for a run; the caller closes the transport. */
 export async function openRegistry(settings: RegistrySettings, context: CliContext, log: (line: string) => void): Promise<OpenRegistry> {
-  const { loadCredentialSource } = await import('../oci/credentials.ts');
+  const { loadCredentialSource } = await import('../auth/docker-config.ts');
+  const { createKeychain } = await import('../auth/keychain.ts');
   const { Transport } = await import('../oci/transport/transport.ts');
   const { RegistryClient } = await import('../oci/registry.ts');
   const proxies = proxySettings(context.env);
-  const credentials = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
+  const files = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
+  // An entry in the config files wins; the cloud identity answers for the hosts no entry names.
+  const keychain = createKeychain(files, settings.providers);
+  const { credentials } = keychain;
   const transport = new Transport({
     credentials,
     insecureHosts: settings.insecure,
@@ -59,7 +91,7 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     userAgent: `image-clone/${context.version}`,
     onRetry: (e) => log(`retry: ${e.registry}: ${e.method} ${e.path}: ${e.reason}; attempt ${e.attempt + 1} in ${formatDuration(e.delayMs)}`),
   });
-  return { credentials, transport, client: new RegistryClient(transport) };
+  return { credentials, keychain, transport, client: new RegistryClient(transport) };
 }
 
 /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case) from the environment, as every other cluster tool reads them. */

@@ -7,7 +7,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
 import { CopyEngine } from '../../src/oci/copy.ts';
-import { loadCredentialSource } from '../../src/oci/credentials.ts';
+import { loadCredentialSource } from '../../src/auth/docker-config.ts';
 import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
 import { parseReference } from '../../src/reference.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { CoreV1Api, KubeConfig, KubernetesObjectApi, KubernetesObject } from '@kubernetes/client-node';
 import { CopyEngine } from '../../src/oci/copy.ts';
-import { loadCredentialSource } from '../../src/oci/credentials.ts';
+import { loadCredentialSource } from '../../src/auth/docker-config.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport } from '../../src/oci/transport/transport.ts';
 import { parseReference } from '../../src/reference.ts';

@@ -7,12 +7,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { repoRoot } from '../harness/harness.ts';
 import { pushImage, testImage } from '../harness/images.ts';
 import { deployment } from '../integration/fixtures.ts';
-import { adminKubeConfig, kubeClients, waitUntil } from '../integration/helpers.ts';
-import { applyKustomization, ensurePullSecret, jobFromCronJob, nodeEnv, waitForRunningPods } from './helpers.ts';
+import { adminKubeConfig, kubeClients } from '../integration/helpers.ts';
+import { applyKustomization, ensurePullSecret, nodeEnv, runJobFromCronJob, waitForRunningPods } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
 const env = await nodeEnv();
@@ -79,20 +79,7 @@ after(() => {
   if (overlay) applyKustomization(env, relative(repoRoot, overlay));
 });
 
-/** Runs a Job made from the CronJob and waits until it has finished: its condition, its pods. */
-async function runJob(name: string): Promise<{ job: V1Job; pods: V1Pod[] }> {
-  await jobFromCronJob(batch, ns, 'image-clone', name);
-  let job: V1Job | undefined;
-  await waitUntil(`Job ${name} to finish`, async () => {
-    job = await batch.readNamespacedJob({ name, namespace: ns });
-    return !!job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
-  }, 120_000).catch(async (err: Error) => {
-    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `job-name=${name}` })).items;
-    throw new Error(`${err.message}: ${JSON.stringify(job?.status)} ${JSON.stringify(pods.map((p) => p.status))}`);
-  });
-  const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `job-name=${name}` })).items;
-  return { job: job!, pods };
-}
+const runJob = (name: string) => runJobFromCronJob({ batch, core }, ns, 'image-clone', name);
 
 const exitCode = (pod: V1Pod) => pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode;
 const events = (log: string) => log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { BatchV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { BatchV1Api, CoreV1Api, V1Job, V1Pod } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
 import { nodeAddress, trustRegistryHost } from '../harness/node.ts';
 import { adminKubeConfig, kubeClients, waitUntil } from '../integration/helpers.ts';
@@ -134,6 +134,22 @@ export async function jobFromCronJob(batch: BatchV1Api, namespace: string, cronJ
       spec: cj.spec!.jobTemplate.spec!,
     },
   });
+}
+
+/** Runs a Job made from a CronJob and waits until it has finished: its condition, its pods. */
+export async function runJobFromCronJob(clients: { batch: BatchV1Api; core: CoreV1Api }, namespace: string, cronJob: string, name: string): Promise<{ job: V1Job; pods: V1Pod[] }> {
+  const { batch, core } = clients;
+  await jobFromCronJob(batch, namespace, cronJob, name);
+  let job: V1Job | undefined;
+  await waitUntil(`Job ${name} to finish`, async () => {
+    job = await batch.readNamespacedJob({ name, namespace });
+    return !!job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  }, 120_000).catch(async (err: Error) => {
+    const pods = (await core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` })).items;
+    throw new Error(`${err.message}: ${JSON.stringify(job?.status)} ${JSON.stringify(pods.map((p) => p.status))}`);
+  });
+  const pods = (await core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` })).items;
+  return { job: job!, pods };
 }
 
 /** `kubectl apply -k DIR` (DIR relative to the repository), as docs/cronjob.md tells users, with the admin kubeconfig. */

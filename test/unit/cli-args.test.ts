@@ -36,14 +36,14 @@ const commands: Record<string, { options: object; base: [string[], string[]]; ch
 
 const sampleValue: Record<string, string> = {
   namespace: 'shop', 'exclude-namespace': 'kube-public', kinds: 'deploy', 'include-image': 'docker.io/*', 'exclude-image': '*:latest',
-  'insecure-registry': 'localhost:5000', platform: 'linux/amd64',
+  'insecure-registry': 'localhost:5000', platform: 'linux/amd64', 'registry-provider': 'localhost:5000=aws', 'ecr-repository-tag': 'team=platform',
 };
 
 describe('repeatable options', () => {
   test('are exactly the ones this test knows a value for', () => {
-    assert.deepEqual(repeatable(syncOptions), ['exclude-image', 'exclude-namespace', 'include-image', 'insecure-registry', 'kinds', 'namespace']);
+    assert.deepEqual(repeatable(syncOptions), ['ecr-repository-tag', 'exclude-image', 'exclude-namespace', 'include-image', 'insecure-registry', 'kinds', 'namespace', 'registry-provider']);
     assert.deepEqual(repeatable(restoreOptions), ['exclude-namespace', 'kinds', 'namespace']);
-    assert.deepEqual(repeatable(copyOptions), ['insecure-registry', 'platform']);
+    assert.deepEqual(repeatable(copyOptions), ['ecr-repository-tag', 'insecure-registry', 'platform', 'registry-provider']);
   });
 
   for (const [command, { options, base, check }] of Object.entries(commands)) {

@@ -144,3 +144,45 @@ describe('resolveOption, layer by layer', () => {
     assert.throws(() => resolveOption(layers(['a', 'b'], undefined, undefined), 'x', 'string'), /--x was given 2 times; give it once/);
   });
 });
+
+describe('--registry-provider', () => {
+  test('flag, IMAGE_CLONE_REGISTRY_PROVIDER and the config file each give HOST=PROVIDER pairs', async () => {
+    const flag = await settingsOf([...base, '--registry-provider', 'LOCALHOST:5000=aws', '--registry-provider', 'mirror.example.com=generic'], {});
+    assert.deepEqual([...flag.registry.providers], [['localhost:5000', 'aws'], ['mirror.example.com', 'generic']]);
+    const env = await settingsOf(base, { IMAGE_CLONE_REGISTRY_PROVIDER: 'a.example=aws,b.example=gcp' });
+    assert.deepEqual([...env.registry.providers], [['a.example', 'aws'], ['b.example', 'gcp']]);
+    const file = await settingsOf(base, {}, 'registry-provider: [c.example=azure]');
+    assert.deepEqual([...file.registry.providers], [['c.example', 'azure']]);
+  });
+
+  test('a value that is not HOST=aws|gcp|azure|generic, or a host named twice differently, is one usage line', async () => {
+    for (const [value, message] of [['localhost:5000', /must be HOST=aws\|gcp\|azure\|generic/], ['localhost:5000=amazon', /not "localhost:5000=amazon"/], ['a=aws,a=gcp', /names a twice, as aws and gcp/]] as const) {
+      await assert.rejects(settingsOf(base, { IMAGE_CLONE_REGISTRY_PROVIDER: value }), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    }
+  });
+});
+
+describe('ECR repository settings', () => {
+  test('defaults: create, MUTABLE, no scan on push, AES256, no tags; a KMS key implies KMS', async () => {
+    assert.deepEqual((await settingsOf(base, {})).registry.repositories, { create: true, ecr: { tagMutability: 'MUTABLE', scanOnPush: false, encryption: 'AES256', kmsKey: undefined, tags: {} }, policyFiles: { lifecycle: undefined, repository: undefined } });
+    const set = await settingsOf([...base, '--no-create-repositories', '--ecr-tag-mutability', 'IMMUTABLE', '--ecr-scan-on-push', '--ecr-kms-key', 'alias/backup', '--ecr-repository-tag', 'team=platform', '--ecr-repository-tag', 'note=a=b',
+      '--ecr-lifecycle-policy', 'lifecycle.json', '--ecr-repository-policy', 'policy.json'], {});
+    assert.deepEqual(set.registry.repositories, {
+      create: false, ecr: { tagMutability: 'IMMUTABLE', scanOnPush: true, encryption: 'KMS', kmsKey: 'alias/backup', tags: { team: 'platform', note: 'a=b' } },
+      policyFiles: { lifecycle: 'lifecycle.json', repository: 'policy.json' },
+    });
+    const env = await settingsOf(base, { IMAGE_CLONE_ECR_TAG_MUTABILITY: 'immutable', IMAGE_CLONE_CREATE_REPOSITORIES: 'false' });
+    assert.equal(env.registry.repositories.ecr.tagMutability, 'IMMUTABLE');
+    assert.equal(env.registry.repositories.create, false);
+  });
+
+  test('a tag without =, a KMS key with AES256, or an unknown mutability is one usage line', async () => {
+    for (const [env, message] of [
+      [{ IMAGE_CLONE_ECR_REPOSITORY_TAG: 'team' }, /--ecr-repository-tag must be KEY=VALUE, not "team"/],
+      [{ IMAGE_CLONE_ECR_KMS_KEY: 'alias/x', IMAGE_CLONE_ECR_ENCRYPTION: 'AES256' }, /--ecr-kms-key goes with --ecr-encryption KMS/],
+      [{ IMAGE_CLONE_ECR_TAG_MUTABILITY: 'sometimes' }, /--ecr-tag-mutability must be MUTABLE or IMMUTABLE/],
+    ] as const) {
+      await assert.rejects(settingsOf(base, env), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    }
+  });
+});

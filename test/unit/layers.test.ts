@@ -1,6 +1,8 @@
 // The layers, guarded: core is pure and depends on nothing but itself and the leaf modules
-// (reference grammar, errors, small utilities); adapters (kube/, oci/) never import the CLI; the
-// leaf modules import no layer. A change that crosses a line fails here, naming the import.
+// (reference grammar, errors, small utilities); adapters (kube/, oci/, auth/) never import the CLI;
+// the registry client (oci/) asks auth/ for credentials, and auth/ knows nothing of the registry
+// client, the cluster, core or the CLI; the leaf modules import no layer. A change that crosses a
+// line fails here, naming the import.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -24,6 +26,7 @@ const allowed: Record<string, (target: string) => boolean> = {
   core: (t) => t.startsWith('core/') || t.startsWith('util/') || leaves.includes(t),
   kube: (t) => !t.startsWith('cli/') && !t.startsWith('oci/'),
   oci: (t) => !t.startsWith('cli/') && !t.startsWith('kube/'),
+  auth: (t) => !t.startsWith('cli/') && !t.startsWith('kube/') && !t.startsWith('oci/') && !t.startsWith('core/'),
   util: (t) => t.startsWith('util/') || t.startsWith('node:'),
   leaf: (t) => leaves.includes(t) || t.startsWith('util/'),
 };
@@ -43,4 +46,12 @@ test('core imports only core, util and the leaf modules; adapters never the CLI;
 test('the guard sees imports: it finds the ones core has', () => {
   assert.ok(importsOf(join(src, 'core/plan.ts')).includes('reference.ts'));
   assert.ok(importsOf(join(src, 'core/execute.ts')).includes('core/ports.ts'));
+  assert.ok(importsOf(join(src, 'oci/transport/auth.ts')).includes('auth/credential.ts'));
+});
+
+test('auth/ has its own rule: it may not import the CLI, the cluster or the registry client', () => {
+  const rule = allowed['auth']!;
+  for (const target of ['cli/registry.ts', 'kube/list.ts', 'oci/transport/transport.ts', 'core/plan.ts']) assert.equal(rule(target), false, target);
+  for (const target of ['auth/credential.ts', 'reference.ts', 'errors.ts', 'util/retry.ts', 'node:fs/promises']) assert.equal(rule(target), true, target);
+  assert.ok(files(join(src, 'auth')).length > 0, 'src/auth/ has files for the rule to guard');
 });

@@ -323,3 +323,31 @@ describe('prometheus-rule component', () => {
     assert.match(alerts.ImageCloneNoSuccessfulRun, /^time\(\) - .*image_clone_last_success_timestamp_seconds\{job="image-clone"\}\) > 26 \* 3600$/);
   });
 });
+
+describe('eks overlay', () => {
+  const rendered = kustomize(join(manifests, 'overlays/eks'));
+
+  test('renders the base and nothing more: no Secret, no extra RBAC', () => {
+    const kinds = (docs: Doc[]) => docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
+    assert.deepEqual(kinds(rendered), kinds(kustomize(manifests)));
+  });
+
+  test('the ServiceAccount carries the IRSA role annotation', () => {
+    const account = find(rendered, 'ServiceAccount', 'image-clone');
+    assert.match(account.metadata.annotations['eks.amazonaws.com/role-arn'], /^arn:aws:iam::\d{12}:role\/.+/);
+  });
+
+  test('the CronJob backs up to ECR and mounts no registry Secret; every variable it sets is an option', () => {
+    const pod = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec;
+    const c = pod.containers[0];
+    const env = Object.fromEntries(c.env.map((e: Doc) => [e.name, e.value]));
+    assert.match(env[envName('backup')], /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+/);
+    assert.equal(env[envName('registry-config')], undefined);
+    assert.equal(c.volumeMounts, undefined);
+    assert.equal(pod.volumes, undefined);
+    assert.equal(pod.serviceAccountName, 'image-clone');
+    const known = new Set(Object.keys(syncOptions).map(envName));
+    for (const e of c.env as Doc[]) assert.ok(known.has(e.name) || e.name === 'NO_COLOR' || e.valueFrom, `${e.name} is an image-clone option`);
+    assert.equal(env[envName('ecr-tag-mutability')], 'MUTABLE');
+  });
+});

@@ -12,6 +12,7 @@ import { formatBytes } from '../output/format.ts';
 import { createProgress } from '../output/progress.ts';
 import type { CliContext } from '../context.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
+import { prepareRepositories } from '../repositories.ts';
 
 interface CopyRun {
   registry: RegistrySettings;
@@ -89,7 +90,7 @@ async function runCopy(options: CopyRun, context: CliContext): Promise<number> {
   const { formatReference } = await import('../../reference.ts');
   const { copyReport, failedImageReport, imageReport, renderCopyText } = await import('../output/copy.ts');
   // Credentials load first: a malformed file stops the run before any spinner starts.
-  const { transport, client } = await openRegistry(options.registry, context, (line) => progress.log(line));
+  const { transport, client, keychain } = await openRegistry(options.registry, context, (line) => progress.log(line));
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: label });
   const started = performance.now();
   let bytes = 0;
@@ -109,6 +110,8 @@ async function runCopy(options: CopyRun, context: CliContext): Promise<number> {
   });
   const failures: unknown[] = [];
   try {
+    // ECR refuses a push to a missing repository: create the targets' first.
+    await prepareRepositories(jobs.map((j) => j.target), options.registry.repositories, keychain, { dryRun: false, concurrency, log: (line) => progress.log(line) });
     // Images go in parallel too, so one image's manifests and HEADs overlap another's blob transfers.
     const outcomes = await engine.copyAll(jobs, Math.max(2, Math.ceil(concurrency / 2)));
     if (context.signal.aborted) throw context.signal.reason;

@@ -15,6 +15,7 @@ import type { EventLog } from '../output/events.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
+import { prepareRepositories } from '../repositories.ts';
 import { clusterScopeHint, kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
 
 interface SyncRun {
@@ -54,7 +55,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { planSync } = await import('../../core/sync.ts');
-  const { transport, client } = await openRegistry(registry, context, (line) => log.line('warn', line));
+  const { transport, client, keychain } = await openRegistry(registry, context, (line) => log.line('warn', line));
   // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
   const lockAbort = new AbortController();
   const lock = !settings.dryRun && settings.lock
@@ -83,6 +84,9 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
     const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal)
       .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     lookups.throwIfAllFailed();
+    // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
+    const targets = planned.requests.filter((r) => planned.resolutions.get(r.key)?.state === 'copy').map((r) => r.backup);
+    await prepareRepositories(targets, registry.repositories, keychain, { dryRun: settings.dryRun, concurrency: registry.concurrency, log: (line) => log.line('info', line) });
     if (settings.dryRun) {
       progress.stop();
       const { planDocument } = await import('../output/document.ts');

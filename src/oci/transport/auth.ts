@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { AuthError, RegistryError } from '../../errors.ts';
 import type { Challenge } from './challenge.ts';
-import type { Credential, CredentialSource } from '../credentials.ts';
+import type { Credential, CredentialSource } from '../../auth/credential.ts';
 import { readCapped } from '../../util/read.ts';
 import { errorCode, isTransientNetworkError } from '../../util/retry.ts';
 

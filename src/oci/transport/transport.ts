@@ -4,7 +4,7 @@
 // probed for insecure hosts (scheme.ts), through injectable dispatchers (dispatch.ts); what a
 // failure means is said in error.ts, registries given up on are remembered in circuit.ts, and
 // requests are counted in stats.ts.
-import type { CredentialSource } from '../credentials.ts';
+import type { CredentialSource } from '../../auth/credential.ts';
 import { apiHost } from '../../reference.ts';
 import type { RetryPolicy } from '../../util/retry.ts';
 import { RegistryError } from '../../errors.ts';

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import type { Dispatcher } from 'undici';
 import { AuthError } from '../../../src/errors.ts';
 import { Authenticator, type TokenFetch } from '../../../src/oci/transport/auth.ts';
-import type { Credential } from '../../../src/oci/credentials.ts';
+import type { Credential } from '../../../src/auth/credential.ts';
 
 const registryUrl = new URL('https://registry.example/v2/');
 const bearer = [{ scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example' } }];

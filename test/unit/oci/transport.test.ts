@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MockAgent } from 'undici';
 import { AuthError, RegistryError } from '../../../src/errors.ts';
-import type { Credential } from '../../../src/oci/credentials.ts';
+import type { Credential } from '../../../src/auth/credential.ts';
 import { Transport } from '../../../src/oci/transport/transport.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/registry.ts';

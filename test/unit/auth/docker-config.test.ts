@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, UsageError } from '../../../src/errors.ts';
-import {
-  type CredentialSourceOptions,
-  createHelperRunner,
-  defaultHelperRunner,
-  type HelperRunner,
-  helperServerUrl,
-  loadCredentialSource,
-  memoizeHelperRunner,
-} from '../../../src/oci/credentials.ts';
+import { type CredentialSourceOptions, loadCredentialSource } from '../../../src/auth/docker-config.ts';
+import { createHelperRunner, defaultHelperRunner, type HelperRunner, helperServerUrl, memoizeHelperRunner } from '../../../src/auth/helper.ts';
 
 const dockerHubKey = 'https://index.docker.io/v1/';
 const tempDirs: string[] = [];
