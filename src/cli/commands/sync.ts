@@ -72,7 +72,8 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
     log.phase('listing', 'Listing workloads');
     const lookups = await backupLookups(client, backupRegistry, log);
     // Listing and resolving only read: an interrupt abandons them at once.
-    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal);
+    const lister = new WorkloadLister(kube.kc);
+    const planned = await unlessInterrupted(planSync({ workloads: lister, manifests: lookups, warn: (line) => log.line('warn', line) }, discovery, settings.plan, registry.concurrency), context.signal);
     lookups.throwIfAllFailed();
     if (settings.dryRun) {
       progress.stop();
@@ -101,7 +102,7 @@ async function runSync({ settings, registry, cluster }: SyncRun, context: CliCon
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
-    const workloadPatcher = new WorkloadPatcher(kube.kc);
+    const workloadPatcher = new WorkloadPatcher(kube.kc, lister.custom);
     let patching = false;
     const patcher: Patcher = {
       patch: (...args) => {
