@@ -58,7 +58,8 @@ export async function discover(source: WorkloadSource, options: DiscoveryOptions
     })),
   ]);
   const excluded = new Set(options.excludeNamespaces);
-  const workloads = discoverWorkloads({ objects, customKinds: custom, unlisted }).filter((w) =>
+  // Every served custom kind counts as listed: an owner of a kind --kinds leaves out is not selected, as a Deployment would not be.
+  const workloads = discoverWorkloads({ objects, customKinds: served, unlisted }).filter((w) =>
     !excluded.has(w.namespace)
     && (w.members && !objects[w.kind]
       // An owner found through what it owns (not listed itself): shown with pods, as selected pods are.
