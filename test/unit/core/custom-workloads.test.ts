@@ -175,3 +175,61 @@ describe('--workload-kind GROUP/KIND=PATH', () => {
     assert.deepEqual(nestAt(['spec', 'jobTargetRef', 'template'], { x: 1 }), { spec: { jobTargetRef: { template: { x: 1 } } } });
   });
 });
+
+describe('discover() with custom kinds', async () => {
+  const { discover } = await import('../../../src/core/sync.ts');
+  const { KubeError } = await import('../../../src/errors.ts');
+  const { workloadKinds } = await import('../../../src/core/workloads.ts');
+  type Source = import('../../../src/core/ports.ts').WorkloadSource;
+  const rolloutKind = { ...knownCustomKinds[0]!, version: 'v1alpha1', resource: 'rollouts', name: 'Rollout.argoproj.io' };
+  const listedRollout = slimCustom(['spec', 'template'], { metadata: { name: 'web', namespace: 'ro', uid: 'ro1', resourceVersion: '1' }, spec: template('app:1.0') });
+  // A fake source (this is pure logic over what a lister returns; test/integration/custom-workloads
+  // and rbac.test run the same against the real API server): the objects per kind, or a refusal.
+  const source = (options: { refuseList?: boolean; mayPatch?: boolean }): Source & { reviews: string[] } => {
+    const reviews: string[] = [];
+    return {
+      reviews,
+      list: async (kind) => {
+        if (kind === 'Rollout.argoproj.io') {
+          if (options.refuseList) throw new KubeError('cannot list rollouts.argoproj.io in all namespaces (HTTP 403): forbidden', 403);
+          return [listedRollout];
+        }
+        return (underRollout as Record<string, KubeObject[]>)[kind] ?? [];
+      },
+      customKinds: async (specs) => (specs.some((s) => s.group === 'argoproj.io') ? [rolloutKind] : []),
+      canPatch: async (kind, namespace) => {
+        reviews.push(`${kind.name}/${namespace}`);
+        return options.mayPatch ?? true;
+      },
+    };
+  };
+  const options = { namespaces: [], excludeNamespaces: [], kinds: [...workloadKinds, 'Rollout.argoproj.io'], customKinds: [...knownCustomKinds] };
+
+  test('a served kind is listed and patched through; the access review is asked once per kind and namespace', async () => {
+    const s = source({});
+    const workloads = await discover(s, options);
+    assert.deepEqual(workloads.map((w) => [w.kind, w.name, w.notPatched]), [['Rollout.argoproj.io', 'web', undefined]]);
+    assert.deepEqual(s.reviews, ['Rollout.argoproj.io/ro']);
+  });
+
+  test('no list (RBAC): a warning naming the kind; its pods are still reported under it, with why', async () => {
+    const warnings: string[] = [];
+    const workloads = await discover(source({ refuseList: true }), options, (line) => warnings.push(line));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^cannot list rollouts\.argoproj\.io in all namespaces \(HTTP 403\): forbidden; the Rollout\.argoproj\.io objects are not patched/);
+    assert.deepEqual(workloads.map((w) => w.kind), ['Rollout.argoproj.io']);
+    assert.match(workloads[0]!.notPatched!, /could not list \(RBAC: no list on rollouts\.argoproj\.io\)/);
+  });
+
+  test('no patch (RBAC): a warning naming the kind and namespace; its workloads are skipped, not failed', async () => {
+    const warnings: string[] = [];
+    const workloads = await discover(source({ mayPatch: false }), options, (line) => warnings.push(line));
+    assert.match(warnings.join('\n'), /^cannot patch rollouts\.argoproj\.io in namespace ro: RBAC grants no patch on it/);
+    assert.match(workloads[0]!.notPatched!, /may not patch rollouts\.argoproj\.io in namespace ro \(RBAC\)/);
+  });
+
+  test('--kinds without the custom kind: not listed, and its pods are not reported under it (not selected, like a Deployment)', async () => {
+    const workloads = await discover(source({}), { ...options, kinds: [...workloadKinds] });
+    assert.deepEqual(workloads, []);
+  });
+});
