@@ -112,8 +112,8 @@ type Fragment = Record<string, Array<Record<string, string>>>;
  * with the fragment's images set (a container is matched by name, or an unnamed one by its place),
  * and imagePullSecrets with the fragment's entry added or (`$patch: delete`) taken out.
  */
-function wholeLists(template: FullPodSpec, fragment: Fragment): Record<string, unknown[]> {
-  const lists: Record<string, unknown[]> = {};
+function wholeLists(template: FullPodSpec, fragment: Fragment): Record<string, unknown[] | null> {
+  const lists: Record<string, unknown[] | null> = {};
   for (const field of ['containers', 'initContainers'] as const) {
     const changes = fragment[field];
     if (!changes) continue;
@@ -126,7 +126,8 @@ function wholeLists(template: FullPodSpec, fragment: Fragment): Record<string, u
   const secret = fragment.imagePullSecrets?.[0];
   if (secret) {
     const kept = (template.imagePullSecrets ?? []).filter((s) => s.name !== secret.name);
-    lists.imagePullSecrets = secret.$patch === 'delete' ? kept : [...kept, { name: secret.name }];
+    // A merge patch removes a field set to null: no empty list is left behind where there was none.
+    lists.imagePullSecrets = secret.$patch === 'delete' ? (kept.length ? kept : null) : [...kept, { name: secret.name }];
   }
   return lists;
 }

@@ -136,6 +136,15 @@ describe('custom kinds image-clone patches', () => {
     assert.deepEqual(undo.spec.template.spec.imagePullSecrets, [{ name: 'theirs' }]);
   });
 
+  test('restore takes out the pull secret sync added; where it was the only one, the field goes (null), not an empty list', () => {
+    const annotations = { [originalImagesAnnotation]: JSON.stringify({ pullSecret: 'pull', containers: { c: { original: 'job:1', backup: 'b/job:1@d' } } }) };
+    const scaledJob = slimCustom(['spec', 'jobTargetRef', 'template'], { metadata: { name: 'j', namespace: 'ro', uid: 'j1', resourceVersion: '9', annotations },
+      spec: { jobTargetRef: { template: { spec: { containers: [{ name: 'c', image: 'b/job:1@d' }], imagePullSecrets: [{ name: 'pull' }] } } } } });
+    const [workload] = discoverWorkloads({ objects: { 'ScaledJob.keda.sh': [scaledJob] } });
+    const undo = restorePatch(workload!, [{ container: 'c', type: 'container', image: 'job:1' }]) as any;
+    assert.deepEqual(undo.spec.template.spec, { imagePullSecrets: null, containers: [{ name: 'c', image: 'job:1' }] });
+  });
+
   test('an unnamed container (Knative allows one) is named by its place, in the plan and in the patch', () => {
     const service = slimCustom(['spec', 'template'], { metadata: { name: 'hello', namespace: 'kn', uid: 'k1', resourceVersion: '3' }, spec: { template: { spec: { containers: [{ image: 'hello:1', ports: [{ containerPort: 8080 }] }] } } } });
     const [workload] = discoverWorkloads({ objects: { 'Service.serving.knative.dev': [service] } });
