@@ -448,7 +448,7 @@ async function withoutGrant(c: RuleCase, fn: () => Promise<void>): Promise<void>
 /** What a run does without the grant: each grant the tool needs has a way to show it. */
 async function showNeeded(c: RuleCase): Promise<void> {
   const what = `${c.verb} ${c.group || 'core'}/${c.resource}`;
-  if (!builtinGroups.includes(c.group)) return showCustomNeeded(c);
+  if (knownCustomKinds.some((k) => k.group === c.group && k.resource === c.resource)) return showCustomNeeded(c);
   if (c.verb === 'list') {
     const run = await runAsCronJob(['-o', 'json']);
     assert.equal(run.code, 2, `exit 2 without ${what}\n${run.stderr}`);
