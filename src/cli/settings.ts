@@ -2,7 +2,8 @@
 // restore (see config.ts for the precedence), and the workload selection they make.
 import { readFile } from 'node:fs/promises';
 import { KubeError, UsageError } from '../errors.ts';
-import { workloadKinds, type WorkloadKind } from '../core/workloads.ts';
+import { customKindSpecs, knownCustomKinds, parseWorkloadKind, type CustomKindSpec } from '../core/custom-kinds.ts';
+import { qualifiedKind, workloadKinds, type WorkloadKind } from '../core/workloads.ts';
 import type { PlanConfig } from '../core/plan.ts';
 import type { LoadedKubeConfig } from '../kube/config.ts';
 import { resolveOption, type OptionSource } from './config.ts';
@@ -14,18 +15,22 @@ export interface Selection {
   excludeNamespaces: string[] | undefined;
   selector: string | undefined;
   kinds: WorkloadKind[];
+  /** Custom kinds to look for: the known ones and --workload-kind. */
+  customKinds: CustomKindSpec[];
   kubeconfig: string | undefined;
   context: string | undefined;
 }
 
 export function selectionSettings(source: OptionSource): Selection {
   const excluded = resolveOption(source, 'exclude-namespace', 'list', []);
+  const customKinds = customKindSpecs(resolveOption(source, 'workload-kind', 'list', []).map(parseWorkloadKind));
   return {
     ownNamespace: resolveOption(source, 'own-namespace', 'string'),
     namespaces: resolveOption(source, 'namespace', 'list', []),
     excludeNamespaces: excluded.length ? excluded : undefined,
     selector: resolveOption(source, 'selector', 'string'),
-    kinds: parseKinds(resolveOption(source, 'kinds', 'list', [])),
+    kinds: parseKinds(resolveOption(source, 'kinds', 'list', []), customKinds),
+    customKinds,
     kubeconfig: resolveOption(source, 'kubeconfig', 'string'),
     context: resolveOption(source, 'context', 'string'),
   };
@@ -43,6 +48,7 @@ export async function kubeSelection(selection: Selection, env: Record<string, st
     excludeNamespaces: selection.excludeNamespaces ?? ['kube-system'],
     ...(selection.selector ? { labelSelector: selection.selector } : {}),
     kinds: selection.kinds,
+    customKinds: selection.customKinds,
   };
   return { kube, discovery, ownNamespace };
 }
@@ -68,13 +74,19 @@ const kindAliases: Record<string, WorkloadKind> = {
   replicasets: 'ReplicaSet', jobs: 'Job', po: 'Pod', pods: 'Pod',
 };
 
-export function parseKinds(values: string[]): WorkloadKind[] {
-  if (!values.length) return [...workloadKinds];
+/**
+ * --kinds: built-in kinds by name or kubectl's short names; custom kinds as Kind.group, GROUP/KIND,
+ * or their kind alone when no built-in kind has that name. All of them when none is named.
+ */
+export function parseKinds(values: string[], custom: CustomKindSpec[] = [...knownCustomKinds]): WorkloadKind[] {
+  const customNames = custom.map((c) => qualifiedKind(c.group, c.kind));
+  if (!values.length) return [...workloadKinds, ...customNames];
   return values.map((value) => {
     const lower = value.toLowerCase();
-    const kind = workloadKinds.find((k) => k.toLowerCase() === lower) ?? kindAliases[lower];
-    if (!kind) throw new UsageError(`--kinds: unknown kind "${value}" (known: ${workloadKinds.join(', ')})`);
-    return kind;
+    const kind = workloadKinds.find((k) => k.toLowerCase() === lower) ?? kindAliases[lower]
+      ?? custom.find((c) => [qualifiedKind(c.group, c.kind), `${c.group}/${c.kind}`, c.kind].some((n) => n.toLowerCase() === lower));
+    if (!kind) throw new UsageError(`--kinds: unknown kind "${value}" (known: ${[...workloadKinds, ...customNames].join(', ')})`);
+    return typeof kind === 'string' ? kind : qualifiedKind(kind.group, kind.kind);
   });
 }
 

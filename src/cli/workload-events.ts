@@ -10,15 +10,19 @@ import type { RunReport } from './output/document.ts';
 const key = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
 /** The events of a run's report, for the workloads whose uid the listing saw. */
-export function workloadEvents(report: Pick<RunReport, 'workloads' | 'containers'>, workloads: Array<Pick<Workload, 'kind' | 'namespace' | 'name' | 'uid'>>): WorkloadEvent[] {
+export function workloadEvents(report: Pick<RunReport, 'workloads' | 'containers'>, workloads: Array<Pick<Workload, 'kind' | 'namespace' | 'name' | 'uid' | 'apiVersion'>>): WorkloadEvent[] {
   const uids = new Map(workloads.map((w) => [key(w), w.uid]));
+  const apiVersions = new Map(workloads.map((w) => [key(w), w.apiVersion]));
   const events: WorkloadEvent[] = [];
   for (const w of report.workloads) {
     const uid = uids.get(key(w));
     const containers = report.containers.filter((c) => key(c) === key(w));
     // image-clone's own CronJob, Jobs and Pods (core/self.ts): nothing to tell them.
     if (!uid || (containers.length > 0 && containers.every((c) => c.code === 'self'))) continue;
-    const regarding = { apiVersion: w.kind === 'Deployment' || w.kind === 'StatefulSet' || w.kind === 'DaemonSet' || w.kind === 'ReplicaSet' ? 'apps/v1' : w.kind === 'CronJob' || w.kind === 'Job' ? 'batch/v1' : 'v1', kind: w.kind, namespace: w.namespace, name: w.name, uid };
+    // A custom kind is named Kind.group in the report; an Event names its own kind and apiVersion.
+    const custom = apiVersions.get(key(w));
+    const apiVersion = custom ?? (w.kind === 'Deployment' || w.kind === 'StatefulSet' || w.kind === 'DaemonSet' || w.kind === 'ReplicaSet' ? 'apps/v1' : w.kind === 'CronJob' || w.kind === 'Job' ? 'batch/v1' : 'v1');
+    const regarding = { apiVersion, kind: custom ? w.kind.split('.')[0]! : w.kind, namespace: w.namespace, name: w.name, uid };
     const lost = [...new Set(containers.filter((c) => c.code === 'image-lost').map((c) => c.image))];
     for (const image of lost) {
       const names = containers.filter((c) => c.image === image).map((c) => c.container).join(', ');

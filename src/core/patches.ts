@@ -1,6 +1,7 @@
-// Patch bodies (strategic merge): only image fields and our annotation, with the resourceVersion
-// planned against as a precondition. Pure.
-import { originalImagesAnnotation, type ContainerType, type Workload, type WorkloadKind } from './workloads.ts';
+// Patch bodies: only image fields and our annotation, with the resourceVersion planned against as a
+// precondition. Built-in kinds get a strategic merge patch (lists merge by name); custom kinds a
+// JSON merge patch (lists are replaced, so each is sent back whole, only images changed). Pure.
+import { originalImagesAnnotation, unnamedContainer, type ContainerType, type FullPodSpec, type Workload, type WorkloadKind } from './workloads.ts';
 
 export interface ImageChange {
   container: string;
@@ -26,7 +27,10 @@ export interface RecordedImages {
 
 const listField = { container: 'containers', initContainer: 'initContainers' } as const;
 
-/** Wraps a pod spec fragment at the place each kind keeps its pod template. */
+/**
+ * Wraps a pod spec fragment at the place each kind keeps its pod template (a custom kind's at
+ * spec.template, where discovery reads it; kube/patch.ts moves it to the kind's own place).
+ */
 function atPodSpec(kind: WorkloadKind, podSpec: object): object {
   switch (kind) {
     case 'Pod':
@@ -74,6 +78,7 @@ export function imagePatch(workload: Workload, changes: ImageChange[], pullSecre
     }
     (podSpec[field] ??= []).push({ name: change.container, image: change.image });
   }
+  if (workload.template) Object.assign(podSpec, wholeLists(workload.template, podSpec));
   return {
     metadata: {
       // A precondition: the API server answers 409 if someone changed the object since we read it.
@@ -93,8 +98,36 @@ export function restorePatch(workload: Workload, changes: ImageChange[]): object
     if (change.type === 'ephemeralContainer') continue;
     (podSpec[listField[change.type]] ??= []).push({ name: change.container, image: change.image });
   }
+  if (workload.template) Object.assign(podSpec, wholeLists(workload.template, podSpec));
   return {
     metadata: { resourceVersion: workload.resourceVersion, annotations: { [originalImagesAnnotation]: null } },
     ...atPodSpec(workload.kind, podSpec),
   };
+}
+
+type Fragment = Record<string, Array<Record<string, string>>>;
+
+/**
+ * For a JSON merge patch: each list the strategic fragment touches, whole, as the object holds it,
+ * with the fragment's images set (a container is matched by name, or an unnamed one by its place),
+ * and imagePullSecrets with the fragment's entry added or (`$patch: delete`) taken out.
+ */
+function wholeLists(template: FullPodSpec, fragment: Fragment): Record<string, unknown[] | null> {
+  const lists: Record<string, unknown[] | null> = {};
+  for (const field of ['containers', 'initContainers'] as const) {
+    const changes = fragment[field];
+    if (!changes) continue;
+    lists[field] = (template[field] ?? []).map((container, index) => {
+      const name = typeof container.name === 'string' && container.name ? container.name : unnamedContainer(field, index);
+      const change = changes.find((c) => c.name === name);
+      return change ? { ...container, image: change.image } : container;
+    });
+  }
+  const secret = fragment.imagePullSecrets?.[0];
+  if (secret) {
+    const kept = (template.imagePullSecrets ?? []).filter((s) => s.name !== secret.name);
+    // A merge patch removes a field set to null: no empty list is left behind where there was none.
+    lists.imagePullSecrets = secret.$patch === 'delete' ? (kept.length ? kept : null) : [...kept, { name: secret.name }];
+  }
+  return lists;
 }

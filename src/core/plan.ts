@@ -71,7 +71,7 @@ export interface PlannedImage {
  */
 export type ContainerCode =
   | 'patch' | 'on-backup' | 'recopied' | 'excluded' | 'ephemeral' | 'self' | 'pod-pull-secret' | 'job-immutable'
-  | 'managed' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
+  | 'managed' | 'not-patched' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
 
 export interface PlannedContainer {
   kind: WorkloadKind;
@@ -238,6 +238,7 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   if (resolution.state === 'lost') return { action: 'skip', code: 'image-lost', reason: 'image lost: missing upstream and in the backup' };
   if (resolution.state === 'error') return { action: 'error', code: 'image-error', reason: resolution.reason };
   if (type === 'ephemeralContainer') return { action: 'skip', code: 'ephemeral', reason: 'ephemeral containers are reported, never patched' };
+  if (workload.notPatched) return { action: 'skip', code: 'not-patched', reason: workload.notPatched };
   const self = selfReason(workload, config.self);
   if (self) return { action: 'skip', code: 'self', reason: `${self}: its images are backed up, it is never patched` };
   if (config.pullSecret && workload.kind === 'Pod' && !workload.pullSecrets.includes(config.pullSecret)) {

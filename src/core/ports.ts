@@ -2,11 +2,17 @@
 // interfaces. The adapters implement them (kube/ for the cluster, oci/ for the registries); the CLI
 // wires one to the other. Nothing here does I/O.
 import type { ImageReference } from '../reference.ts';
+import type { CustomKind, CustomKindSpec } from './custom-kinds.ts';
 import type { KubeObject, WorkloadKind } from './workloads.ts';
 
 /** Lists the objects of one kind (kube/list.ts). */
 export interface WorkloadSource {
+  /** A custom kind is named `Kind.group`, after customKinds() found it; its pod template comes at spec.template. */
   list(kind: WorkloadKind, namespaces: string[], labelSelector?: string): Promise<KubeObject[]>;
+  /** Which of these kinds the cluster serves (API discovery); list() knows them afterwards. */
+  customKinds?(specs: CustomKindSpec[]): Promise<CustomKind[]>;
+  /** Whether this run may patch objects of a custom kind in a namespace (an access review). */
+  canPatch?(kind: CustomKind, namespace: string): Promise<boolean>;
 }
 
 /**

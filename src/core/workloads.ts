@@ -2,10 +2,24 @@
 // run, which of them we may patch, and which digests their pods report. Pure: no I/O.
 
 export const workloadKinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'ReplicationController', 'ReplicaSet', 'Job', 'Pod'] as const;
-export type WorkloadKind = (typeof workloadKinds)[number];
+export type BuiltinKind = (typeof workloadKinds)[number];
+/**
+ * A built-in kind, a custom kind as `Kind.group` (custom-kinds.ts), or the kind of an owner that
+ * image-clone does not patch (`Kind.group`, or `Kind` for the core group).
+ */
+export type WorkloadKind = BuiltinKind | (string & {});
+
+/** The API group of each built-in kind. */
+export const builtinGroup: Record<BuiltinKind, string> = {
+  Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', ReplicaSet: 'apps', CronJob: 'batch', Job: 'batch', ReplicationController: '', Pod: '',
+};
+
+const isBuiltin = (kind: string): kind is BuiltinKind => (workloadKinds as readonly string[]).includes(kind);
 
 /** The fields of a listed object that discovery reads (a subset of any workload or Pod). */
 export interface KubeObject {
+  /** Set on custom objects (their list items carry it); built-in list items may omit it. */
+  apiVersion?: string;
   metadata?: {
     name?: string;
     namespace?: string;
@@ -13,10 +27,18 @@ export interface KubeObject {
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: Array<{ kind?: string; name?: string; uid?: string; controller?: boolean }>;
+    ownerReferences?: OwnerReference[];
   };
   spec?: unknown;
   status?: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  uid?: string;
+  controller?: boolean;
 }
 
 interface PodSpecLike {
@@ -49,7 +71,31 @@ export interface Workload {
   pullSecrets: string[];
   /** Argo CD, Flux, Helm…: who would revert our patch, if anyone. */
   managedBy?: string;
+  /**
+   * A custom kind's pod spec lists, whole (containers, initContainers, imagePullSecrets): a JSON
+   * merge patch replaces a list, so it must send each back entire.
+   */
+  template?: FullPodSpec;
+  /** Why image-clone does not patch this workload (its images are still backed up), when it does not. */
+  notPatched?: string;
+  /** For an owner found through what it owns: the uids of those objects (a label selector may match them). */
+  members?: string[];
+  /** group/version of a custom kind, as the API server serves it (an Event about it names it). */
+  apiVersion?: string;
 }
+
+/** The container lists of a custom kind's pod spec, every field kept. */
+export interface FullPodSpec {
+  containers?: Array<Record<string, unknown>>;
+  initContainers?: Array<Record<string, unknown>>;
+  imagePullSecrets?: Array<{ name?: string }>;
+}
+
+/** A custom kind's name in plans and reports: `Rollout.argoproj.io`, as kubectl spells a resource of a group. */
+export const qualifiedKind = (group: string, kind: string) => (group ? `${kind}.${group}` : kind);
+
+/** A container with no name (Knative allows one): named by its place, as the plan and the patch both call it. */
+export const unnamedContainer = (field: 'containers' | 'initContainers', index: number) => `${field}[${index}]`;
 
 /** The annotation that records a workload's original images, for `image-clone restore`. */
 export const originalImagesAnnotation = 'image-clone.io/original-images';
@@ -82,76 +128,162 @@ export function managedBy(labels: Record<string, string>, annotations: Record<st
 const controllerOf = (o: KubeObject) => o.metadata?.ownerReferences?.find((r) => r.controller);
 
 export interface DiscoveryInput {
-  /** Every listed object of each kind, owned or not (owned ReplicaSets, Jobs and Pods link pods to their workloads). */
+  /**
+   * Every listed object of each kind, owned or not (owned ReplicaSets, Jobs and Pods link pods to
+   * their workloads). Custom kinds are keyed `Kind.group`, their pod template at spec.template.
+   */
   objects: Partial<Record<WorkloadKind, KubeObject[]>>;
+  /** The custom kinds that were listed: an owner of such a kind that is not in `objects` was not selected. */
+  customKinds?: Array<{ group: string; kind: string }>;
+  /** Kinds that could not be listed (`group/Kind` -> why): what they own is reported with why. */
+  unlisted?: Record<string, string>;
+}
+
+const groupOf = (apiVersion: string | undefined) => (apiVersion?.includes('/') ? apiVersion.split('/')[0]! : '');
+
+/** The containers of a pod spec, unnamed ones named by their place. */
+function containersOf(podSpec: PodSpecLike): Array<{ name: string; image: string; type: ContainerType }> {
+  const out: Array<{ name: string; image: string; type: ContainerType }> = [];
+  const add = (list: PodSpecLike['containers'], type: ContainerType, field: 'containers' | 'initContainers' | undefined) => {
+    (list ?? []).forEach((c, index) => {
+      const name = c.name || (field ? unnamedContainer(field, index) : undefined);
+      if (name && c.image) out.push({ name, image: c.image, type });
+    });
+  };
+  add(podSpec.containers, 'container', 'containers');
+  add(podSpec.initContainers, 'initContainer', 'initContainers');
+  add(podSpec.ephemeralContainers, 'ephemeralContainer', undefined);
+  return out;
+}
+
+/** What was found under an owner that is not patched itself: the containers its objects and pods run. */
+interface Gathered {
+  namespace: string;
+  /** The controller reference that names the owner, when the owner itself was not listed. */
+  ref?: OwnerReference;
+  containers: Map<string, { name: string; image: string; type: ContainerType }>;
+  members: string[];
 }
 
 /**
- * Turns listed objects into workloads: every Deployment, StatefulSet, DaemonSet, CronJob and
- * ReplicationController, and the ReplicaSets, Jobs and Pods that no controller owns (their owner is
- * the one to patch). Each container gets the digest its pods report, when they all agree.
+ * Turns listed objects into workloads. A workload is an object no controller owns: every
+ * Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController and custom kind, and the
+ * ReplicaSets, Jobs and Pods that no controller owns (an owned object is changed through its owner;
+ * a patch to it would be reverted). Each container gets the digest its pods report, when they all
+ * agree. Nothing that runs is left out: an owner image-clone does not list (an operator's custom
+ * resource, a Node for static pods) or cannot patch (a custom resource without a pod template where
+ * its kind keeps one) becomes a workload of its own that is reported, never patched, with the
+ * containers found under it.
  */
 export function discoverWorkloads(input: DiscoveryInput): Workload[] {
+  const kinds = [...workloadKinds.filter((k) => input.objects[k]), ...Object.keys(input.objects).filter((k) => !isBuiltin(k)).sort()];
   const byUid = new Map<string, { kind: WorkloadKind; object: KubeObject }>();
-  for (const kind of workloadKinds) {
+  for (const kind of kinds) {
     for (const object of input.objects[kind] ?? []) {
       const uid = object.metadata?.uid;
       if (uid) byUid.set(uid, { kind, object });
     }
   }
+  const listedKinds = new Set([...workloadKinds.map((k) => `${builtinGroup[k]}/${k}`), ...(input.customKinds ?? []).map((c) => `${c.group}/${c.kind}`)]);
+  for (const kind of Object.keys(input.unlisted ?? {})) listedKinds.delete(kind);
   // The top-most controller of an object: Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob.
-  const topOwner = (object: KubeObject): string | undefined => {
+  // `ref` is set when the chain ends at an owner that was not listed.
+  const topOwner = (object: KubeObject): { uid: string; ref?: OwnerReference } | undefined => {
     let current = object;
-    let uid: string | undefined;
-    for (let depth = 0; depth < 5; depth++) {
+    let top: { uid: string; ref?: OwnerReference } | undefined;
+    for (let depth = 0; depth < 8; depth++) {
       const ref = controllerOf(current);
       if (!ref?.uid) break;
-      uid = ref.uid;
       const owner = byUid.get(ref.uid);
-      if (!owner) break;
+      if (!owner) return { uid: ref.uid, ref };
+      top = { uid: ref.uid };
       current = owner.object;
     }
-    return uid;
+    return top;
+  };
+  const hasTemplate = (uid: string) => {
+    const owner = byUid.get(uid);
+    return owner !== undefined && podSpecOf(owner.kind, owner.object.spec) !== undefined;
   };
 
   const podsByOwner = new Map<string, KubeObject[]>();
-  for (const pod of input.objects.Pod ?? []) {
-    const owner = topOwner(pod) ?? pod.metadata?.uid;
-    if (!owner) continue;
-    let pods = podsByOwner.get(owner);
-    if (!pods) podsByOwner.set(owner, (pods = []));
-    pods.push(pod);
+  const gathered = new Map<string, Gathered>();
+  for (const kind of kinds) {
+    for (const object of input.objects[kind] ?? []) {
+      const top = topOwner(object);
+      const ownerUid = top?.uid ?? object.metadata?.uid;
+      if (kind === 'Pod' && ownerUid) {
+        let pods = podsByOwner.get(ownerUid);
+        if (!pods) podsByOwner.set(ownerUid, (pods = []));
+        pods.push(object);
+      }
+      if (!top) continue;
+      if (top.ref) {
+        // Not listed, but of a kind that is: it was not selected (label selector, --kinds).
+        if (listedKinds.has(`${groupOf(top.ref.apiVersion)}/${top.ref.kind}`)) continue;
+      } else if (hasTemplate(top.uid)) continue; // its owner's template stands for it
+      const podSpec = podSpecOf(kind, object.spec);
+      if (!podSpec) continue;
+      const key = top.uid;
+      let entry = gathered.get(key);
+      if (!entry) gathered.set(key, (entry = { namespace: object.metadata?.namespace ?? '', ...(top.ref ? { ref: top.ref } : {}), containers: new Map(), members: [] }));
+      if (object.metadata?.uid) entry.members.push(object.metadata.uid);
+      for (const c of containersOf(podSpec)) entry.containers.set(`${c.type}/${c.name}/${c.image}`, c);
+    }
   }
 
+  const withDigests = (list: Iterable<{ name: string; image: string; type: ContainerType }>, pods: KubeObject[]): WorkloadContainer[] => [...list].map((c) => {
+    const digest = c.type === 'ephemeralContainer' ? undefined : agreedDigest(pods, c.name, c.image, c.type === 'initContainer');
+    return { ...c, ...(digest ? { runningDigest: digest } : {}) };
+  });
+
   const workloads: Workload[] = [];
-  for (const kind of workloadKinds) {
+  for (const kind of kinds) {
     for (const object of input.objects[kind] ?? []) {
-      // Owned objects are changed through their owner; patching them would be reverted.
-      if (controllerOf(object) && (kind === 'ReplicaSet' || kind === 'Job' || kind === 'Pod')) continue;
+      if (controllerOf(object)) continue; // changed through its owner, or reported under it
       const meta = object.metadata ?? {};
+      if (!meta.name || !meta.namespace) continue;
       const podSpec = podSpecOf(kind, object.spec);
-      if (!meta.name || !meta.namespace || !podSpec) continue;
       const labels = meta.labels ?? {};
       const annotations = meta.annotations ?? {};
       const pods = podsByOwner.get(meta.uid ?? '') ?? [];
-      const containers: WorkloadContainer[] = [];
-      const add = (list: PodSpecLike['containers'], type: ContainerType) => {
-        for (const c of list ?? []) {
-          if (!c.name || !c.image) continue;
-          const digest = type === 'ephemeralContainer' ? undefined : agreedDigest(pods, c.name, c.image, type === 'initContainer');
-          containers.push({ name: c.name, image: c.image, type, ...(digest ? { runningDigest: digest } : {}) });
-        }
+      const base = {
+        kind, namespace: meta.namespace, name: meta.name, uid: meta.uid ?? '', resourceVersion: meta.resourceVersion ?? '', labels, annotations,
+        ...(!isBuiltin(kind) && object.apiVersion ? { apiVersion: object.apiVersion } : {}),
       };
-      add(podSpec.containers, 'container');
-      add(podSpec.initContainers, 'initContainer');
-      add(podSpec.ephemeralContainers, 'ephemeralContainer');
+      if (!podSpec) {
+        // A custom resource whose kind keeps its pod template elsewhere (an Argo Rollout with a
+        // workloadRef): what runs under it is reported, and it is not patched.
+        const found = gathered.get(meta.uid ?? '');
+        if (!found) continue;
+        workloads.push({ ...base, containers: withDigests(found.containers.values(), pods), pullSecrets: [], members: found.members,
+          notPatched: 'has no pod template where its kind keeps one: the images it runs are backed up, it is not patched' });
+        continue;
+      }
       const manager = managedBy(labels, annotations);
+      const custom = !isBuiltin(kind);
       workloads.push({
-        kind, namespace: meta.namespace, name: meta.name, uid: meta.uid ?? '', resourceVersion: meta.resourceVersion ?? '',
-        labels, annotations, containers, pullSecrets: (podSpec.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
+        ...base, containers: withDigests(containersOf(podSpec), pods), pullSecrets: (podSpec.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
         ...(manager ? { managedBy: manager } : {}),
+        ...(custom ? { template: podSpec as FullPodSpec } : {}),
       });
     }
+  }
+  // Owners that were not listed: reported with what runs under them, never patched.
+  for (const [uid, found] of gathered) {
+    if (!found.ref) continue;
+    const group = groupOf(found.ref.apiVersion);
+    const kind = found.ref.kind ?? 'Unknown';
+    const what = group ? `${group} ${kind}` : kind;
+    const why = input.unlisted?.[`${group}/${kind}`];
+    const notPatched = why
+      ? `owned by ${what}, which image-clone could not list (${why}): its image is backed up, the ${what} is not patched`
+      : `owned by ${what}, which image-clone does not patch: its image is backed up${group ? `; if its pod template sits at a fixed place, name it with --workload-kind ${group}/${kind}=PATH` : ''}`;
+    workloads.push({
+      kind: qualifiedKind(group, kind), namespace: found.namespace, name: found.ref.name ?? uid, uid, resourceVersion: '', labels: {}, annotations: {},
+      containers: withDigests(found.containers.values(), podsByOwner.get(uid) ?? []), pullSecrets: [], members: found.members, notPatched,
+      ...(found.ref.apiVersion ? { apiVersion: found.ref.apiVersion } : {}),
+    });
   }
   return workloads;
 }

@@ -4,8 +4,9 @@ import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, t
 import { KubeError } from '../errors.ts';
 import { apiProxy } from './config.ts';
 import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
+import { nestAt, valueAt, type CustomKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import type { WorkloadSource } from '../core/ports.ts';
-import { podSpecOf, type ContainerStatusLike, type KubeObject, type WorkloadKind } from '../core/workloads.ts';
+import { podSpecOf, qualifiedKind, type BuiltinKind, type ContainerStatusLike, type KubeObject, type OwnerReference, type WorkloadKind } from '../core/workloads.ts';
 
 interface ListParams {
   namespace?: string;
@@ -18,7 +19,7 @@ interface ListParams {
 type Page = { items: unknown[]; continue?: string };
 
 /** The API resource of each kind: for messages, and RBAC rules say the same names. */
-export const resourceOf: Record<WorkloadKind, { group: string; resource: string }> = {
+export const resourceOf: Record<BuiltinKind, { group: string; resource: string }> = {
   Deployment: { group: 'apps', resource: 'deployments' },
   StatefulSet: { group: 'apps', resource: 'statefulsets' },
   DaemonSet: { group: 'apps', resource: 'daemonsets' },
@@ -34,10 +35,18 @@ const pageSize = 250;
 
 const userAgent = 'kubernetes-client-javascript (image-clone)';
 
-/** The list URL path of a kind, in all namespaces or in one (every workload kind is served at v1 of its group). */
-function listPath(kind: WorkloadKind, namespace?: string): string {
-  const { group, resource } = resourceOf[kind];
-  return `${group ? `/apis/${group}/v1` : '/api/v1'}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource}`;
+/** The API resource of a built-in kind, or of a custom kind the cluster serves. */
+interface Resource {
+  group: string;
+  version: string;
+  resource: string;
+  /** A custom kind's pod template path. */
+  path?: string[];
+}
+
+/** The collection URL path of a resource, in all namespaces or in one (every built-in workload kind is served at v1 of its group). */
+export function collectionPath({ group, version, resource }: Resource, namespace?: string): string {
+  return `${group ? `/apis/${group}/${version}` : '/api/v1'}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource}`;
 }
 const retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
 
@@ -68,11 +77,14 @@ export class WorkloadLister implements WorkloadSource {
   readonly #kc: KubeConfig;
   readonly #server: string;
   readonly #http = new IsomorphicFetchHttpLibrary();
+  /** Custom kinds found by customKinds(), by `Kind.group`. */
+  readonly #custom = new Map<string, CustomKind>();
   /** API requests made, for the benchmarks. */
   requests = 0;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, custom: CustomKind[] = []) {
     this.#kc = kc;
+    for (const kind of custom) this.#custom.set(kind.name, kind);
     // A path prefix in the server URL (an API proxy's) is kept: paths are appended, not resolved.
     this.#server = (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
   }
@@ -88,7 +100,8 @@ export class WorkloadLister implements WorkloadSource {
           limit: pageSize, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}),
           ...(fieldSelector ? { fieldSelector } : {}), ...(token ? { _continue: token } : {}),
         });
-        for (const item of page.items as KubeObject[]) items.push(slimObject(kind, item));
+        const { path } = this.resource(kind);
+        for (const item of page.items as KubeObject[]) items.push(path ? slimCustom(path, item) : slimObject(kind as BuiltinKind, item));
         token = page.continue || undefined;
       } while (token);
       return items;
@@ -96,12 +109,71 @@ export class WorkloadLister implements WorkloadSource {
     return pages.flat();
   }
 
+  /** The custom kinds found so far (customKinds()), for a patcher. */
+  get custom(): CustomKind[] {
+    return [...this.#custom.values()];
+  }
+
+  /** The API resource of a kind: built-in, or a custom kind customKinds() found. */
+  resource(kind: WorkloadKind): Resource {
+    const custom = this.#custom.get(kind);
+    if (custom) return custom;
+    const builtin = resourceOf[kind as BuiltinKind];
+    if (!builtin) throw new Error(`not a kind image-clone lists: ${kind}`);
+    return { ...builtin, version: 'v1' };
+  }
+
+  /**
+   * Which of these custom kinds the cluster serves (API discovery: the group list, then the
+   * resources of the group's preferred version, or of another version that serves the kind).
+   */
+  async customKinds(specs: CustomKindSpec[]): Promise<CustomKind[]> {
+    if (!specs.length) return [];
+    const groups = (await this.#discovery('/apis')) as { groups?: Array<{ name: string; versions?: Array<{ version: string }>; preferredVersion?: { version: string } }> };
+    const found: CustomKind[] = [];
+    for (const spec of specs) {
+      const group = groups.groups?.find((g) => g.name === spec.group);
+      if (!group) continue;
+      const versions = [...new Set([group.preferredVersion?.version, ...(group.versions ?? []).map((v) => v.version)].filter((v): v is string => Boolean(v)))];
+      for (const version of versions) {
+        const list = (await this.#discovery(`/apis/${spec.group}/${version}`)) as { resources?: Array<{ name: string; kind: string; namespaced?: boolean }> };
+        const resource = list.resources?.find((r) => r.kind === spec.kind && !r.name.includes('/') && r.namespaced !== false);
+        if (!resource) continue;
+        const kind: CustomKind = { ...spec, version, resource: resource.name, name: qualifiedKind(spec.group, spec.kind) };
+        this.#custom.set(kind.name, kind);
+        found.push(kind);
+        break;
+      }
+    }
+    return found;
+  }
+
+  /** Whether this identity may patch a custom kind in a namespace (a SelfSubjectAccessReview, which every user may make). */
+  async canPatch(kind: CustomKind, namespace: string): Promise<boolean> {
+    const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'patch', group: kind.group, resource: kind.resource, namespace } } };
+    try {
+      const review = (await withRetry(() => this.#request('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', HttpMethod.POST, body))) as { status?: { allowed?: boolean } };
+      return review.status?.allowed === true;
+    } catch (err) {
+      throw kubeError(err, `ask whether this run may patch ${kind.resource}.${kind.group}`);
+    }
+  }
+
+  async #discovery(path: string): Promise<unknown> {
+    try {
+      return await withRetry(() => this.#request(path, HttpMethod.GET));
+    } catch (err) {
+      throw kubeError(err, `read the API server's discovery document ${path}`);
+    }
+  }
+
   async #page(kind: WorkloadKind, params: ListParams): Promise<Page> {
     this.requests++;
+    const resource = this.resource(kind);
     try {
-      return await withRetry(() => this.#get(listPath(kind, params.namespace), params));
+      return await withRetry(() => this.#get(collectionPath(resource, params.namespace), params));
     } catch (err) {
-      throw kubeError(err, `list ${resourceOf[kind].resource}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`, apiProxy(this.#kc));
+      throw kubeError(err, `list ${resource.resource}${resource.path ? `.${resource.group}` : ''}${params.namespace ? ` in namespace ${params.namespace}` : ' in all namespaces'}`, apiProxy(this.#kc));
     }
   }
 
@@ -113,13 +185,24 @@ export class WorkloadLister implements WorkloadSource {
    * plugins) and the HTTP client are client-node's own, as for its typed calls.
    */
   async #get(path: string, params: ListParams): Promise<Page> {
+    const query: Record<string, string> = { limit: String(params.limit) };
+    if (params._continue) query.continue = params._continue;
+    if (params.labelSelector) query.labelSelector = params.labelSelector;
+    if (params.fieldSelector) query.fieldSelector = params.fieldSelector;
+    const list = (await this.#request(path, HttpMethod.GET, undefined, query)) as { items?: unknown[]; metadata?: { continue?: string } };
+    return { items: list.items ?? [], ...(list.metadata?.continue ? { continue: list.metadata.continue } : {}) };
+  }
+
+  /** One API request, its JSON answer parsed; an ApiException for any status but 2xx. */
+  async #request(path: string, method: HttpMethod, body?: object, query: Record<string, string> = {}): Promise<unknown> {
     const url = new URL(`${this.#server}${path}`);
-    url.searchParams.set('limit', String(params.limit));
-    if (params._continue) url.searchParams.set('continue', params._continue);
-    if (params.labelSelector) url.searchParams.set('labelSelector', params.labelSelector);
-    if (params.fieldSelector) url.searchParams.set('fieldSelector', params.fieldSelector);
-    const request = new RequestContext(url.toString(), HttpMethod.GET);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    const request = new RequestContext(url.toString(), method);
     request.setHeaderParam('Accept', 'application/json');
+    if (body) {
+      request.setHeaderParam('Content-Type', 'application/json');
+      request.setBody(JSON.stringify(body));
+    }
     // The user agent of client-node's typed calls (patches, reads), so that audit logs show one client.
     request.setHeaderParam('User-Agent', userAgent);
     await this.#kc.applySecurityAuthentication(request);
@@ -128,8 +211,7 @@ export class WorkloadLister implements WorkloadSource {
     if (response.httpStatusCode < 200 || response.httpStatusCode > 299) {
       throw new ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode}`, text, response.headers);
     }
-    const list = JSON.parse(text) as { items?: unknown[]; metadata?: { continue?: string } };
-    return { items: list.items ?? [], ...(list.metadata?.continue ? { continue: list.metadata.continue } : {}) };
+    return JSON.parse(text) as unknown;
   }
 }
 
@@ -172,7 +254,7 @@ export function kubeError(err: unknown, doing: string, proxy?: string): KubeErro
  * workloads are held in memory until planned: managedFields, volumes, env and the rest would
  * otherwise make up most of it.
  */
-export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
+export function slimObject(kind: BuiltinKind, object: KubeObject): KubeObject {
   const meta = object.metadata ?? {};
   const containers = (list: Array<{ name?: string; image?: string }> | undefined) => list?.map(({ name, image }) => ({ name, image }));
   const spec = podSpecOf(kind, object.spec);
@@ -191,7 +273,7 @@ export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
   if (controller && spec) {
     const digests = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, imageID }) => ({ name, imageID }));
     return {
-      metadata: { namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ kind: controller.kind, uid: controller.uid, controller: true }] },
+      metadata: { namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name, uid: controller.uid, controller: true }] },
       spec: { containers: containers(spec.containers), ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}) },
       ...(status ? { status: { containerStatuses: digests(status.containerStatuses), initContainerStatuses: digests(status.initContainerStatuses) } } : {}),
     };
@@ -200,9 +282,32 @@ export function slimObject(kind: WorkloadKind, object: KubeObject): KubeObject {
     metadata: {
       name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,
       labels: meta.labels, annotations: meta.annotations,
-      ownerReferences: meta.ownerReferences?.map(({ kind: k, name, uid, controller }) => ({ kind: k, name, uid, controller })),
+      ownerReferences: slimOwners(meta.ownerReferences),
     },
     spec: slimSpec && (kind === 'Pod' ? slimSpec : kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: slimSpec } } } } : { template: { spec: slimSpec } }),
     ...(kind === 'Pod' && status ? { status: { containerStatuses: statuses(status.containerStatuses), initContainerStatuses: statuses(status.initContainerStatuses) } } : {}),
+  };
+}
+
+const slimOwners = (refs: OwnerReference[] | undefined) =>
+  refs?.map(({ apiVersion, kind, name, uid, controller }) => ({ apiVersion, kind, name, uid, controller }));
+
+/**
+ * A custom resource, slimmed: its metadata as a workload's, and its pod template moved from the
+ * kind's own place to spec.template, where discovery and patch building look for it. The pod
+ * spec's lists are kept whole: a JSON merge patch must send each back entire.
+ */
+export function slimCustom(path: string[], object: KubeObject): KubeObject {
+  const meta = object.metadata ?? {};
+  const podSpec = valueAt(object, [...path, 'spec']) as Record<string, unknown> | undefined;
+  const lists = podSpec && typeof podSpec === 'object' && Array.isArray(podSpec.containers)
+    ? Object.fromEntries(['containers', 'initContainers', 'imagePullSecrets'].filter((k) => Array.isArray(podSpec[k])).map((k) => [k, podSpec[k]]))
+    : undefined;
+  return {
+    metadata: {
+      name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion,
+      labels: meta.labels, annotations: meta.annotations, ownerReferences: slimOwners(meta.ownerReferences),
+    },
+    ...(lists ? nestAt(['spec', 'template', 'spec'], lists) : {}),
   };
 }

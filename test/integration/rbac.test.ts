@@ -6,6 +6,11 @@
 //
 // The API calls a run makes are read back from the API server's audit log, so "exactly what a run
 // needs" is checked both ways: every grant is used, and nothing ungranted is asked for.
+//
+// The custom kinds image-clone knows (docs/custom-workloads.md) are granted too: this test installs a
+// minimal CRD for each (their names as the projects define them; test/integration/custom-workloads
+// uses the projects' real CRDs), so that a run lists and patches them, and each of their grants can
+// be shown to be needed. Without one of those, a run warns naming the kind; it does not fail.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -19,7 +24,10 @@ import {
 } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { harnessEnv, repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { cronJob, daemonSet, deployment, job, Namespaces, pod, replicaSet, replicationController, statefulSet } from './fixtures.ts';
+import { knownCustomKinds, nestAt } from '../../src/core/custom-kinds.ts';
+import { qualifiedKind } from '../../src/core/workloads.ts';
+import { deleteCrds, installCrd, minimalCrd } from './crds.ts';
+import { cronJob, daemonSet, deployment, job, Namespaces, pod, podTemplate, replicaSet, replicationController, statefulSet } from './fixtures.ts';
 import { adminKubeConfig, runCli, seedImage, serviceAccountToken, tokenKubeConfig, uniqueRepo, waitUntil, writeKubeconfig, type CliRun, kubeClients } from './helpers.ts';
 
 type Doc = Record<string, any>;
@@ -184,13 +192,27 @@ const workloads: Record<string, { kind: string; make: (name: string) => Doc }> =
   jobs: { kind: 'Job', make: (name) => job(name, images.job, { spec: { suspend: true } }) },
   replicationcontrollers: { kind: 'ReplicationController', make: (name) => replicationController(name, images.app, { replicas: 0 }) },
   pods: { kind: 'Pod', make: (name) => pod(name, images.app) },
+  // The custom kinds, keyed resource.group, each with its pod template where its kind keeps it.
+  ...Object.fromEntries(knownCustomKinds.map((k) => [`${k.resource}.${k.group}`, {
+    kind: qualifiedKind(k.group, k.kind),
+    make: (name: string) => ({ apiVersion: `${k.group}/v1alpha1`, kind: k.kind, metadata: { name }, ...nestAt(k.path, podTemplate(name, images.app)) }),
+  }])),
 };
+
+/** The key of `workloads` for a rule's resource: the resource, or resource.group for a custom kind. */
+const builtinGroups = ['', 'apps', 'batch'];
+const workloadKey = (c: { group: string; resource: string }) => (builtinGroups.includes(c.group) ? c.resource : `${c.resource}.${c.group}`);
+/** The name createWorkloads gives the workload of a key: deployments -> deployment, rollouts.argoproj.io -> rollout. */
+const nameOf = (key: string) => key.split('.')[0]!.replace(/s$/, '');
+const customCrds = knownCustomKinds.map((k) => minimalCrd(k.group, k.kind, k.resource!));
+/** Every user may ask what it may do (system:basic-user): a run asks before it patches a custom kind. */
+const accessReview = 'create authorization.k8s.io/selfsubjectaccessreviews';
 
 /** One workload of each resource named, in `namespace`, labelled for the selector. */
 async function createWorkloads(namespace: string, resources: string[]): Promise<void> {
   const [key, value] = label.split('=');
   for (const resource of resources) {
-    const name = resource.replace(/s$/, '');
+    const name = nameOf(resource);
     const doc = workloads[resource]!.make(name);
     await objects.create({ ...doc, metadata: { name, namespace, labels: { [key!]: value! } } } as KubernetesObject);
   }
@@ -213,6 +235,7 @@ before(async () => {
   repo = uniqueRepo('rbac');
   label = `image-clone-test=${repo}`;
 
+  for (const crd of customCrds) await installCrd(kc, crd);
   // A previous run's namespace may still be terminating.
   if (!(await namespaceGone())) {
     await core.deleteNamespace({ name: ns }).catch(() => {});
@@ -256,6 +279,7 @@ after(async () => {
   // Other tests' syncs take their run lock in the namespace "image-clone" when it exists (and skip
   // the lock when it does not): they must not meet it half-deleted.
   await waitUntil('the image-clone namespace to be gone', namespaceGone, 120_000);
+  if (env) await deleteCrds(adminKubeConfig(env), customCrds.map((c) => c.metadata!.name!));
 });
 
 describe('the manifests', () => {
@@ -333,8 +357,9 @@ describe('sync as the ServiceAccount, configured as the CronJob', () => {
     const patches = plan.workloads.filter((w: Doc) => w.namespace === app && w.action === 'patch').map((w: Doc) => w.kind);
     assert.deepEqual([...new Set(patches)].sort(), Object.values(workloads).map((w) => w.kind).filter((k) => k !== 'Job').sort());
     const requests = await requestsSince(mark);
-    assert.deepEqual([...new Set(requests.map((r) => `${r.verb} ${r.resource}`))].sort(), [...grantsOf(find(applied, 'ClusterRole', 'image-clone').rules)].filter((g) => g.startsWith('list ')).sort(), 'lists the eight kinds, and nothing else');
-    assert.ok(requests.every((r) => r.namespace === undefined && r.code === 200), 'each at the cluster scope');
+    const lists = [...grantsOf(find(applied, 'ClusterRole', 'image-clone').rules)].filter((g) => g.startsWith('list '));
+    assert.deepEqual([...new Set(requests.map((r) => `${r.verb} ${r.resource}`))].sort(), [...lists, accessReview].sort(), 'lists the eight kinds and the custom ones, asks whether it may patch those, and nothing else');
+    assert.ok(requests.filter((r) => r.verb === 'list').every((r) => r.namespace === undefined && r.code === 200), 'each at the cluster scope');
   });
 
   test('sync copies every image, patches every kind but Jobs, and uses exactly the permissions granted', async () => {
@@ -345,7 +370,10 @@ describe('sync as the ServiceAccount, configured as the CronJob', () => {
     const report = reportOf(run);
     assert.deepEqual(report.summary.images, { total: 3, copied: 3, tagged: 0, present: 0, lost: 0, excluded: 0, failed: 0, error: 0 });
     const results = Object.fromEntries(report.workloads.filter((w: Doc) => w.namespace === app).map((w: Doc) => [w.kind, w.result]));
-    assert.deepEqual(results, { Deployment: 'patched', StatefulSet: 'patched', DaemonSet: 'patched', ReplicaSet: 'patched', CronJob: 'patched', ReplicationController: 'patched', Pod: 'patched', Job: 'skipped' });
+    assert.deepEqual(results, {
+      Deployment: 'patched', StatefulSet: 'patched', DaemonSet: 'patched', ReplicaSet: 'patched', CronJob: 'patched', ReplicationController: 'patched', Pod: 'patched', Job: 'skipped',
+      ...Object.fromEntries(knownCustomKinds.map((k) => [qualifiedKind(k.group, k.kind), 'patched'])),
+    });
     const pod = await core.readNamespacedPod({ name: 'pod', namespace: app });
     assert.match(pod.spec!.containers[0]!.image!, new RegExp(`^${env.registries.backup.host}/rbac/.*@sha256:`));
     // The CronJob's log format: every line on stderr is a JSON event.
@@ -356,7 +384,7 @@ describe('sync as the ServiceAccount, configured as the CronJob', () => {
     const requests = await requestsSince(mark);
     assert.ok(requests.every((r) => r.decision === 'allow'), `nothing refused: ${JSON.stringify(requests.filter((r) => r.decision !== 'allow'))}`);
     const used = new Set(requests.map((r) => `${r.verb} ${r.resource}`));
-    const granted = new Set([...grantsOf(find(applied, 'ClusterRole', 'image-clone').rules), ...grantsOf(find(applied, 'Role', 'image-clone').rules)]);
+    const granted = new Set([...grantsOf(find(applied, 'ClusterRole', 'image-clone').rules), ...grantsOf(find(applied, 'Role', 'image-clone').rules), accessReview]);
     assert.deepEqual([...used].sort(), [...granted].sort(), 'every grant used, nothing else asked for');
     assert.ok(requests.filter((r) => r.resource === 'coordination.k8s.io/leases').every((r) => r.namespace === ns && (r.verb === 'create' || r.name === 'image-clone-sync')));
     const lease = await leases.readNamespacedLease({ name: 'image-clone-sync', namespace: ns });
@@ -423,6 +451,7 @@ async function withoutGrant(c: RuleCase, fn: () => Promise<void>): Promise<void>
 /** What a run does without the grant: each grant the tool needs has a way to show it. */
 async function showNeeded(c: RuleCase): Promise<void> {
   const what = `${c.verb} ${c.group || 'core'}/${c.resource}`;
+  if (knownCustomKinds.some((k) => k.group === c.group && k.resource === c.resource)) return showCustomNeeded(c);
   if (c.verb === 'list') {
     const run = await runAsCronJob(['-o', 'json']);
     assert.equal(run.code, 2, `exit 2 without ${what}\n${run.stderr}`);
@@ -491,6 +520,31 @@ async function showNeeded(c: RuleCase): Promise<void> {
     return;
   }
   assert.fail(`no test shows why ${what} is needed: does image-clone use it?`);
+}
+
+/**
+ * A custom kind's grant: without it the run does not fail (exit 0), it warns naming the kind. Without
+ * list, the kind is not listed at all; without patch, its workload is skipped saying why.
+ */
+async function showCustomNeeded(c: RuleCase): Promise<void> {
+  const key = workloadKey(c);
+  const app = await namespaces.create(`rbac-${c.resource}`);
+  await createWorkloads(app, [key]);
+  const run = await runAsCronJob(['-o', 'json']);
+  assert.equal(run.code, 0, `exit 0 without ${c.verb} ${c.group}/${c.resource}: a warning, not a failed run\n${run.stderr}`);
+  const warnings = run.stderr.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.level === 'warn' && e.event === 'message').map((e) => e.message as string);
+  const row = reportOf(run).workloads.find((w: Doc) => w.namespace === app);
+  if (c.verb === 'list') {
+    const warning = warnings.find((m) => m?.startsWith(`cannot list ${c.resource}.${c.group} in all namespaces `));
+    assert.ok(warning, `a warning names the kind: ${JSON.stringify(warnings)}`);
+    assert.match(warning, refusal('list', c.group, c.resource));
+    assert.equal(row, undefined, 'a kind it may not list has no rows of its own (its pods, if any, would be reported under it)');
+    return;
+  }
+  assert.ok(warnings.some((m) => m?.startsWith(`cannot patch ${c.resource}.${c.group} in namespace ${app}`)), `a warning names the kind: ${JSON.stringify(warnings)}`);
+  assert.equal(row?.result, 'skipped', JSON.stringify(row));
+  assert.match(row.resultReason, new RegExp(`may not patch ${c.resource}\\.${c.group.replace(/\./g, '\\.')} in namespace ${app} \\(RBAC\\)`));
+  assert.equal(row.kind, workloads[key]!.kind);
 }
 
 /** With the grant back, the next run succeeds and finishes what the refused one could not. */

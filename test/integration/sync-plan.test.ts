@@ -219,7 +219,8 @@ describe('sync --dry-run', () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^image-clone: --backup is required/);
     const badKinds = await runCli([...baseArgs, '--kinds', 'Widget']);
-    assert.deepEqual([badKinds.code, badKinds.stderr.split('\n')[0]], [2, 'image-clone: --kinds: unknown kind "Widget" (known: Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController, ReplicaSet, Job, Pod)']);
+    assert.deepEqual([badKinds.code, badKinds.stderr.split('\n')[0]], [2, 'image-clone: --kinds: unknown kind "Widget" (known: Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController, ReplicaSet, Job, Pod, '
+      + 'Rollout.argoproj.io, CloneSet.apps.kruise.io, StatefulSet.apps.kruise.io, DaemonSet.apps.kruise.io, Service.serving.knative.dev, ScaledJob.keda.sh)']);
     const badKubeconfig = await runCli([...syncArgs().filter((a) => a !== env.kubeconfig && a !== '--kubeconfig'), '--kubeconfig', '/nonexistent/kubeconfig']);
     assert.deepEqual([badKubeconfig.code, badKubeconfig.stderr.split('\n')[0]], [2, 'image-clone: kubeconfig /nonexistent/kubeconfig does not exist']);
   });

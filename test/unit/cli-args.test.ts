@@ -37,12 +37,13 @@ const commands: Record<string, { options: object; base: [string[], string[]]; ch
 const sampleValue: Record<string, string> = {
   namespace: 'shop', 'exclude-namespace': 'kube-public', kinds: 'deploy', 'include-image': 'docker.io/*', 'exclude-image': '*:latest',
   'insecure-registry': 'localhost:5000', platform: 'linux/amd64', 'registry-provider': 'localhost:5000=aws', 'ecr-repository-tag': 'team=platform',
+  'workload-kind': 'example.com/WebApp=spec.template',
 };
 
 describe('repeatable options', () => {
   test('are exactly the ones this test knows a value for', () => {
-    assert.deepEqual(repeatable(syncOptions), ['ecr-repository-tag', 'exclude-image', 'exclude-namespace', 'include-image', 'insecure-registry', 'kinds', 'namespace', 'registry-provider']);
-    assert.deepEqual(repeatable(restoreOptions), ['exclude-namespace', 'kinds', 'namespace']);
+    assert.deepEqual(repeatable(syncOptions), ['ecr-repository-tag', 'exclude-image', 'exclude-namespace', 'include-image', 'insecure-registry', 'kinds', 'namespace', 'registry-provider', 'workload-kind']);
+    assert.deepEqual(repeatable(restoreOptions), ['exclude-namespace', 'kinds', 'namespace', 'workload-kind']);
     assert.deepEqual(repeatable(copyOptions), ['ecr-repository-tag', 'insecure-registry', 'platform', 'registry-provider']);
   });
 

@@ -186,3 +186,25 @@ describe('ECR repository settings', () => {
     }
   });
 });
+
+describe('--workload-kind through every layer', () => {
+  const userKinds = async (flags: string[], env: Record<string, string>, file?: string) =>
+    (await settingsOf([...base, ...flags], env, file)).settings.selection.customKinds.filter((k) => k.group === 'example.com').map((k) => `${k.kind}=${k.path.join('.')}`);
+
+  test('flag (repeated) > IMAGE_CLONE_WORKLOAD_KIND (comma-separated) > the config file (a list); the known kinds always', async () => {
+    const file = 'workload-kind: [example.com/FromFile=spec.template]';
+    const env = { IMAGE_CLONE_WORKLOAD_KIND: 'example.com/A=spec.a,example.com/B=spec.b' };
+    assert.deepEqual(await userKinds([], {}, file), ['FromFile=spec.template']);
+    assert.deepEqual(await userKinds([], env, file), ['A=spec.a', 'B=spec.b']);
+    assert.deepEqual(await userKinds(['--workload-kind', 'example.com/C=spec.c', '--workload-kind', 'example.com/D=spec.d.e'], env, file), ['C=spec.c', 'D=spec.d.e']);
+    const { settings } = await settingsOf(base, {});
+    assert.ok(settings.selection.customKinds.some((k) => k.group === 'argoproj.io' && k.kind === 'Rollout'), 'the known kinds without any option');
+    assert.ok(settings.selection.kinds.includes('Rollout.argoproj.io'), 'and selected by default');
+  });
+
+  test('--kinds names custom kinds as Kind.group, GROUP/KIND or the kind alone; a bad --workload-kind is a usage error', async () => {
+    const { settings } = await settingsOf([...base, '--kinds', 'Rollout,apps.kruise.io/CloneSet,WebApp.example.com', '--workload-kind', 'example.com/WebApp=spec.template'], {});
+    assert.deepEqual(settings.selection.kinds, ['Rollout.argoproj.io', 'CloneSet.apps.kruise.io', 'WebApp.example.com']);
+    await assert.rejects(settingsOf(base, { IMAGE_CLONE_WORKLOAD_KIND: 'nonsense' }), (err: Error) => err instanceof UsageError && /--workload-kind nonsense: expected GROUP\/KIND=PATH/.test(err.message));
+  });
+});

@@ -12,6 +12,7 @@ import { syncOptions } from '../../src/cli/options.ts';
 import { envName } from '../../src/cli/config.ts';
 import { selfLabel } from '../../src/core/self.ts';
 import { ExitCode } from '../../src/cli/exit-codes.ts';
+import { knownCustomKinds } from '../../src/core/custom-kinds.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';
 import { resourceOf } from '../../src/kube/list.ts';
 import { leaseName } from '../../src/kube/lock.ts';
@@ -173,10 +174,11 @@ describe('RBAC', () => {
   const role = find(base, 'Role', 'image-clone');
   const patched = workloadKinds.filter((kind) => kind !== 'Job'); // core/plan.ts: a Job's pod template is immutable
 
-  test('the ClusterRole grants list on the eight kinds discovery reads, patch on the seven it rewrites, and create and patch on Events: nothing else', () => {
+  test('the ClusterRole grants list on the eight kinds discovery reads, patch on the seven it rewrites, list and patch on the known custom kinds, and create and patch on Events: nothing else', () => {
     const expected = [
       ...workloadKinds.map((kind) => `list ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
       ...patched.map((kind) => `patch ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
+      ...knownCustomKinds.flatMap((k) => [`list ${k.group}/${k.resource}`, `patch ${k.group}/${k.resource}`]),
       'create events.k8s.io/events', 'patch events.k8s.io/events', // src/kube/events.ts
     ].sort();
     assert.deepEqual(grants(clusterRole.rules), expected);

@@ -60,3 +60,9 @@ test('the Event name: the same situation, the same name (one series); another re
   assert.match(eventName(web!), /^web\.[0-9a-f]{16}$/);
   assert.ok(eventName({ ...web!, regarding: { ...web!.regarding, name: 'x'.repeat(253) } }).length <= 253);
 });
+
+test('a custom workload (Kind.group in the report) is named by its own kind and apiVersion in its Event', () => {
+  const rollout = { workloads: [w('ro', 'patched', '', 'Rollout.argoproj.io')] as any, containers: [c('ro', 'app', 'r.example/app:1', 'patch', 'patched', 'b/app:1@sha256:dd', 'Rollout.argoproj.io')] };
+  const [event] = workloadEvents(rollout, [{ kind: 'Rollout.argoproj.io', namespace: 'shop', name: 'ro', uid: 'uid-ro', apiVersion: 'argoproj.io/v1alpha1' }]);
+  assert.deepEqual(event!.regarding, { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'shop', name: 'ro', uid: 'uid-ro' });
+});

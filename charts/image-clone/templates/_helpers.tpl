@@ -41,7 +41,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   namespace: {{ .Release.Namespace }}
 {{- end -}}
 
-{{/* What image-clone does to workloads and their Events: the rules of manifests/base/clusterrole.yaml,
+{{/* What image-clone does to workloads (the custom kinds it knows included) and their Events: the rules of manifests/base/clusterrole.yaml,
 as the ClusterRole (default) or, with rbac.namespaced, as a Role in the release namespace. */}}
 {{- define "image-clone.workloadRules" -}}
 - apiGroups: ["apps"]
@@ -67,5 +67,29 @@ as the ClusterRole (default) or, with rbac.namespaced, as a Role in the release 
   verbs: ["create"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
+  verbs: ["patch"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["list"]
+- apiGroups: ["apps.kruise.io"]
+  resources: ["clonesets", "statefulsets", "daemonsets"]
+  verbs: ["list"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["services"]
+  verbs: ["list"]
+- apiGroups: ["keda.sh"]
+  resources: ["scaledjobs"]
+  verbs: ["list"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["patch"]
+- apiGroups: ["apps.kruise.io"]
+  resources: ["clonesets", "statefulsets", "daemonsets"]
+  verbs: ["patch"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["services"]
+  verbs: ["patch"]
+- apiGroups: ["keda.sh"]
+  resources: ["scaledjobs"]
   verbs: ["patch"]
 {{- end -}}

@@ -55,10 +55,12 @@ async function runRestore(options: RestoreRun, context: CliContext): Promise<num
   const lock = !dryRun && options.lock ? await (await import('../../kube/lock.ts')).acquireLock(kube.kc, { namespace: ownNamespace }) : undefined;
   if (!dryRun && options.lock && !lock) context.stderr.write(`warning: namespace ${ownNamespace} does not exist, so this run holds no lock; pass --own-namespace if image-clone lives elsewhere\n`);
   try {
-    const listed = await unlessInterrupted(discover(new WorkloadLister(kube.kc), discovery), context.signal)
+    const lister = new WorkloadLister(kube.kc);
+    const warn = (line: string) => context.stderr.write(`warning: ${line}\n`);
+    const listed = await unlessInterrupted(discover(lister, discovery, warn), context.signal)
       .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     const steps = planRestore(listed);
-    const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc), { dryRun, signal: context.signal });
+    const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc, lister.custom), { dryRun, signal: context.signal });
     const { restoreDocument, renderRestoreTable } = await import('../output/restore.ts');
     const document = restoreDocument(outcomes, dryRun);
     if (options.output === 'json') context.stdout.write(`${JSON.stringify(document, null, 2)}\n`);

@@ -81,7 +81,8 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
     if (self) settings.plan.self = self;
     const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
-    const planned = await unlessInterrupted(planSync({ workloads: new WorkloadLister(kube.kc), manifests: lookups }, discovery, settings.plan, registry.concurrency), context.signal)
+    const lister = new WorkloadLister(kube.kc);
+    const planned = await unlessInterrupted(planSync({ workloads: lister, manifests: lookups, warn: (line) => log.line('warn', line) }, discovery, settings.plan, registry.concurrency), context.signal)
       .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     lookups.throwIfAllFailed();
     // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
@@ -121,7 +122,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
         else if (e.kind === 'warning') log.line('warn', e.message);
       },
     });
-    const workloadPatcher = new WorkloadPatcher(kube.kc);
+    const workloadPatcher = new WorkloadPatcher(kube.kc, lister.custom);
     let patching = false;
     const patcher: Patcher = {
       patch: (...args) => {
