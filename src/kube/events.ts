@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, EventsV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type EventsV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { apiProxy } from './config.ts';
 import { kubeError, withRetry } from './list.ts';
 
 export interface WorkloadEvent {
@@ -27,10 +28,12 @@ export function eventName(e: WorkloadEvent): string {
 export class EventRecorder {
   readonly #api: EventsV1Api;
   readonly #instance: string;
+  readonly #proxy: string | undefined;
 
   constructor(kc: KubeConfig, instance = `image-clone-${hostname()}`.slice(0, 128)) {
     this.#api = kc.makeApiClient(EventsV1Api);
     this.#instance = instance;
+    this.#proxy = apiProxy(kc);
   }
 
   /** Records the event: a new Event, or one more in the series of the same one. Throws a KubeError. */
@@ -47,7 +50,7 @@ export class EventRecorder {
       await withRetry(() => this.#api.createNamespacedEvent({ namespace, body }));
       return 'created';
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 409)) throw kubeError(err, `create events in ${namespace}`);
+      if (!(err instanceof ApiException && err.code === 409)) throw kubeError(err, `create events in ${namespace}`, this.#proxy);
     }
     const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     try {
@@ -56,7 +59,7 @@ export class EventRecorder {
       await withRetry(() => this.#api.patchNamespacedEvent({ name, namespace, body: { series } }, merge));
       return 'repeated';
     } catch (err) {
-      throw kubeError(err, `patch events in ${namespace}`);
+      throw kubeError(err, `patch events in ${namespace}`, this.#proxy);
     }
   }
 }

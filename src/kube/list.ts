@@ -155,7 +155,7 @@ export class WorkloadLister implements WorkloadSource {
       const review = (await withRetry(() => this.#request('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', HttpMethod.POST, body))) as { status?: { allowed?: boolean } };
       return review.status?.allowed === true;
     } catch (err) {
-      throw kubeError(err, `ask whether this run may patch ${kind.resource}.${kind.group}`);
+      throw kubeError(err, `ask whether this run may patch ${kind.resource}.${kind.group}`, apiProxy(this.#kc));
     }
   }
 
@@ -163,7 +163,7 @@ export class WorkloadLister implements WorkloadSource {
     try {
       return await withRetry(() => this.#request(path, HttpMethod.GET));
     } catch (err) {
-      throw kubeError(err, `read the API server's discovery document ${path}`);
+      throw kubeError(err, `read the API server's discovery document ${path}`, apiProxy(this.#kc));
     }
   }
 

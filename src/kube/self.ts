@@ -4,6 +4,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { findSelf, type SelfIdentity } from '../core/self.ts';
 import type { KubeObject } from '../core/workloads.ts';
+import { apiProxy } from './config.ts';
 import { WorkloadLister, kubeError, withRetry } from './list.ts';
 
 /**
@@ -19,7 +20,7 @@ export async function selfInCluster(kc: KubeConfig, namespace: string, podName: 
       const { items } = await withRetry(() => core.listNamespacedPod({ namespace: ns, fieldSelector: `metadata.name=${name}` }));
       return items[0] as KubeObject | undefined;
     } catch (err) {
-      throw kubeError(err, `list pods in namespace ${ns}`);
+      throw kubeError(err, `list pods in namespace ${ns}`, apiProxy(kc));
     }
   }, namespace, podName);
 }

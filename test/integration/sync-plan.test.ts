@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
 import { repoRoot, type HarnessEnv } from '../harness/harness.ts';
-import { anchorTag } from '../../src/core/naming.ts';
+import { anchorTag, sealTag } from '../../src/core/naming.ts';
 import {
   createIn, cronJob, daemonSet, deployment, harnessFixtures, job as jobOf, pod, replicaSet, replicationController, reportRunning, statefulSet, type Namespaces,
 } from './fixtures.ts';
@@ -48,8 +48,9 @@ before(async () => {
   images.twin = await seedImage(env.registries['backup-basic'], `${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 4 });
   // Already backed up: the api image, under the name nested naming gives it.
   await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:2.0`, { layers: 1, layerSize: 4096, seed: 2 });
-  // As image-clone keeps it: held by its anchor tag too (the same seed gives the same digest).
+  // As image-clone keeps it: held by its anchor tag too, and sealed (the same seed gives the same digest).
   await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:${anchorTag(images.api.digest)}`, { layers: 1, layerSize: 4096, seed: 2 });
+  await seedImage(env.registries.backup, `mirror/${src.host.replace(':', '_')}/${repo}/api:${sealTag(images.api.digest)}`, { layers: 1, layerSize: 4096, seed: 2 });
 
   const web = `${src.host}/${repo}/web:1.0`;
   const api = `${src.host}/${repo}/api:2.0`;
