@@ -83,7 +83,7 @@ async function resolveOne(request: ImageRequest, lookup: ManifestLookup): Promis
   const copyAgain = (why: string) => damaged ? `the backup copy is incomplete (${damaged}): copied again` : why;
 
   if (request.digest) {
-    // Known digest (the reference's, or the one the pods run): the warm path is one HEAD of its anchor.
+    // Known digest (the reference's, or the one the pods run): the warm path is one HEAD of its seal.
     const wanted = request.digest;
     const held = await inBackup(wanted);
     if (held) return held;

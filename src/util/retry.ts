@@ -46,13 +46,16 @@ export function backoffMs(attempt: number, policy: Pick<RetryPolicy, 'baseDelayM
 
 /** Retry-After in seconds or as an HTTP date; capped so a hostile server cannot park us for hours. */
 export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
+  const wait = untilRetry(Array.isArray(header) ? header[0] : header, now);
+  return wait === undefined ? undefined : Math.min(wait, 120_000);
+}
+
+/** A Retry-After value (seconds, or an HTTP date) as milliseconds from `now`, uncapped. */
+function untilRetry(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined;
-  const maxMs = 120_000;
-  if (/^\d+$/.test(value.trim())) return Math.min(Number(value.trim()) * 1000, maxMs);
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.min(Math.max(date - now, 0), maxMs);
+  return Number.isNaN(date) ? undefined : Math.max(date - now, 0);
 }
 
 /**
@@ -65,12 +68,8 @@ export function throttleWaitMs(headers: Record<string, string | string[] | undef
     const value = headers[name];
     return (Array.isArray(value) ? value[0] : value)?.trim();
   };
-  const retryAfter = first('retry-after');
-  if (retryAfter) {
-    if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
-    const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.max(date - now, 0);
-  }
+  const retryAfter = untilRetry(first('retry-after'), now);
+  if (retryAfter !== undefined) return retryAfter;
   const reset = first('ratelimit-reset');
   if (reset && /^\d+$/.test(reset)) {
     const seconds = Number(reset);
