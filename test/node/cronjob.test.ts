@@ -3,7 +3,7 @@
 // `kubectl apply -k` through an overlay as docs/cronjob.md tells users.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,7 +12,7 @@ import { repoRoot } from '../harness/harness.ts';
 import { pushImage, testImage } from '../harness/images.ts';
 import { deployment } from '../integration/fixtures.ts';
 import { adminKubeConfig, kubeClients } from '../integration/helpers.ts';
-import { applyKustomization, ensurePullSecret, nodeEnv, runJobFromCronJob, waitForRunningPods } from './helpers.ts';
+import { applyKustomization, ensurePullSecret, nodeEnv, runJobFromCronJob, waitForRunningPods, writeCronJobOverlay } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
 const env = await nodeEnv();
@@ -31,36 +31,10 @@ before(async () => {
 
   // The user's overlay, next to the repository's manifests (here: in a temporary folder).
   overlay = await mkdtemp(join(tmpdir(), 'image-clone-overlay-'));
-  await writeFile(join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ${relative(overlay, join(repoRoot, 'manifests/overlays/pull-secrets'))}
-images:
-  - name: registry.example.com/image-clone
-    newName: ${source}/tools/image-clone
-    digest: ${image.digest}
-patches:
-  - patch: |-
-      apiVersion: batch/v1
-      kind: CronJob
-      metadata:
-        name: image-clone
-        namespace: image-clone
-      spec:
-        jobTemplate:
-          spec:
-            template:
-              spec:
-                containers:
-                  - name: image-clone
-                    env:
-                      - name: IMAGE_CLONE_BACKUP
-                        value: ${backup.host}/incluster
-                      - name: IMAGE_CLONE_INSECURE_REGISTRY
-                        value: ${source},${backup.host}
-                      - name: IMAGE_CLONE_NAMESPACE
-                        value: ${apps_ns}
-`);
+  await writeCronJobOverlay(overlay, {
+    base: 'manifests/overlays/pull-secrets', image: `${source}/tools/image-clone`, digest: image.digest,
+    env: { IMAGE_CLONE_BACKUP: `${backup.host}/incluster`, IMAGE_CLONE_INSECURE_REGISTRY: `${source},${backup.host}`, IMAGE_CLONE_NAMESPACE: apps_ns },
+  });
   applyKustomization(env, relative(repoRoot, overlay));
   // The two Secrets docs/cronjob.md has users create: the registry credentials and the pull secret.
   const auth = Buffer.from(`${backup.username}:${backup.password}`).toString('base64');

@@ -1,9 +1,9 @@
 // Shared by the node tests (test/node/, run with `with-harness.ts --node`): pods that really run on
 // the harness's node, containerd's own view of its images, and registries of a test's own.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { BatchV1Api, CoreV1Api, V1Job, V1Pod } from '@kubernetes/client-node';
 import { harnessEnv, repoRoot, type HarnessEnv, type HarnessRegistry } from '../harness/harness.ts';
@@ -170,4 +170,37 @@ export async function ensurePullSecret(env: HarnessEnv): Promise<void> {
   await core.createNamespacedSecret({ namespace: 'image-clone', body }).catch(async () => {
     await core.replaceNamespacedSecret({ name: 'image-clone-pull', namespace: 'image-clone', body });
   });
+}
+
+/**
+ * Writes a user's overlay into `dir`, as docs/cronjob.md has users write one: `base` (a folder of
+ * the repository's manifests), image-clone's image by digest, and the CronJob's container given
+ * these IMAGE_CLONE_* variables; `namespace` moves everything there.
+ */
+export async function writeCronJobOverlay(dir: string, options: { base: string; image: string; digest: string; env: Record<string, string>; namespace?: string }): Promise<void> {
+  const env = Object.entries(options.env).map(([name, value]) => `                      - name: ${name}\n                        value: ${value}\n`).join('');
+  await writeFile(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+${options.namespace ? `namespace: ${options.namespace}\n` : ''}resources:
+  - ${relative(dir, join(repoRoot, options.base))}
+images:
+  - name: registry.example.com/image-clone
+    newName: ${options.image}
+    digest: ${options.digest}
+patches:
+  - patch: |-
+      apiVersion: batch/v1
+      kind: CronJob
+      metadata:
+        name: image-clone
+        namespace: image-clone
+      spec:
+        jobTemplate:
+          spec:
+            template:
+              spec:
+                containers:
+                  - name: image-clone
+                    env:
+${env}`);
 }

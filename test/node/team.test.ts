@@ -10,17 +10,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { repoRoot } from '../harness/harness.ts';
 import { pushImage, testImage, type BuiltImage } from '../harness/images.ts';
 import { cronJob, deployment } from '../integration/fixtures.ts';
 import { adminKubeConfig, kubeClients, runCli, serviceAccountToken, tokenKubeConfig, waitUntil, writeKubeconfig } from '../integration/helpers.ts';
 import {
-  digestOf, jobFromCronJob, nodeEnv, startOwnRegistries, waitForPodPhase, waitForRunningPods, wipeNodeImages, type OwnRegistries,
+  digestOf, jobFromCronJob, nodeEnv, startOwnRegistries, waitForPodPhase, waitForRunningPods, wipeNodeImages, writeCronJobOverlay, type OwnRegistries,
 } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
@@ -86,37 +85,10 @@ before(async () => {
 
   // The team's overlay of the namespaced install, as docs/team-install.md shows it.
   overlay = await mkdtemp(join(tmpdir(), 'image-clone-team-overlay-'));
-  await writeFile(join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: ${team}
-resources:
-  - ${relative(overlay, join(repoRoot, 'manifests/overlays/namespaced'))}
-images:
-  - name: registry.example.com/image-clone
-    newName: ${source}/tools/image-clone
-    digest: ${image.digest}
-patches:
-  - patch: |-
-      apiVersion: batch/v1
-      kind: CronJob
-      metadata:
-        name: image-clone
-        namespace: image-clone
-      spec:
-        jobTemplate:
-          spec:
-            template:
-              spec:
-                containers:
-                  - name: image-clone
-                    env:
-                      - name: IMAGE_CLONE_BACKUP
-                        value: ${backup.host}/${prefix}
-                      - name: IMAGE_CLONE_INSECURE_REGISTRY
-                        value: ${source},${backup.host},${lostHost}
-                      - name: IMAGE_CLONE_OUTPUT
-                        value: json
-`);
+  await writeCronJobOverlay(overlay, {
+    base: 'manifests/overlays/namespaced', namespace: team, image: `${source}/tools/image-clone`, digest: image.digest,
+    env: { IMAGE_CLONE_BACKUP: `${backup.host}/${prefix}`, IMAGE_CLONE_INSECURE_REGISTRY: `${source},${backup.host},${lostHost}`, IMAGE_CLONE_OUTPUT: 'json' },
+  });
   execFileSync('kubectl', ['--kubeconfig', ownerKubeconfig, 'apply', '-k', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 });
 
