@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
 import { registryKey } from '../reference.ts';
-import { errorCode } from '../util/retry.ts';
+import { errorCode } from '../util/retry-policy.ts';
 import { type Credential, isRecord } from './credential.ts';
 import { dockerHubAuthKey, helperNamePattern } from './helper.ts';
 

@@ -4,9 +4,9 @@
 // before its report leaves the last report's figures and the last success time in place, and says
 // that it failed. A Pushgateway that cannot be reached is one warning line, never a failed run.
 import { UsageError } from '../errors.ts';
-import { resolveOption, type OptionSource } from './config.ts';
+import { resolveOption, type OptionSource } from './config-layers.ts';
 import type { CliContext } from './context.ts';
-import type { LogFormat } from './output/events.ts';
+import type { LogFormat } from './output/event-log.ts';
 import type { RunReport } from './output/document.ts';
 
 export const metricsOptions = {
@@ -120,7 +120,7 @@ export async function withRunMetrics(settings: MetricsSettings, skip: boolean, l
   const push = async (success: boolean) => {
     const warning = await pushMetrics({ ...settings, pushgateway }, { success, durationSeconds: (performance.now() - started) / 1000, endedAt: new Date(), summary });
     if (!warning) return;
-    const { createEventLog } = await import('./output/events.ts');
+    const { createEventLog } = await import('./output/event-log.ts');
     const { createProgress } = await import('./output/progress.ts');
     createEventLog(createProgress({ stream: context.stderr, interactive: false, text: '' }), logFormat, context.stderr).line('warn', warning);
   };

@@ -2,7 +2,7 @@
 // Their values are resolved in settings.ts (sync) and in each command's complete step.
 import { workloadKinds } from '../core/workloads.ts';
 import { metricsOptions } from './metrics.ts';
-import { registryOptions } from './registry.ts';
+import { registryOptions } from './registry-wiring.ts';
 
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {

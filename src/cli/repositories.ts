@@ -6,8 +6,8 @@ import type { Keychain } from '../auth/keychain.ts';
 import { AuthError, UsageError } from '../errors.ts';
 import type { EcrRepositorySettings } from '../oci/ecr-repositories.ts';
 import type { Repository } from '../oci/registry.ts';
-import { errorCode } from '../util/retry.ts';
-import { resolveOption, type OptionSource } from './config.ts';
+import { errorCode } from '../util/retry-policy.ts';
+import { resolveOption, type OptionSource } from './config-layers.ts';
 
 export const repositoryOptions = {
   'create-repositories': { type: 'boolean', describe: 'Create each missing ECR backup repository before the first push (--no-create-repositories where creation templates or a policy forbid it) [default: true]' },

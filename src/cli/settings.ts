@@ -5,8 +5,8 @@ import { KubeError, UsageError } from '../errors.ts';
 import { customKindSpecs, knownCustomKinds, parseWorkloadKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import { qualifiedKind, workloadKinds, type WorkloadKind } from '../core/workloads.ts';
 import type { PlanConfig } from '../core/plan.ts';
-import type { LoadedKubeConfig } from '../kube/config.ts';
-import { resolveOption, type OptionSource } from './config.ts';
+import type { LoadedKubeConfig } from '../kube/kubeconfig.ts';
+import { resolveOption, type OptionSource } from './config-layers.ts';
 import { syncOptions } from './options.ts';
 
 export interface Selection {
@@ -38,13 +38,13 @@ export function selectionSettings(source: OptionSource): Selection {
 
 /** Loads the kubeconfig and turns a selection into discovery options (kube-system skipped by default). */
 export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
-  const { loadKubeConfig } = await import('../kube/config.ts');
+  const { loadKubeConfig } = await import('../kube/kubeconfig.ts');
   const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
   const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
   const discovery = {
     namespaces: selection.namespaces,
     // The own namespace is listed like any other: its workloads are protected, image-clone itself
-    // is backed up but never patched (core/self.ts).
+    // is backed up but never patched (core/self-recognition.ts).
     excludeNamespaces: selection.excludeNamespaces ?? ['kube-system'],
     ...(selection.selector ? { labelSelector: selection.selector } : {}),
     kinds: selection.kinds,

@@ -1,9 +1,9 @@
-// What a real run tells each workload, as Kubernetes Events (src/kube/events.ts records them):
+// What a real run tells each workload, as Kubernetes Events (src/kube/event-series.ts records them):
 // patched (Normal: which images now come from the backup), skipped (Normal: why), failed (Warning:
 // the cause), and one Warning ImageLost per lost image a workload runs. Unchanged workloads and
 // image-clone itself get none. A cluster that refuses Events costs one warning.
 import type { Workload } from '../core/workloads.ts';
-import type { WorkloadEvent } from '../kube/events.ts';
+import type { WorkloadEvent } from '../kube/event-series.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RunReport } from './output/document.ts';
 
@@ -17,7 +17,7 @@ export function workloadEvents(report: Pick<RunReport, 'workloads' | 'containers
   for (const w of report.workloads) {
     const uid = uids.get(key(w));
     const containers = report.containers.filter((c) => key(c) === key(w));
-    // image-clone's own CronJob, Jobs and Pods (core/self.ts): nothing to tell them.
+    // image-clone's own CronJob, Jobs and Pods (core/self-recognition.ts): nothing to tell them.
     if (!uid || (containers.length > 0 && containers.every((c) => c.code === 'self'))) continue;
     // A custom kind is named Kind.group in the report; an Event names its own kind and apiVersion.
     const custom = apiVersions.get(key(w));
@@ -46,7 +46,7 @@ export function workloadEvents(report: Pick<RunReport, 'workloads' | 'containers
  */
 export async function recordWorkloadEvents(kc: KubeConfig, events: WorkloadEvent[], warn: (line: string) => void, concurrency = 4): Promise<void> {
   if (!events.length) return;
-  const { EventRecorder } = await import('../kube/events.ts');
+  const { EventRecorder } = await import('../kube/event-series.ts');
   const { createLimiter } = await import('../util/limit.ts');
   const { KubeError } = await import('../errors.ts');
   const recorder = new EventRecorder(kc);

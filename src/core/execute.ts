@@ -6,7 +6,7 @@ import { oneLine } from '../util/text.ts';
 import { anchorTag, isAnchorTag, sealTag } from './naming.ts';
 import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
-import type { ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
+import type { CopyCounts, ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
 import { discoverWorkloads, type Workload, type WorkloadKind } from './workloads.ts';
 
 export type SyncEvent =
@@ -26,8 +26,11 @@ export interface ExecutionResult {
   plan: Plan;
   images: Map<string, { result: ImageResult; reason: string }>;
   workloads: Array<{ kind: WorkloadKind; namespace: string; name: string; result: WorkloadResult; reason: string }>;
-  totals: { blobsCopied: number; blobsMounted: number; blobsPresent: number; bytesCopied: number };
+  /** The blob figures of every copy together (what the report's summary shows). */
+  totals: BlobTotals;
 }
+
+type BlobTotals = Pick<CopyCounts, 'blobsCopied' | 'blobsMounted' | 'blobsPresent' | 'bytesCopied'>;
 
 /** Tries of one workload's patch when other writers keep changing it (sync and restore alike). */
 export const maxConflictRetries = 3;
@@ -40,7 +43,7 @@ export async function executePlan(
 ): Promise<ExecutionResult> {
   const emit = options.onEvent ?? (() => {});
   const images = new Map<string, { result: ImageResult; reason: string }>();
-  const totals = { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 };
+  const totals: BlobTotals = { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 };
   const usable = new Map(resolutions);
 
   // Copy: each distinct image once, to the anchor tag of its digest, then its seal. The engine

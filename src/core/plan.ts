@@ -3,7 +3,7 @@
 import { formatReference, parseReference, type ImageReference } from '../reference.ts';
 import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
-import { selfReason, type SelfIdentity } from './self.ts';
+import { selfReason, type SelfIdentity } from './self-recognition.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
 
 export interface PlanConfig {

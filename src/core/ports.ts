@@ -38,13 +38,15 @@ export interface ManifestLookup {
 
 /** What a copy moved. */
 export interface CopyCounts {
+  manifestsPushed: number;
   blobsCopied: number;
   blobsMounted: number;
   blobsPresent: number;
   bytesCopied: number;
+  signatures: number;
 }
 
-/** The copy engine, as the pipeline sees it (oci/copy.ts). */
+/** The copy engine, as the pipeline sees it (oci/copy-engine.ts). */
 export interface ImageCopier {
   /** `alsoTags`: put the verified copy under these too, last (the seal). */
   copyAll(jobs: Array<{ source: ImageReference; target: ImageReference; alsoTags?: string[] }>, imageConcurrency: number):

@@ -2,8 +2,8 @@
 // @kubernetes/client-node's authentication and HTTP client but without its typed models (see #get).
 import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
-import { apiProxy } from './config.ts';
-import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry.ts';
+import { apiProxy } from './kubeconfig.ts';
+import { backoffMs, errorCode, isTransientNetworkError, retryableStatuses, retryAfterMs } from '../util/retry-policy.ts';
 import { nestAt, valueAt, type CustomKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import { podSpecOf, qualifiedKind, type BuiltinKind, type ContainerStatusLike, type KubeObject, type OwnerReference, type WorkloadKind } from '../core/workloads.ts';

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { LockError } from '../errors.ts';
-import { apiProxy } from './config.ts';
+import { apiProxy } from './kubeconfig.ts';
 import { kubeError } from './list.ts';
 
 export const leaseName = 'image-clone-sync';

@@ -9,7 +9,7 @@ import {
 import { nestAt, type CustomKind } from '../core/custom-kinds.ts';
 import type { PatchOutcome, Patcher } from '../core/ports.ts';
 import type { BuiltinKind, KubeObject, WorkloadKind } from '../core/workloads.ts';
-import { apiProxy } from './config.ts';
+import { apiProxy } from './kubeconfig.ts';
 import { WorkloadLister, kubeError, withRetry } from './list.ts';
 
 type Patch = (name: string, namespace: string, body: object) => Promise<unknown>;

@@ -4,7 +4,7 @@
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { PullSecrets } from '../core/ports.ts';
 import { UsageError } from '../errors.ts';
-import { apiProxy } from './config.ts';
+import { apiProxy } from './kubeconfig.ts';
 import { kubeError } from './list.ts';
 
 export class PullSecretCopier implements PullSecrets {

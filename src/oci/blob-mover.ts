@@ -6,7 +6,7 @@ import { ManifestError, RegistryError } from '../errors.ts';
 import { registryKey } from '../reference.ts';
 import { createLimiter, type Limiter } from '../util/limit.ts';
 import { once } from '../util/once.ts';
-import { isTransientNetworkError } from '../util/retry.ts';
+import { isTransientNetworkError } from '../util/retry-policy.ts';
 import { uploadBlob } from './blob.ts';
 import type { CopyCounts, CopyOptions, Tally } from './copy-options.ts';
 import { isNonDistributable, type Descriptor } from './manifest.ts';

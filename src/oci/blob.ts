@@ -7,7 +7,7 @@ import { ManifestError, RegistryError } from '../errors.ts';
 import { digestAlgorithm, type Descriptor } from './manifest.ts';
 import { header, repoName, type RegistryClient, type Repository } from './registry.ts';
 import type { RegistryResponse } from './transport/transport.ts';
-import { isTransientNetworkError } from '../util/retry.ts';
+import { isTransientNetworkError } from '../util/retry-policy.ts';
 
 export interface BlobTransferOptions {
   /** Upload in chunks of this many bytes (PATCH with Content-Range) instead of one PUT. */

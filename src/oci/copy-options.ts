@@ -2,6 +2,9 @@
 // (per image and for the whole run).
 import type { RegistryError } from '../errors.ts';
 import type { Platform } from './manifest.ts';
+import type { CopyCounts } from '../core/ports.ts';
+
+export type { CopyCounts };
 
 export interface CopyOptions {
   /** Copy only these platforms of a multi-platform image (the index is rewritten: its digest changes). */
@@ -26,14 +29,6 @@ export type CopyEvent =
   | { kind: 'manifest'; target: string; reference: string; digest: string }
   | { kind: 'warning'; message: string };
 
-export interface CopyCounts {
-  manifestsPushed: number;
-  blobsCopied: number;
-  blobsMounted: number;
-  blobsPresent: number;
-  bytesCopied: number;
-  signatures: number;
-}
 
 export const emptyCounts = (): CopyCounts => ({ manifestsPushed: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, signatures: 0 });
 

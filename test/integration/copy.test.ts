@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
-import { CopyEngine } from '../../src/oci/copy.ts';
+import { CopyEngine } from '../../src/oci/copy-engine.ts';
 import { loadCredentialSource } from '../../src/auth/docker-config.ts';
 import { mediaTypes, sha256Digest } from '../../src/oci/manifest.ts';
 import { parseReference } from '../../src/reference.ts';

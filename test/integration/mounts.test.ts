@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { CoreV1Api, KubeConfig, KubernetesObjectApi, KubernetesObject } from '@kubernetes/client-node';
-import { CopyEngine } from '../../src/oci/copy.ts';
+import { CopyEngine } from '../../src/oci/copy-engine.ts';
 import { loadCredentialSource } from '../../src/auth/docker-config.ts';
 import { RegistryClient } from '../../src/oci/registry.ts';
 import { Transport } from '../../src/oci/transport/transport.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { syncOptions } from '../../src/cli/options.ts';
-import { envName } from '../../src/cli/config.ts';
+import { envName } from '../../src/cli/config-layers.ts';
 
 type Doc = Record<string, any>;
 const root = new URL('../..', import.meta.url).pathname;

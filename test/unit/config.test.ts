@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { CommandModule } from 'yargs';
 import { syncSettings } from '../../src/cli/settings.ts';
-import { envName, resolveOption, type OptionSource } from '../../src/cli/config.ts';
+import { envName, resolveOption, type OptionSource } from '../../src/cli/config-layers.ts';
 import type { CliContext } from '../../src/cli/context.ts';
 import { parser } from '../../src/cli/main.ts';
-import { registrySettings } from '../../src/cli/registry.ts';
+import { registrySettings } from '../../src/cli/registry-wiring.ts';
 import { UsageError } from '../../src/errors.ts';
 
 const context: CliContext = {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { planDocument, runReport } from '../../src/cli/output/document.ts';
-import { renderPlanTable } from '../../src/cli/output/plan.ts';
+import { renderPlanTable } from '../../src/cli/output/plan-render.ts';
 import { renderRunSummary } from '../../src/cli/output/report.ts';
 import { executePlan } from '../../src/core/execute.ts';
 import type { ImageCopier, ManifestLookup, Patcher } from '../../src/core/ports.ts';
@@ -40,7 +40,7 @@ const patcher: Patcher = {
 function copier(status: 'copied' | 'present'): ImageCopier {
   return {
     async copyAll(jobs) {
-      return jobs.map(() => ({ result: { status, digest: d(1), counts: { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 } } }));
+      return jobs.map(() => ({ result: { status, digest: d(1), counts: { manifestsPushed: 0, blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, signatures: 0 } } }));
     },
     async tag() {},
   };

@@ -9,14 +9,14 @@ import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { syncOptions } from '../../src/cli/options.ts';
-import { envName } from '../../src/cli/config.ts';
-import { selfLabel } from '../../src/core/self.ts';
+import { envName } from '../../src/cli/config-layers.ts';
+import { selfLabel } from '../../src/core/self-recognition.ts';
 import { ExitCode } from '../../src/cli/exit-codes.ts';
 import { knownCustomKinds } from '../../src/core/custom-kinds.ts';
 import { workloadKinds } from '../../src/core/workloads.ts';
 import { resourceOf } from '../../src/kube/list.ts';
 import { leaseName } from '../../src/kube/lock.ts';
-import { proxyForUrl, readProxyEnvironment } from '../../src/util/proxy.ts';
+import { proxyForUrl, readProxyEnvironment } from '../../src/util/proxy-for-url.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const manifests = join(root, 'manifests');
@@ -179,7 +179,7 @@ describe('RBAC', () => {
       ...workloadKinds.map((kind) => `list ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
       ...patched.map((kind) => `patch ${resourceOf[kind].group}/${resourceOf[kind].resource}`),
       ...knownCustomKinds.flatMap((k) => [`list ${k.group}/${k.resource}`, `patch ${k.group}/${k.resource}`]),
-      'create events.k8s.io/events', 'patch events.k8s.io/events', // src/kube/events.ts
+      'create events.k8s.io/events', 'patch events.k8s.io/events', // src/kube/event-series.ts
     ].sort();
     assert.deepEqual(grants(clusterRole.rules), expected);
   });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { planDocument, runReport } from '../../src/cli/output/document.ts';
-import { renderPlanTable } from '../../src/cli/output/plan.ts';
+import { renderPlanTable } from '../../src/cli/output/plan-render.ts';
 import { renderRunSummary } from '../../src/cli/output/report.ts';
 import { buildPlan, imagesToResolve, type PlanConfig, type Resolution } from '../../src/core/plan.ts';
 import type { Workload } from '../../src/core/workloads.ts';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { workloadEvents } from '../../src/cli/workload-events.ts';
-import { eventName } from '../../src/kube/events.ts';
+import { eventName } from '../../src/kube/event-series.ts';
 
 type Row = { kind: any; namespace: string; name: string; result: any; resultReason: string };
 const w = (name: string, result: string, resultReason = '', kind = 'Deployment', namespace = 'shop'): Row => ({ kind, namespace, name, result, resultReason });

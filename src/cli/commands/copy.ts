@@ -5,13 +5,13 @@ import type { Argv, CommandModule } from 'yargs';
 import { AuthError, InvalidReferenceError, UsageError } from '../../errors.ts';
 import type { Platform } from '../../oci/manifest.ts';
 import type { ImageReference } from '../../reference.ts';
-import { resolveOption } from '../config.ts';
+import { resolveOption } from '../config-layers.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { copyOptions } from '../options.ts';
 import { formatBytes } from '../output/format.ts';
 import { createProgress } from '../output/progress.ts';
 import type { CliContext } from '../context.ts';
-import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
+import { openRegistry, registrySettings, type RegistrySettings } from '../registry-wiring.ts';
 import { prepareRepositories } from '../repositories.ts';
 
 interface CopyRun {
@@ -86,9 +86,9 @@ async function completeCopy(argv: Record<string, unknown>, context: CliContext):
 async function runCopy(options: CopyRun, context: CliContext): Promise<number> {
   const { jobs, label } = options;
   const { concurrency } = options.registry;
-  const { CopyEngine } = await import('../../oci/copy.ts');
+  const { CopyEngine } = await import('../../oci/copy-engine.ts');
   const { formatReference } = await import('../../reference.ts');
-  const { copyReport, failedImageReport, imageReport, renderCopyText } = await import('../output/copy.ts');
+  const { copyReport, failedImageReport, imageReport, renderCopyText } = await import('../output/copy-report.ts');
   // Credentials load first: a malformed file stops the run before any spinner starts.
   const { transport, client, keychain } = await openRegistry(options.registry, context, (line) => progress.log(line));
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: label });

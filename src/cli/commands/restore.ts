@@ -3,7 +3,7 @@
 // Like kubectl's commands: complete (options from flags, env and defaults, checked), then run.
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.ts';
-import { resolveOption } from '../config.ts';
+import { resolveOption } from '../config-layers.ts';
 import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { restoreOptions } from '../options.ts';
@@ -47,8 +47,8 @@ async function runRestore(options: RestoreRun, context: CliContext): Promise<num
   const { kube, discovery, ownNamespace } = await kubeSelection(options.selection, context.env);
   const { WorkloadLister } = await import('../../kube/list.ts');
   const { WorkloadPatcher } = await import('../../kube/patch.ts');
-  const { discover } = await import('../../core/sync.ts');
-  const { executeRestore, planRestore } = await import('../../core/restore.ts');
+  const { discover } = await import('../../core/pipeline.ts');
+  const { executeRestore, planRestore } = await import('../../core/restore-plan.ts');
   const { unlessInterrupted } = await import('../interrupt.ts');
 
   // Restore writes the same workloads as sync: it takes the same lock, so the two never interleave.
@@ -61,7 +61,7 @@ async function runRestore(options: RestoreRun, context: CliContext): Promise<num
       .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
     const steps = planRestore(listed);
     const outcomes = await executeRestore(steps, new WorkloadPatcher(kube.kc, lister.custom), { dryRun, signal: context.signal });
-    const { restoreDocument, renderRestoreTable } = await import('../output/restore.ts');
+    const { restoreDocument, renderRestoreTable } = await import('../output/restore-report.ts');
     const document = restoreDocument(outcomes, dryRun);
     if (options.output === 'json') context.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     else context.stdout.write(renderRestoreTable(document, (await import('../output/format.ts')).tableWidth(context.stdout)));

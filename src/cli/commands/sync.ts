@@ -7,14 +7,14 @@ import type { Plan } from '../../core/plan.ts';
 import type { ManifestLookup, Patcher } from '../../core/ports.ts';
 import type { RegistryClient } from '../../oci/registry.ts';
 import type { CliContext } from '../context.ts';
-import { resolveOption } from '../config.ts';
+import { resolveOption } from '../config-layers.ts';
 import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { RunReport } from '../output/document.ts';
-import type { EventLog } from '../output/events.ts';
+import type { EventLog } from '../output/event-log.ts';
 import { createProgress } from '../output/progress.ts';
 import { syncOptions } from '../options.ts';
-import { openRegistry, registrySettings, type RegistrySettings } from '../registry.ts';
+import { openRegistry, registrySettings, type RegistrySettings } from '../registry-wiring.ts';
 import { prepareRepositories } from '../repositories.ts';
 import { clusterScopeHint, kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
 
@@ -54,7 +54,7 @@ async function completeSync(argv: Record<string, unknown>, context: CliContext):
 async function runSync({ settings, registry, cluster, events }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
   const { kube, discovery, ownNamespace } = cluster;
   const { WorkloadLister } = await import('../../kube/list.ts');
-  const { planSync } = await import('../../core/sync.ts');
+  const { planSync } = await import('../../core/pipeline.ts');
   const { transport, client, keychain } = await openRegistry(registry, context, (line) => log.line('warn', line));
   // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
   const lockAbort = new AbortController();
@@ -67,7 +67,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
     : undefined;
   const started = performance.now();
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.logFormat === 'text', text: 'Listing workloads' });
-  const { createEventLog } = await import('../output/events.ts');
+  const { createEventLog } = await import('../output/event-log.ts');
   const log = createEventLog(progress, settings.logFormat, context.stderr);
   if (!settings.dryRun && settings.lock && !lock) {
     log.line('warn', `namespace ${ownNamespace} does not exist, so this run holds no lock; install manifests/ or pass --own-namespace`);
@@ -77,7 +77,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
   const { unlessInterrupted } = await import('../interrupt.ts');
   try {
     log.phase('listing', 'Listing workloads');
-    const self = await (await import('../self.ts')).identifySelf(kube, context.env, (line) => log.line('warn', line));
+    const self = await (await import('../identify-self.ts')).identifySelf(kube, context.env, (line) => log.line('warn', line));
     if (self) settings.plan.self = self;
     const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
     // Listing and resolving only read: an interrupt abandons them at once.
@@ -91,7 +91,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
     if (settings.dryRun) {
       progress.stop();
       const { planDocument } = await import('../output/document.ts');
-      const { renderPlanTable } = await import('../output/plan.ts');
+      const { renderPlanTable } = await import('../output/plan-render.ts');
       await writeDocument(planned.plan, planDocument(planned.plan, backup, true), renderPlanTable, settings, context);
       const s = planned.plan.summary;
       if (s.images.lost || s.images.error || s.workloads.error) return ExitCode.failed;
@@ -99,7 +99,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
       return ExitCode.ok;
     }
 
-    const { CopyEngine } = await import('../../oci/copy.ts');
+    const { CopyEngine } = await import('../../oci/copy-engine.ts');
     const { WorkloadPatcher } = await import('../../kube/patch.ts');
     const { executePlan } = await import('../../core/execute.ts');
     const pullSecrets = settings.pullSecret ? new (await import('../../kube/secrets.ts')).PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
@@ -211,7 +211,7 @@ async function writeDocument<D>(plan: Plan, document: D, renderTable: (document:
       write((await import('@kubernetes/client-node')).dumpYaml(document));
       break;
     case 'kustomize':
-      write((await import('../output/plan.ts')).renderKustomize(plan));
+      write((await import('../output/plan-render.ts')).renderKustomize(plan));
       break;
     default:
       write(renderTable(document, (await import('../output/format.ts')).tableWidth(context.stdout)));

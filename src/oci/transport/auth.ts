@@ -7,7 +7,7 @@ import { AuthError, RegistryError } from '../../errors.ts';
 import type { Challenge } from './challenge.ts';
 import type { Credential, CredentialSource } from '../../auth/credential.ts';
 import { readCapped } from '../../util/read.ts';
-import { errorCode, isTransientNetworkError } from '../../util/retry.ts';
+import { errorCode, isTransientNetworkError } from '../../util/retry-policy.ts';
 
 /** How a host wants to be authenticated, once it has told us. */
 export type HostAuth =

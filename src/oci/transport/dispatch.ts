@@ -1,10 +1,10 @@
 // The HTTP clients behind the transport: one undici Agent that verifies TLS and one that does not,
 // for the hosts the user named insecure, and the same pair per proxy when HTTPS_PROXY / HTTP_PROXY
-// send a URL through one (util/proxy.ts decides which). A test passes its own Dispatcher (undici's
+// send a URL through one (util/proxy-for-url.ts decides which). A test passes its own Dispatcher (undici's
 // MockAgent) to stand in for all of them.
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher, Pool as UndiciPool, ProxyAgent as UndiciProxyAgent } from 'undici';
-import { proxyForUrl, type ProxyEnvironment } from '../../util/proxy.ts';
+import { proxyForUrl, type ProxyEnvironment } from '../../util/proxy-for-url.ts';
 
 // undici's index also loads its mocks, caches, fetch, WebSocket and interceptors: ~0.07 s of every
 // process's start (measured). Only the Agent and the request API are used, so load just those and
@@ -29,7 +29,7 @@ export interface DispatchOptions {
   bodyTimeoutMs?: number;
   /** Used for every host instead of the transport's own agents (tests). */
   dispatcher?: Dispatcher;
-  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY, read by the caller (util/proxy.ts); none: every request goes direct. */
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY, read by the caller (util/proxy-for-url.ts); none: every request goes direct. */
   proxies?: ProxyEnvironment;
 }
 

@@ -3,9 +3,9 @@
 // names its cause. Upload state tokens never reach a message.
 import { AuthError, RegistryError } from '../../errors.ts';
 import { readCapped } from '../../util/read.ts';
-import { errorCode, isTransientNetworkError, retryableStatuses, throttleWaitMs } from '../../util/retry.ts';
+import { errorCode, isTransientNetworkError, retryableStatuses, throttleWaitMs } from '../../util/retry-policy.ts';
 import { isDockerHub } from '../../reference.ts';
-import { describeProxy } from '../../util/proxy.ts';
+import { describeProxy } from '../../util/proxy-for-url.ts';
 import { parseChallenges } from './challenge.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 

@@ -5,7 +5,7 @@
 import { RegistryError } from '../../errors.ts';
 import type { Dispatchers } from './dispatch.ts';
 import { describePath } from './error.ts';
-import { proxyFailure } from './proxy.ts';
+import { proxyFailure } from './proxy-failure.ts';
 import type { RequestCounter } from './stats.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 

@@ -6,22 +6,22 @@
 // requests are counted in stats.ts.
 import type { CredentialSource } from '../../auth/credential.ts';
 import { apiHost } from '../../reference.ts';
-import type { RetryPolicy } from '../../util/retry.ts';
+import type { RetryPolicy } from '../../util/retry-policy.ts';
 import { RegistryError } from '../../errors.ts';
 import { Authenticator } from './auth.ts';
 import { RegistryCircuit } from './circuit.ts';
 import { Dispatchers, type DispatchOptions } from './dispatch.ts';
 import { checkStatus, classifyNetworkError } from './error.ts';
 import { Handshake } from './handshake.ts';
-import { proxyFailure } from './proxy.ts';
+import { proxyFailure } from './proxy-failure.ts';
 import { dispatchFollowingRedirects, type Wire } from './redirect.ts';
-import { sendWithRetry, type RetryEvent } from './retry.ts';
+import { sendWithRetry, type RetryEvent } from './retry-loop.ts';
 import { Schemes } from './scheme.ts';
 import { RequestCounter, type RequestStats } from './stats.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
 
 export type { RegistryRequest, RegistryResponse } from './types.ts';
-export type { RetryEvent } from './retry.ts';
+export type { RetryEvent } from './retry-loop.ts';
 export type { RequestStats } from './stats.ts';
 
 export interface TransportOptions extends DispatchOptions {

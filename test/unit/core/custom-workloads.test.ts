@@ -186,7 +186,7 @@ describe('--workload-kind GROUP/KIND=PATH', () => {
 });
 
 describe('discover() with custom kinds', async () => {
-  const { discover } = await import('../../../src/core/sync.ts');
+  const { discover } = await import('../../../src/core/pipeline.ts');
   const { KubeError } = await import('../../../src/errors.ts');
   const { workloadKinds } = await import('../../../src/core/workloads.ts');
   type Source = import('../../../src/core/ports.ts').WorkloadSource;

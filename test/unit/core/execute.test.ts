@@ -5,7 +5,7 @@ import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
 import { anchorTag, sealTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { executeRestore, planRestore } from '../../../src/core/restore.ts';
+import { executeRestore, planRestore } from '../../../src/core/restore-plan.ts';
 import { originalImagesAnnotation, type KubeObject, type Workload } from '../../../src/core/workloads.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -66,7 +66,7 @@ describe('executePlan', () => {
           if (fail.includes(source.repository)) return { error: new Error(`${source.repository}: copy failed`) };
           for (const tag of [target.tag, ...alsoTags]) tags.set(`${target.repository}:${tag}`, source.digest!);
           held.add(`${target.repository}@${source.digest}`);
-          return { result: { status: 'copied' as const, digest: source.digest!, counts: { blobsCopied: 2, blobsMounted: 0, blobsPresent: 0, bytesCopied: 100 } } };
+          return { result: { status: 'copied' as const, digest: source.digest!, counts: { manifestsPushed: 0, blobsCopied: 2, blobsMounted: 0, blobsPresent: 0, bytesCopied: 100, signatures: 0 } } };
         });
       },
       async tag(repository, digest, tagged) {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { findSelf, selfLabel, selfReason, type ObjectLookup } from '../../../src/core/self.ts';
+import { findSelf, selfLabel, selfReason, type ObjectLookup } from '../../../src/core/self-recognition.ts';
 import type { KubeObject, Workload, WorkloadKind } from '../../../src/core/workloads.ts';
 
 type Owner = { kind: string; name: string; uid: string };

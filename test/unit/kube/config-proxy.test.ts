@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/errors.ts';
-import { apiProxy, loadKubeConfig } from '../../../src/kube/config.ts';
+import { apiProxy, loadKubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { kubeError } from '../../../src/kube/list.ts';
 
 function kubeconfig(server: string, proxyUrl?: string): string {

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import { errors } from 'undici';
 import { AuthError, RegistryError } from '../../../src/errors.ts';
 import { Dispatchers } from '../../../src/oci/transport/dispatch.ts';
-import { proxyFailure } from '../../../src/oci/transport/proxy.ts';
-import { readProxyEnvironment } from '../../../src/util/proxy.ts';
+import { proxyFailure } from '../../../src/oci/transport/proxy-failure.ts';
+import { readProxyEnvironment } from '../../../src/util/proxy-for-url.ts';
 
 test('route: one proxy agent per proxy and TLS mode, reused; NO_PROXY and loopback direct', async () => {
   const dispatchers = new Dispatchers({

@@ -7,7 +7,7 @@ import { Transport } from '../../../src/oci/transport/transport.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDigest } from '../../../src/oci/registry.ts';
 import { createLimiter } from '../../../src/util/limit.ts';
-import { backoffMs, retryAfterMs, throttleWaitMs } from '../../../src/util/retry.ts';
+import { backoffMs, retryAfterMs, throttleWaitMs } from '../../../src/util/retry-policy.ts';
 
 test('Retry-After in seconds or as an HTTP date, capped at two minutes; garbage ignored', () => {
   const now = Date.parse('2026-11-21T12:00:00Z');

@@ -2,7 +2,7 @@
 // containerd follow; each case below is one of those rules.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeProxy, ProxyVariableError, proxyForUrl, readProxyEnvironment } from '../../../src/util/proxy.ts';
+import { describeProxy, ProxyVariableError, proxyForUrl, readProxyEnvironment } from '../../../src/util/proxy-for-url.ts';
 
 const base = { HTTPS_PROXY: 'http://proxy.corp:3128', HTTP_PROXY: 'http://plain-proxy.corp:8080' };
 

@@ -1,9 +1,9 @@
-// Which workloads are image-clone itself (core/self.ts): in a cluster, the pod this run is and the
+// Which workloads are image-clone itself (core/self-recognition.ts): in a cluster, the pod this run is and the
 // controllers above it; anywhere, the label its manifests set. Finding the pod is best effort: when
 // it fails the run goes on, and the label alone marks image-clone.
 import { hostname } from 'node:os';
-import type { LoadedKubeConfig } from '../kube/config.ts';
-import { selfLabel, type SelfIdentity } from '../core/self.ts';
+import type { LoadedKubeConfig } from '../kube/kubeconfig.ts';
+import { selfLabel, type SelfIdentity } from '../core/self-recognition.ts';
 
 /**
  * The pod's name: POD_NAME (the manifests set it from the downward API), else the hostname, which
@@ -16,7 +16,7 @@ export async function identifySelf(kube: LoadedKubeConfig, env: Record<string, s
   const podName = env.POD_NAME || hostname();
   const byLabel = `only workloads labelled ${selfLabel.key}=${selfLabel.value} are taken for image-clone itself (and not patched)`;
   try {
-    const self = await (await import('../kube/self.ts')).selfInCluster(kube.kc, namespace, podName);
+    const self = await (await import('../kube/own-pod.ts')).selfInCluster(kube.kc, namespace, podName);
     if (!self.uids.length) warn(`no pod ${namespace}/${podName} found to tell which CronJob this run belongs to (set POD_NAME from the downward API); ${byLabel}`);
     return self;
   } catch (err) {

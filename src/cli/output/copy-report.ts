@@ -1,5 +1,5 @@
 // The document `copy -o json` prints, and its text form: one entry per image, then the totals.
-import type { CopyCounts, ImageCopyResult } from '../../oci/copy.ts';
+import type { CopyCounts, ImageCopyResult } from '../../oci/copy-engine.ts';
 import { formatBytes, formatDuration } from './format.ts';
 import { schemaVersion } from './document.ts';
 

@@ -1,10 +1,10 @@
-// In a cluster: which pod this run is, and the controllers above it (core/self.ts follows the
+// In a cluster: which pod this run is, and the controllers above it (core/self-recognition.ts follows the
 // chain). Objects are listed by name in the pod's own namespace, so a run needs only the `list`
 // it already has there (a Role in that namespace is enough), and no `get`.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { findSelf, type SelfIdentity } from '../core/self.ts';
+import { findSelf, type SelfIdentity } from '../core/self-recognition.ts';
 import type { KubeObject } from '../core/workloads.ts';
-import { apiProxy } from './config.ts';
+import { apiProxy } from './kubeconfig.ts';
 import { WorkloadLister, kubeError, withRetry } from './list.ts';
 
 /**

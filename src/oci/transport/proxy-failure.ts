@@ -3,8 +3,8 @@
 // wants credentials (407), a proxy that cannot be reached. Anything else that went through a proxy
 // keeps its usual meaning and says which proxy it went through.
 import { AuthError, RegistryError } from '../../errors.ts';
-import { describeProxy } from '../../util/proxy.ts';
-import { errorCode, isTransientNetworkError, retryableStatuses } from '../../util/retry.ts';
+import { describeProxy } from '../../util/proxy-for-url.ts';
+import { errorCode, isTransientNetworkError, retryableStatuses } from '../../util/retry-policy.ts';
 import { classifyNetworkError } from './error.ts';
 
 /** The error a request to `target` through `proxy` failed with, as an AuthError or RegistryError naming the proxy. */

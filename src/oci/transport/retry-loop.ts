@@ -1,8 +1,8 @@
-// The retry loop around one registry request, with the shared policy of util/retry.ts: transient
+// The retry loop around one registry request, with the shared policy of util/retry-policy.ts: transient
 // statuses and network failures are tried again after a backoff or the server's Retry-After, unless
 // the body cannot be sent again or the caller handles that status itself.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffMs, errorCode, retryableStatuses, retryAfterMs, throttleWaitMs, type RetryPolicy } from '../../util/retry.ts';
+import { backoffMs, errorCode, retryableStatuses, retryAfterMs, throttleWaitMs, type RetryPolicy } from '../../util/retry-policy.ts';
 import { isRetryableError, redactPath } from './error.ts';
 import type { Method, RegistryRequest, RegistryResponse, Send } from './types.ts';
 

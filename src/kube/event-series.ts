@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, EventsV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type EventsV1Event, type KubeConfig } from '@kubernetes/client-node';
-import { apiProxy } from './config.ts';
+import { apiProxy } from './kubeconfig.ts';
 import { kubeError, withRetry } from './list.ts';
 
 export interface WorkloadEvent {

@@ -6,10 +6,10 @@ import { type RegistryProvider, registryProviders } from '../auth/provider.ts';
 import { UsageError } from '../errors.ts';
 import type { RegistryClient } from '../oci/registry.ts';
 import type { Transport } from '../oci/transport/transport.ts';
-import { resolveOption, wholeNumber, type OptionSource } from './config.ts';
+import { resolveOption, wholeNumber, type OptionSource } from './config-layers.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
-import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy.ts';
+import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy-for-url.ts';
 import { repositoryOptions, repositorySettings, type RepositorySettings } from './repositories.ts';
 
 export const registryOptions = {

@@ -1,6 +1,6 @@
 // What `restore` prints: one row per container (restored or kept, and why), in sync's vocabulary of
 // workloads and containers, as a table or as the JSON document of schema/report.schema.json.
-import type { RestoreOutcome } from '../../core/restore.ts';
+import type { RestoreOutcome } from '../../core/restore-plan.ts';
 import { outcome as colourOutcome } from './colour.ts';
 import { schemaVersion } from './document.ts';
 import { renderTable } from './table.ts';

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../errors.ts';
-import { describeProxy, proxyForUrl, ProxyVariableError, readProxyEnvironment } from '../util/proxy.ts';
+import { describeProxy, proxyForUrl, ProxyVariableError, readProxyEnvironment } from '../util/proxy-for-url.ts';
 
 const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
