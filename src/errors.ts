@@ -11,24 +11,6 @@ export class ConfigError extends UsageError {
   override name = 'ConfigError';
 }
 
-/**
- * An image reference that does not follow the reference grammar. Not a UsageError: a reference can
- * come from a cluster as well as from the command line, and the caller decides which it is.
- */
-export class InvalidReferenceError extends Error {
-  override name = 'InvalidReferenceError';
-  /** The input as given, unchanged. */
-  readonly reference: string;
-  /** What is wrong with it, without the input (for callers that word their own message). */
-  readonly problem: string;
-
-  constructor(reference: string, problem: string) {
-    super(`invalid image reference ${JSON.stringify(reference)}: ${problem}`);
-    this.reference = reference;
-    this.problem = problem;
-  }
-}
-
 /** A registry refused our credentials, or has none for us (a configuration problem, not transient). */
 export class AuthError extends Error {
   override name = 'AuthError';

@@ -6,7 +6,23 @@
 // caches by registryKey(), never by the raw string. Docker Hub's aliases are the one exception:
 // they always become 'docker.io', whatever their case.
 
-import { InvalidReferenceError } from './errors.ts';
+/**
+ * An image reference that does not follow the reference grammar. Not a UsageError: a reference can
+ * come from a cluster as well as from the command line, and the caller decides which it is.
+ */
+export class InvalidReferenceError extends Error {
+  override name = 'InvalidReferenceError';
+  /** The input as given, unchanged. */
+  readonly reference: string;
+  /** What is wrong with it, without the input (for callers that word their own message). */
+  readonly problem: string;
+
+  constructor(reference: string, problem: string) {
+    super(`invalid image reference ${JSON.stringify(reference)}: ${problem}`);
+    this.reference = reference;
+    this.problem = problem;
+  }
+}
 
 export interface ImageReference {
   /** host, host:port or [IPv6]:port as written; Docker Hub's aliases become 'docker.io'. */

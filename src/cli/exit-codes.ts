@@ -4,7 +4,7 @@ export const ExitCode = {
   ok: 0,
   /** The run completed, but some items failed or are lost. */
   failed: 1,
-  /** Usage or configuration error, or an internal error: the run could not start or finish. */
+  /** Usage, configuration, credentials or permission error: the run could not start. */
   usage: 2,
   /** With --dry-run --exit-code: the plan has changes to make. */
   changesPending: 3,
@@ -12,6 +12,8 @@ export const ExitCode = {
   locked: 4,
   /** The run could not start or go on: the API server or backup registry unreachable or refusing every request. */
   unavailable: 5,
+  /** An error image-clone did not anticipate: a bug (EX_SOFTWARE, as sysexits.h numbers it). */
+  internal: 70,
   /** Stopped by SIGINT (128 + 2, as shells report it). */
   interrupted: 130,
 } as const;
@@ -22,9 +24,10 @@ export const exitCodeHelp = [
   'Exit codes:',
   `  ${ExitCode.ok}  success`,
   `  ${ExitCode.failed}  some items failed or are lost`,
-  `  ${ExitCode.usage}  usage, configuration, credentials or internal error`,
+  `  ${ExitCode.usage}  usage, configuration, credentials or permission (RBAC) error`,
   `  ${ExitCode.changesPending}  changes pending (sync --dry-run --exit-code)`,
   `  ${ExitCode.locked}  another sync or restore is running (it holds the run lock); nothing was done`,
   `  ${ExitCode.unavailable}  could not start or go on: the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only`,
+  `  ${ExitCode.internal}  internal error: a bug in image-clone (please report it, with the output of --debug)`,
   `  ${ExitCode.interrupted}  interrupted (SIGINT or SIGTERM)`,
 ].join('\n');

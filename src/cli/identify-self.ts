@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import type { LoadedKubeConfig } from '../kube/kubeconfig.ts';
 import { selfLabel, type SelfIdentity } from '../core/self-recognition.ts';
+import { selfInCluster } from '../kube/own-pod.ts';
 
 /**
  * The pod's name: POD_NAME (the manifests set it from the downward API), else the hostname, which
@@ -16,7 +17,7 @@ export async function identifySelf(kube: LoadedKubeConfig, env: Record<string, s
   const podName = env.POD_NAME || hostname();
   const byLabel = `only workloads labelled ${selfLabel.key}=${selfLabel.value} are taken for image-clone itself (and not patched)`;
   try {
-    const self = await (await import('../kube/own-pod.ts')).selfInCluster(kube.kc, namespace, podName);
+    const self = await selfInCluster(kube.kc, namespace, podName);
     if (!self.uids.length) warn(`no pod ${namespace}/${podName} found to tell which CronJob this run belongs to (set POD_NAME from the downward API); ${byLabel}`);
     return self;
   } catch (err) {

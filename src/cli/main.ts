@@ -1,20 +1,66 @@
 import { readFileSync } from 'node:fs';
 import chalk, { chalkStderr } from 'chalk';
 import yargs, { type Argv, type CommandModule } from 'yargs';
-import { AuthError, InvalidReferenceError, KubeError, LockError, ManifestError, RegistryError, UnavailableError, UsageError } from '../errors.ts';
-import { copyCommand } from './commands/copy.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { syncCommand } from './commands/sync.ts';
+import { AuthError, KubeError, LockError, ManifestError, RegistryError, UnavailableError, UsageError } from '../errors.ts';
+import { InvalidSettingError } from '../core/errors.ts';
+import { InvalidReferenceError } from '../reference.ts';
 import type { CliContext } from './context.ts';
 import { ExitCode, exitCodeHelp } from './exit-codes.ts';
 import { interruptedLine } from './interrupt.ts';
+import { copyOptions, restoreOptions, syncOptions } from './options.ts';
 
 // src/cli/main.ts and dist/cli/main.js sit at the same depth below the package root.
 const packageVersion: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
-/** The commands, in --help order. */
+type Args = Record<string, unknown>;
+/** A command's complete, validate and run: resolves to its exit code. */
+type CommandRun = (argv: Args, context: CliContext) => Promise<number>;
+
+/**
+ * The commands, in --help order: what each takes and says in --help. Each handler loads its command
+ * (cli/commands/: complete, validate, run) with one import, so --help and a usage error load none.
+ */
 export function commands(context: CliContext): CommandModule[] {
-  return [syncCommand(context), restoreCommand(context), copyCommand(context)];
+  const declare = <U>({ run, ...command }: Omit<CommandModule<object, U>, 'handler'> & { run: () => Promise<CommandRun> }): CommandModule => ({
+    ...command,
+    handler: async (argv) => {
+      context.exitCode = await (await run())(argv as Args, context);
+    },
+  });
+  return [
+    declare({
+      command: 'sync',
+      describe: "Back up every image the cluster's workloads run and point the workloads at the copies",
+      builder: (yargs: Argv) => yargs
+        .options(syncOptions)
+        .example('$0 sync --backup registry.example.com/mirror --dry-run', 'print the plan; change nothing')
+        .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
+        .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only, 70 internal error (a bug: please report it), 130 interrupted.\n\nManual: docs/sync.md (how a run works, every option, exit codes); -o json|yaml: docs/json.md; as a CronJob: docs/cronjob.md.'),
+      run: async () => (await import('./commands/sync.ts')).sync,
+    }),
+    declare({
+      command: 'restore',
+      describe: 'Put back the original images that sync recorded, and remove its annotation',
+      builder: (yargs: Argv) => yargs.options(restoreOptions)
+        .example('$0 restore --dry-run', 'show what would be restored')
+        .example('$0 restore -n shop', 'restore the shop namespace')
+        .epilogue('Exit codes: 0 done or nothing to do, 1 some workloads failed (each named), 2 usage, configuration or RBAC error, 4 a sync or restore holds the run lock, 5 the API server unreachable or failing, 70 internal error, 130 interrupted.\n\nManual: docs/sync.md#image-clone-restore.'),
+      run: async () => (await import('./commands/restore.ts')).restore,
+    }),
+    declare({
+      command: 'copy [source] [target]',
+      describe: 'Copy images (every platform, every digest kept) from one registry to another',
+      builder: (yargs: Argv) => yargs
+        .positional('source', { type: 'string', describe: 'Image to copy, e.g. docker.io/library/nginx:1.27' })
+        .positional('target', { type: 'string', describe: 'Where to put it, e.g. registry.example.com/mirror/nginx:1.27' })
+        .options(copyOptions)
+        .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
+        .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
+        .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry')
+        .epilogue('Exit codes: 0 copied or already present, 1 some images failed (each named), 2 usage or credentials error, 70 internal error, 130 interrupted (nothing half-copied is tagged).\n\nManual: docs/copy.md.'),
+      run: async () => (await import('./commands/copy.ts')).copy,
+    }),
+  ];
 }
 
 /**
@@ -97,7 +143,7 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.usage;
   } catch (err) {
     if (abort.signal.aborted) return interrupted(abort.signal);
-    return reportError(err, args.includes('--debug'));
+    return reportError(err, args.includes('--debug'), (text) => process.stderr.write(text));
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
@@ -108,22 +154,23 @@ function interrupted(signal: AbortSignal): number {
   return ExitCode.interrupted;
 }
 
-function reportError(err: unknown, debug: boolean): number {
+/** Writes the error's one line (or, for a bug, everything that helps to report it) and returns its exit code. */
+export function reportError(err: unknown, debug: boolean, write: (text: string) => void): number {
   const code = exitCodeOf(err);
   if (code === undefined) {
     // Not an error we anticipated: a bug, so show everything that helps to report it.
-    process.stderr.write(`image-clone: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return ExitCode.usage;
+    write(`image-clone: internal error (a bug in image-clone; please report it with this output): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return ExitCode.internal;
   }
   const { message, stack } = err as Error;
-  process.stderr.write(`${chalkStderr.red('image-clone:')} ${debug && stack ? stack : message}\n`);
-  if (err instanceof UsageError) process.stderr.write("Run 'image-clone --help' for usage.\n");
+  write(`${chalkStderr.red('image-clone:')} ${debug && stack ? stack : message}\n`);
+  if (err instanceof UsageError || err instanceof InvalidSettingError) write("Run 'image-clone --help' for usage.\n");
   return code;
 }
 
 /** The documented exit code of an error the user can act on; undefined for anything else (a bug). */
 function exitCodeOf(err: unknown): number | undefined {
-  if (err instanceof UsageError || err instanceof InvalidReferenceError || err instanceof AuthError) return ExitCode.usage;
+  if (err instanceof UsageError || err instanceof InvalidSettingError || err instanceof InvalidReferenceError || err instanceof AuthError) return ExitCode.usage;
   if (err instanceof LockError) return ExitCode.locked;
   // Refused credentials or a missing RBAC rule are configuration; anything else that stops the
   // run (unreachable, 5xx after retries) means it could not go on: not "completed with failures".

@@ -6,13 +6,10 @@
 import { UsageError } from '../errors.ts';
 import { resolveOption, type OptionSource } from './config-layers.ts';
 import type { CliContext } from './context.ts';
-import type { LogFormat } from './output/event-log.ts';
 import type { RunReport } from './output/document.ts';
-
-export const metricsOptions = {
-  'metrics-pushgateway': { type: 'string', describe: 'After each run, push its figures to this Prometheus Pushgateway (http(s)://host:port), job "image-clone"' },
-  'metrics-cluster': { type: 'string', describe: 'The "cluster" grouping label of the pushed figures (one group per cluster on a shared Pushgateway)' },
-} as const;
+import { request } from 'undici';
+import { createEventLog, type LogFormat } from './output/event-log.ts';
+import { createProgress } from './output/progress.ts';
 
 export interface MetricsSettings {
   pushgateway: URL | undefined;
@@ -88,7 +85,6 @@ export function groupUrl(base: URL, cluster: string | undefined): URL {
 
 /** Pushes the figures; resolves to a warning to print when the push did not succeed. */
 export async function pushMetrics(settings: MetricsSettings & { pushgateway: URL }, run: RunFigures, timeoutMs = 10_000): Promise<string | undefined> {
-  const { request } = await import('undici');
   const url = groupUrl(settings.pushgateway, settings.cluster);
   const where = `${url.origin}${url.pathname}`; // never the URL's user and password
   const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' };
@@ -120,8 +116,6 @@ export async function withRunMetrics(settings: MetricsSettings, skip: boolean, l
   const push = async (success: boolean) => {
     const warning = await pushMetrics({ ...settings, pushgateway }, { success, durationSeconds: (performance.now() - started) / 1000, endedAt: new Date(), summary });
     if (!warning) return;
-    const { createEventLog } = await import('./output/event-log.ts');
-    const { createProgress } = await import('./output/progress.ts');
     createEventLog(createProgress({ stream: context.stderr, interactive: false, text: '' }), logFormat, context.stderr).line('warn', warning);
   };
   let code: number;

@@ -1,8 +1,36 @@
 // The command-line options of every command, one table each: what yargs parses and --help shows.
 // Their values are resolved in settings.ts (sync) and in each command's complete step.
+import { registryProviders } from '../auth/provider.ts';
 import { workloadKinds } from '../core/workloads.ts';
-import { metricsOptions } from './metrics.ts';
-import { registryOptions } from './registry-wiring.ts';
+
+/** ECR repositories image-clone creates (cli/repositories.ts). */
+const repositoryOptions = {
+  'create-repositories': { type: 'boolean', describe: 'Create each missing ECR backup repository before the first push (--no-create-repositories where creation templates or a policy forbid it) [default: true]' },
+  'ecr-tag-mutability': { choices: ['MUTABLE', 'IMMUTABLE'] as const, describe: 'Tag mutability of the ECR repositories image-clone creates; with IMMUTABLE a human tag that would move is left and reported [default: MUTABLE]' },
+  'ecr-scan-on-push': { type: 'boolean', describe: 'Turn on scan on push in the ECR repositories image-clone creates [default: false]' },
+  'ecr-kms-key': { type: 'string', describe: 'Encrypt the ECR repositories image-clone creates with this KMS key (ARN, id or alias) [default: AES256]' },
+  'ecr-encryption': { choices: ['AES256', 'KMS'] as const, describe: "Encryption of the ECR repositories image-clone creates: AES256, or KMS (the account's AWS managed key unless --ecr-kms-key) [default: AES256, KMS with --ecr-kms-key]" },
+  'ecr-repository-tag': { type: 'string', array: true, nargs: 1, describe: 'A resource tag KEY=VALUE on the ECR repositories image-clone creates (one per use, repeatable)' },
+  'ecr-lifecycle-policy': { type: 'string', describe: 'Put this lifecycle policy (a JSON file) on the ECR repositories image-clone creates; never expire tagged images, the copies workloads run' },
+  'ecr-repository-policy': { type: 'string', describe: 'Set this repository policy (a JSON file) on the ECR repositories image-clone creates, e.g. to let other accounts pull' },
+} as const;
+
+/** Registry access: shared by sync and copy (cli/registry-wiring.ts). */
+const registryOptions = {
+  'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
+  'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
+  'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity` },
+  concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
+  'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
+  'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },
+  ...repositoryOptions,
+} as const;
+
+/** --metrics-*: sync's figures pushed after each run (cli/metrics.ts). */
+const metricsOptions = {
+  'metrics-pushgateway': { type: 'string', describe: 'After each run, push its figures to this Prometheus Pushgateway (http(s)://host:port), job "image-clone"' },
+  'metrics-cluster': { type: 'string', describe: 'The "cluster" grouping label of the pushed figures (one group per cluster on a shared Pushgateway)' },
+} as const;
 
 /** Which workloads a command looks at: shared by sync and restore. */
 export const selectionOptions = {

@@ -1,26 +1,17 @@
 // Registry wiring shared by the commands that talk to registries: options, credentials, transport.
 import { homedir } from 'node:os';
 import type { CredentialSource } from '../auth/credential.ts';
-import type { Keychain } from '../auth/keychain.ts';
 import { type RegistryProvider, registryProviders } from '../auth/provider.ts';
 import { UsageError } from '../errors.ts';
-import type { RegistryClient } from '../oci/registry.ts';
-import type { Transport } from '../oci/transport/transport.ts';
 import { resolveOption, wholeNumber, type OptionSource } from './config-layers.ts';
 import type { CliContext } from './context.ts';
 import { formatDuration } from './output/format.ts';
 import { ProxyVariableError, readProxyEnvironment, type ProxyEnvironment } from '../util/proxy-for-url.ts';
-import { repositoryOptions, repositorySettings, type RepositorySettings } from './repositories.ts';
-
-export const registryOptions = {
-  'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
-  'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
-  'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity` },
-  concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
-  'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
-  'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },
-  ...repositoryOptions,
-} as const;
+import { repositorySettings, type RepositorySettings } from './repositories.ts';
+import { loadCredentialSource } from '../auth/docker-config.ts';
+import { createKeychain, type Keychain } from '../auth/keychain.ts';
+import { RegistryClient } from '../oci/registry.ts';
+import { Transport } from '../oci/transport/transport.ts';
 
 export interface RegistrySettings {
   insecure: string[];
@@ -71,10 +62,6 @@ export interface OpenRegistry {
 
 /** Credentials, transport and client for a run; the caller closes the transport. */
 export async function openRegistry(settings: RegistrySettings, context: CliContext, log: (line: string) => void): Promise<OpenRegistry> {
-  const { loadCredentialSource } = await import('../auth/docker-config.ts');
-  const { createKeychain } = await import('../auth/keychain.ts');
-  const { Transport } = await import('../oci/transport/transport.ts');
-  const { RegistryClient } = await import('../oci/registry.ts');
   const proxies = proxySettings(context.env);
   const files = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
   // An entry in the config files wins; the cloud identity answers for the hosts no entry names.

@@ -9,17 +9,6 @@ import type { Repository } from '../oci/registry.ts';
 import { errorCode } from '../util/retry-policy.ts';
 import { resolveOption, type OptionSource } from './config-layers.ts';
 
-export const repositoryOptions = {
-  'create-repositories': { type: 'boolean', describe: 'Create each missing ECR backup repository before the first push (--no-create-repositories where creation templates or a policy forbid it) [default: true]' },
-  'ecr-tag-mutability': { choices: ['MUTABLE', 'IMMUTABLE'] as const, describe: 'Tag mutability of the ECR repositories image-clone creates; with IMMUTABLE a human tag that would move is left and reported [default: MUTABLE]' },
-  'ecr-scan-on-push': { type: 'boolean', describe: 'Turn on scan on push in the ECR repositories image-clone creates [default: false]' },
-  'ecr-kms-key': { type: 'string', describe: 'Encrypt the ECR repositories image-clone creates with this KMS key (ARN, id or alias) [default: AES256]' },
-  'ecr-encryption': { choices: ['AES256', 'KMS'] as const, describe: "Encryption of the ECR repositories image-clone creates: AES256, or KMS (the account's AWS managed key unless --ecr-kms-key) [default: AES256, KMS with --ecr-kms-key]" },
-  'ecr-repository-tag': { type: 'string', array: true, nargs: 1, describe: 'A resource tag KEY=VALUE on the ECR repositories image-clone creates (one per use, repeatable)' },
-  'ecr-lifecycle-policy': { type: 'string', describe: 'Put this lifecycle policy (a JSON file) on the ECR repositories image-clone creates; never expire tagged images, the copies workloads run' },
-  'ecr-repository-policy': { type: 'string', describe: 'Set this repository policy (a JSON file) on the ECR repositories image-clone creates, e.g. to let other accounts pull' },
-} as const;
-
 export interface RepositorySettings {
   create: boolean;
   ecr: Omit<EcrRepositorySettings, 'lifecyclePolicy' | 'repositoryPolicy'>;

@@ -5,9 +5,12 @@ import { KubeError, UsageError } from '../errors.ts';
 import { customKindSpecs, knownCustomKinds, parseWorkloadKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import { qualifiedKind, workloadKinds, type WorkloadKind } from '../core/workloads.ts';
 import type { PlanConfig } from '../core/plan.ts';
-import type { LoadedKubeConfig } from '../kube/kubeconfig.ts';
 import { resolveOption, type OptionSource } from './config-layers.ts';
 import { syncOptions } from './options.ts';
+import { loadYaml } from '@kubernetes/client-node';
+import { InvalidSettingError } from '../core/errors.ts';
+import { parseBackupLocation } from '../core/naming.ts';
+import { loadKubeConfig, type LoadedKubeConfig } from '../kube/kubeconfig.ts';
 
 export interface Selection {
   ownNamespace: string | undefined;
@@ -23,7 +26,7 @@ export interface Selection {
 
 export function selectionSettings(source: OptionSource): Selection {
   const excluded = resolveOption(source, 'exclude-namespace', 'list', []);
-  const customKinds = customKindSpecs(resolveOption(source, 'workload-kind', 'list', []).map(parseWorkloadKind));
+  const customKinds = customKindSpecs(resolveOption(source, 'workload-kind', 'list', []).map((text) => fromOption('workload-kind', text, parseWorkloadKind)));
   return {
     ownNamespace: resolveOption(source, 'own-namespace', 'string'),
     namespaces: resolveOption(source, 'namespace', 'list', []),
@@ -36,9 +39,18 @@ export function selectionSettings(source: OptionSource): Selection {
   };
 }
 
+/** Parses an option's value with a core parser; what the core refuses becomes a UsageError naming the option. */
+function fromOption<T>(option: string, value: string, parse: (value: string) => T): T {
+  try {
+    return parse(value);
+  } catch (err) {
+    if (err instanceof InvalidSettingError) throw new UsageError(`--${option} ${value}: ${err.problem}`);
+    throw err;
+  }
+}
+
 /** Loads the kubeconfig and turns a selection into discovery options (kube-system skipped by default). */
 export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
-  const { loadKubeConfig } = await import('../kube/kubeconfig.ts');
   const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
   const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
   const discovery = {
@@ -98,7 +110,6 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   } catch (err) {
     throw new UsageError(`cannot read --config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const { loadYaml } = await import('@kubernetes/client-node');
   let parsed: unknown;
   try {
     parsed = loadYaml(text);
@@ -135,17 +146,10 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
   const option = (name: SyncOptionName) => name;
   const backupText = resolveOption(source, option('backup'), 'string');
   if (!backupText) throw new UsageError('--backup is required (or IMAGE_CLONE_BACKUP): the registry and path to copy images into, e.g. registry.example.com/mirror');
-  const { parseBackupLocation } = await import('../core/naming.ts');
-  const naming = resolveOption(source, option('naming'), 'string', 'nested');
-  if (naming !== 'nested' && naming !== 'flat') throw new UsageError(`--naming must be nested or flat, not ${JSON.stringify(naming)}`);
-  const output = resolveOption(source, option('output'), 'string', 'table');
-  if (!['table', 'json', 'yaml', 'kustomize'].includes(output)) throw new UsageError(`--output must be table, json, yaml or kustomize, not ${JSON.stringify(output)}`);
-  const logFormat = resolveOption(source, option('log-format'), 'string', 'text');
-  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, not ${JSON.stringify(logFormat)}`);
   const settings: SyncSettings = {
     plan: {
       backup: parseBackupLocation(backupText),
-      naming,
+      naming: resolveOption(source, option('naming'), 'string', 'nested') as PlanConfig['naming'],
       pin: resolveOption(source, option('pin'), 'boolean', true),
       patchManaged: resolveOption(source, option('patch-managed'), 'boolean', false),
       includeImages: resolveOption(source, option('include-image'), 'list', []),
@@ -154,13 +158,27 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
     dryRun: resolveOption(source, option('dry-run'), 'boolean', false),
     exitCode: resolveOption(source, option('exit-code'), 'boolean', false),
     selection: selectionSettings(source),
-    output: output as SyncSettings['output'],
+    output: resolveOption(source, option('output'), 'string', 'table') as SyncSettings['output'],
     signatures: resolveOption(source, option('signatures'), 'boolean', true),
     verify: resolveOption(source, option('verify'), 'boolean', false),
     lock: resolveOption(source, option('lock'), 'boolean', true),
     pullSecret: resolveOption(source, option('pull-secret'), 'string'),
-    logFormat: logFormat as SyncSettings['logFormat'],
+    logFormat: resolveOption(source, option('log-format'), 'string', 'text') as SyncSettings['logFormat'],
   };
-  if (settings.exitCode && !settings.dryRun) throw new UsageError('--exit-code goes with --dry-run');
   return { settings, source };
+}
+
+/** What sync's settings must say together, checked before anything is contacted. */
+export function validateSyncSettings(settings: SyncSettings): void {
+  oneOf('naming', settings.plan.naming, ['nested', 'flat']);
+  oneOf('output', settings.output, ['table', 'json', 'yaml', 'kustomize']);
+  oneOf('log-format', settings.logFormat, ['text', 'json']);
+  if (settings.exitCode && !settings.dryRun) throw new UsageError('--exit-code goes with --dry-run');
+}
+
+/** A setting with a fixed set of values, whichever layer (flag, environment, file) gave it. */
+export function oneOf<T extends string>(option: string, value: string, choices: readonly T[]): asserts value is T {
+  if (choices.includes(value as T)) return;
+  const listed = choices.length === 2 ? choices.join(' or ') : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
+  throw new UsageError(`--${option} must be ${listed}, not ${JSON.stringify(value)}`);
 }

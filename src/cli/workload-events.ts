@@ -3,9 +3,11 @@
 // the cause), and one Warning ImageLost per lost image a workload runs. Unchanged workloads and
 // image-clone itself get none. A cluster that refuses Events costs one warning.
 import type { Workload } from '../core/workloads.ts';
-import type { WorkloadEvent } from '../kube/event-series.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RunReport } from './output/document.ts';
+import { KubeError } from '../errors.ts';
+import { EventRecorder, type WorkloadEvent } from '../kube/event-series.ts';
+import { createLimiter } from '../util/limit.ts';
 
 const key = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
@@ -46,9 +48,6 @@ export function workloadEvents(report: Pick<RunReport, 'workloads' | 'containers
  */
 export async function recordWorkloadEvents(kc: KubeConfig, events: WorkloadEvent[], warn: (line: string) => void, concurrency = 4): Promise<void> {
   if (!events.length) return;
-  const { EventRecorder } = await import('../kube/event-series.ts');
-  const { createLimiter } = await import('../util/limit.ts');
-  const { KubeError } = await import('../errors.ts');
   const recorder = new EventRecorder(kc);
   const limit = createLimiter(concurrency);
   let denied: string | undefined;

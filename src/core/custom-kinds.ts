@@ -2,7 +2,7 @@
 // image-clone lists and patches like a Deployment when the cluster serves them (API discovery), with
 // a JSON merge patch (custom resources take no strategic merge patch). The ones known out of the
 // box, and --workload-kind GROUP/KIND=PATH for any other. Pure: no I/O.
-import { UsageError } from '../errors.ts';
+import { InvalidSettingError } from './errors.ts';
 import { qualifiedKind } from './workloads.ts';
 
 /** A custom kind to look for: its API group, its kind, and the dot path of its pod template. */
@@ -41,19 +41,19 @@ const kindPattern = /^[A-Z][A-Za-z0-9]*$/;
 export function parsePath(text: string, where: string): string[] {
   const parts = text.split('.');
   if (!text || parts.some((p) => !segment.test(p))) {
-    throw new UsageError(`${where}: the path ${JSON.stringify(text)} must be field names joined by dots, e.g. spec.template`);
+    throw new InvalidSettingError(where, `the path ${JSON.stringify(text)} must be field names joined by dots, e.g. spec.template`);
   }
   return parts;
 }
 
-/** --workload-kind GROUP/KIND=PATH, e.g. example.com/WebApp=spec.podTemplate. */
+/** A custom kind as GROUP/KIND=PATH, e.g. example.com/WebApp=spec.podTemplate (the CLI's --workload-kind). */
 export function parseWorkloadKind(text: string): CustomKindSpec {
-  const where = `--workload-kind ${text}`;
+  const where = `custom kind ${text}`;
   const match = /^([^/=]+)\/([^/=]+)=(.+)$/.exec(text.trim());
-  if (!match) throw new UsageError(`${where}: expected GROUP/KIND=PATH, e.g. example.com/WebApp=spec.template`);
+  if (!match) throw new InvalidSettingError(where, `expected GROUP/KIND=PATH, e.g. example.com/WebApp=spec.template`);
   const [, group, kind, path] = match as unknown as [string, string, string, string];
-  if (!groupPattern.test(group)) throw new UsageError(`${where}: ${JSON.stringify(group)} is not the API group of a custom resource (a DNS name such as example.com)`);
-  if (!kindPattern.test(kind)) throw new UsageError(`${where}: ${JSON.stringify(kind)} is not a kind (as in the resource's "kind:", e.g. WebApp)`);
+  if (!groupPattern.test(group)) throw new InvalidSettingError(where, `${JSON.stringify(group)} is not the API group of a custom resource (a DNS name such as example.com)`);
+  if (!kindPattern.test(kind)) throw new InvalidSettingError(where, `${JSON.stringify(kind)} is not a kind (as in the resource's "kind:", e.g. WebApp)`);
   return { group, kind, path: parsePath(path, where) };
 }
 

@@ -20,8 +20,8 @@
 //
 // sourceOfBackup is the exact inverse: it decodes, then accepts only a name that backupReference
 // gives back for the decoded source, so each backup name has at most one source.
-import { InvalidReferenceError, UsageError } from '../errors.ts';
-import { formatReference, type ImageReference, isDockerHub, parseReference, registryKey } from '../reference.ts';
+import { formatReference, type ImageReference, InvalidReferenceError, isDockerHub, parseReference, registryKey } from '../reference.ts';
+import { InvalidSettingError } from './errors.ts';
 
 export type NamingMode = 'nested' | 'flat';
 
@@ -31,7 +31,7 @@ export interface BackupLocation {
   prefix: string;
 }
 
-/** A source image whose backup name cannot be formed. Not a UsageError: the image comes from the cluster. */
+/** A source image whose backup name cannot be formed. Not an InvalidSettingError: the image comes from the cluster. */
 export class NamingError extends Error {
   override name = 'NamingError';
 }
@@ -47,14 +47,14 @@ const locationExample = 'backup.example.com/mirror';
 /** ip6__<address> or a host name, then _<port> if any. */
 const registryComponentPattern = /^(?:ip6__([0-9a-fx]+)|([a-z0-9.-]+))(?:_([0-9]+))?$/;
 
-/** Parses --backup REGISTRY[/PREFIX]; throws UsageError saying what is wrong. */
+/** Parses a backup location REGISTRY[/PREFIX]; throws InvalidSettingError saying what is wrong. */
 export function parseBackupLocation(value: string): BackupLocation {
-  const invalid = (problem: string): UsageError =>
-    new UsageError(`invalid backup location ${JSON.stringify(value)}: ${problem}; expected REGISTRY[/PREFIX], e.g. ${locationExample}`);
+  const invalid = (problem: string): InvalidSettingError =>
+    new InvalidSettingError(`invalid backup location ${JSON.stringify(value)}`, `${problem}; expected REGISTRY[/PREFIX], e.g. ${locationExample}`);
   if (value === '') throw invalid('it is empty');
   // Not echoed: an '@' may be part of user:password@host.
   if (value.includes('@')) {
-    throw new UsageError(`invalid backup location: it contains "@"; give REGISTRY[/PREFIX] without a digest or user name, e.g. ${locationExample}`);
+    throw new InvalidSettingError('invalid backup location', `it contains "@"; give REGISTRY[/PREFIX] without a digest or user name, e.g. ${locationExample}`);
   }
   const slash = value.indexOf('/');
   const registry = slash === -1 ? value : value.slice(0, slash);

@@ -35,10 +35,13 @@ export function planRestore(workloads: Workload[]): RestoreStep[] {
   return steps;
 }
 
+const deletedDuringRun = 'deleted during the restore: nothing left to put back';
+
 export interface RestoreOutcome {
   /** The step as carried out (re-planned after a conflict). */
   step: RestoreStep;
-  result: 'restored' | 'would restore' | 'kept' | 'failed';
+  /** `gone`: the workload was deleted during the run; there is nothing left to put back. */
+  result: 'restored' | 'would restore' | 'kept' | 'gone' | 'failed';
   reason: string;
 }
 
@@ -60,7 +63,8 @@ export async function executeRestore(steps: RestoreStep[], patcher: Patcher, opt
     for (let attempt = 1; !outcome; attempt++) {
       try {
         const patched = await patcher.patch(step.workload.kind, step.workload.namespace, step.workload.name, restorePatch(step.workload, step.changes));
-        if (patched.status !== 'conflict') outcome = { step, result: 'restored', reason: 'back to the recorded original image' };
+        if (patched.status === 'patched') outcome = { step, result: 'restored', reason: 'back to the recorded original image' };
+        else if (patched.status === 'gone') outcome = { step, result: 'gone', reason: deletedDuringRun };
       } catch (err) {
         outcome = { step, result: 'failed', reason: oneLine(err) };
         break;
@@ -68,7 +72,11 @@ export async function executeRestore(steps: RestoreStep[], patcher: Patcher, opt
       if (outcome) break;
       // Changed since it was listed: read it again and decide anew.
       const fresh = attempt < maxConflictRetries ? await reread(patcher, step.workload) : undefined;
-      const replanned = fresh && fresh !== 'gone' ? planRestore([fresh])[0] : undefined;
+      if (fresh === 'gone') {
+        outcome = { step, result: 'gone', reason: deletedDuringRun };
+        break;
+      }
+      const replanned = fresh ? planRestore([fresh])[0] : undefined;
       if (!replanned) outcome = { step: first, result: 'kept', reason: 'changed during the restore; run it again' };
       else step = replanned;
     }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, EventsV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type EventsV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { apiProxy } from './kubeconfig.ts';
-import { kubeError, withRetry } from './list.ts';
+import { kubeError, withRetry } from './api-failures.ts';
 
 export interface WorkloadEvent {
   regarding: { apiVersion: string; kind: string; namespace: string; name: string; uid: string };

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { LockError } from '../errors.ts';
 import { apiProxy } from './kubeconfig.ts';
-import { kubeError } from './list.ts';
+import { kubeError } from './api-failures.ts';
 
 export const leaseName = 'image-clone-sync';
 

@@ -5,7 +5,8 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { findSelf, type SelfIdentity } from '../core/self-recognition.ts';
 import type { KubeObject } from '../core/workloads.ts';
 import { apiProxy } from './kubeconfig.ts';
-import { WorkloadLister, kubeError, withRetry } from './list.ts';
+import { WorkloadLister } from './list.ts';
+import { kubeError, withRetry } from './api-failures.ts';
 
 /**
  * The pod `podName` in `namespace` and its controllers. A listed pod that a controller owns is cut

@@ -10,7 +10,8 @@ import { nestAt, type CustomKind } from '../core/custom-kinds.ts';
 import type { PatchOutcome, Patcher } from '../core/ports.ts';
 import type { BuiltinKind, KubeObject, WorkloadKind } from '../core/workloads.ts';
 import { apiProxy } from './kubeconfig.ts';
-import { WorkloadLister, kubeError, withRetry } from './list.ts';
+import { WorkloadLister } from './list.ts';
+import { kubeError, withRetry } from './api-failures.ts';
 
 type Patch = (name: string, namespace: string, body: object) => Promise<unknown>;
 

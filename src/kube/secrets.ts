@@ -5,7 +5,7 @@ import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubern
 import type { PullSecrets } from '../core/ports.ts';
 import { UsageError } from '../errors.ts';
 import { apiProxy } from './kubeconfig.ts';
-import { kubeError } from './list.ts';
+import { kubeError } from './api-failures.ts';
 
 export class PullSecretCopier implements PullSecrets {
   readonly #core: CoreV1Api;

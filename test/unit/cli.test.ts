@@ -51,3 +51,17 @@ test('no command prints help on stderr and exits 2', () => {
   assert.equal(stdout, '');
   assert.match(stderr, /image-clone <command> \[options\]/);
 });
+
+test('an error image-clone did not anticipate exits 70 (not 2, which means bad usage) and asks for a report with its stack', async () => {
+  const { reportError } = await import('../../src/cli/main.ts');
+  const { UsageError } = await import('../../src/errors.ts');
+  let written = '';
+  const code = reportError(new TypeError("Cannot read properties of undefined (reading 'spec')"), false, (text) => { written += text; });
+  assert.equal(code, 70);
+  assert.match(written, /^image-clone: internal error \(a bug in image-clone; please report it with this output\): TypeError: Cannot read properties/);
+  assert.match(written, /\n {4}at /, 'the stack trace, to report');
+  written = '';
+  assert.equal(reportError(new UsageError('--backup is required'), false, (text) => { written += text; }), 2);
+  assert.doesNotMatch(written, /\n {4}at /, 'a usage error is one line, no stack');
+  assert.match(run('--help').stdout, /\n {2}70 {2}internal error/);
+});

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvalidReferenceError, UsageError } from '../../src/errors.ts';
+import { UsageError } from '../../src/errors.ts';
 import {
   apiHost,
   formatReference,
+  InvalidReferenceError,
   type ImageReference,
   isDockerHub,
   parseReference,

@@ -1,22 +1,23 @@
 // `image-clone copy SRC DST` (or --from-file): images, every platform, byte-identical, through our own engine.
-// Like kubectl's commands: complete (options from flags, env and defaults, checked), then run.
+// In kubectl's shape: complete (options from flags, env and defaults), validate, run.
 import { readFile } from 'node:fs/promises';
-import type { Argv, CommandModule } from 'yargs';
-import { AuthError, InvalidReferenceError, UsageError } from '../../errors.ts';
-import type { Platform } from '../../oci/manifest.ts';
-import type { ImageReference } from '../../reference.ts';
+import { AuthError, UsageError } from '../../errors.ts';
+import { CopyEngine } from '../../oci/copy-engine.ts';
+import { parsePlatform, type Platform } from '../../oci/manifest.ts';
+import { formatReference, InvalidReferenceError, parseReference, type ImageReference } from '../../reference.ts';
 import { resolveOption } from '../config-layers.ts';
+import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { copyOptions } from '../options.ts';
+import { copyReport, failedImageReport, imageReport, renderCopyText } from '../output/copy-report.ts';
 import { formatBytes } from '../output/format.ts';
 import { createProgress } from '../output/progress.ts';
-import type { CliContext } from '../context.ts';
 import { openRegistry, registrySettings, type RegistrySettings } from '../registry-wiring.ts';
 import { prepareRepositories } from '../repositories.ts';
+import { oneOf } from '../settings.ts';
 
-interface CopyRun {
+interface CopyCommandOptions {
   registry: RegistrySettings;
-  output: 'text' | 'json';
+  output: string;
   signatures: boolean;
   platforms: Platform[];
   jobs: Array<{ source: ImageReference; target: ImageReference }>;
@@ -24,35 +25,18 @@ interface CopyRun {
   label: string;
 }
 
-export function copyCommand(context: CliContext): CommandModule {
-  return {
-    command: 'copy [source] [target]',
-    describe: 'Copy images (every platform, every digest kept) from one registry to another',
-    builder: (yargs: Argv) => yargs
-      .positional('source', { type: 'string', describe: 'Image to copy, e.g. docker.io/library/nginx:1.27' })
-      .positional('target', { type: 'string', describe: 'Where to put it, e.g. registry.example.com/mirror/nginx:1.27' })
-      .options(copyOptions)
-      .example('$0 copy nginx:1.27 registry.example.com/mirror/nginx:1.27', 'copy every platform of nginx:1.27')
-      .example('$0 copy --from-file pairs.txt', 'copy many images in one run ("SOURCE TARGET" per line)')
-      .example('$0 copy --insecure-registry localhost:5000 alpine:3 localhost:5000/alpine:3', 'copy into a local plain-HTTP registry')
-      .epilogue('Exit codes: 0 copied or already present, 1 some images failed (each named), 2 usage or credentials error, 130 interrupted (nothing half-copied is tagged).\n\nManual: docs/copy.md.'),
-    handler: async (argv) => {
-      context.exitCode = await runCopy(await completeCopy(argv as Record<string, unknown>, context), context);
-    },
-  };
+export async function copy(argv: Record<string, unknown>, context: CliContext): Promise<number> {
+  const options = await completeCopy(argv, context);
+  oneOf('output', options.output, ['text', 'json']);
+  return runCopy(options, context);
 }
 
-async function completeCopy(argv: Record<string, unknown>, context: CliContext): Promise<CopyRun> {
+async function completeCopy(argv: Record<string, unknown>, context: CliContext): Promise<CopyCommandOptions> {
   const source = { flags: argv, env: context.env };
   const registry = registrySettings(source);
   const output = resolveOption(source, 'output', 'string', 'text');
-  if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, not ${JSON.stringify(output)}`);
   const signatures = resolveOption(source, 'signatures', 'boolean', true);
   const fromFile = resolveOption(source, 'from-file', 'string');
-
-  // The reference grammar and the engine load only when there is work: --help stays fast.
-  const { parseReference } = await import('../../reference.ts');
-  const { parsePlatform } = await import('../../oci/manifest.ts');
   const parseArg = (value: string, what: string) => {
     try {
       return parseReference(value);
@@ -83,12 +67,9 @@ async function completeCopy(argv: Record<string, unknown>, context: CliContext):
   };
 }
 
-async function runCopy(options: CopyRun, context: CliContext): Promise<number> {
+async function runCopy(options: CopyCommandOptions, context: CliContext): Promise<number> {
   const { jobs, label } = options;
   const { concurrency } = options.registry;
-  const { CopyEngine } = await import('../../oci/copy-engine.ts');
-  const { formatReference } = await import('../../reference.ts');
-  const { copyReport, failedImageReport, imageReport, renderCopyText } = await import('../output/copy-report.ts');
   // Credentials load first: a malformed file stops the run before any spinner starts.
   const { transport, client, keychain } = await openRegistry(options.registry, context, (line) => progress.log(line));
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive, text: label });

@@ -1,24 +1,36 @@
 // `image-clone sync`: discover the cluster's workloads, resolve their images, plan, and (without
-// --dry-run) copy, verify and patch. Like kubectl's commands: complete (settings from flags > env >
-// file > defaults, checked, and the cluster they name), then run.
-import type { Argv, CommandModule } from 'yargs';
-import { AuthError, UnavailableError } from '../../errors.ts';
-import type { Plan } from '../../core/plan.ts';
+// --dry-run) copy, verify and patch. In kubectl's shape: complete (settings from flags > env > file
+// > defaults, and the cluster they name), validate (what the settings say together), run.
+import { executePlan } from '../../core/execute.ts';
+import { planSync, type PlanResult } from '../../core/pipeline.ts';
 import type { ManifestLookup, Patcher } from '../../core/ports.ts';
+import { AuthError, UnavailableError } from '../../errors.ts';
+import { WorkloadLister } from '../../kube/list.ts';
+import { WorkloadPatcher } from '../../kube/patch.ts';
+import { PullSecretCopier } from '../../kube/secrets.ts';
+import { CopyEngine } from '../../oci/copy-engine.ts';
+import { holdingOf } from '../../oci/holding.ts';
 import type { RegistryClient } from '../../oci/registry.ts';
-import type { CliContext } from '../context.ts';
+import { registryKey } from '../../reference.ts';
 import { resolveOption } from '../config-layers.ts';
-import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
+import type { CliContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
-import type { RunReport } from '../output/document.ts';
-import type { EventLog } from '../output/event-log.ts';
-import { createProgress } from '../output/progress.ts';
-import { syncOptions } from '../options.ts';
-import { openRegistry, registrySettings, type RegistrySettings } from '../registry-wiring.ts';
+import { identifySelf } from '../identify-self.ts';
+import { unlessInterrupted } from '../interrupt.ts';
+import { metricsSettings, withRunMetrics, type MetricsSettings } from '../metrics.ts';
+import { planDocument, runReport, type RunReport } from '../output/document.ts';
+import { createEventLog, type EventLog } from '../output/event-log.ts';
+import { renderPlanTable } from '../output/plan-render.ts';
+import { createProgress, type Progress } from '../output/progress.ts';
+import { renderRunSummary } from '../output/report.ts';
+import { writeDocument } from '../output/write-document.ts';
+import { openRegistry, registrySettings, type OpenRegistry, type RegistrySettings } from '../registry-wiring.ts';
 import { prepareRepositories } from '../repositories.ts';
-import { clusterScopeHint, kubeSelection, syncSettings, type SyncSettings } from '../settings.ts';
+import { withRunLock } from '../run-lock.ts';
+import { clusterScopeHint, kubeSelection, syncSettings, validateSyncSettings, type SyncSettings } from '../settings.ts';
+import { recordWorkloadEvents, workloadEvents } from '../workload-events.ts';
 
-interface SyncRun {
+interface SyncOptions {
   settings: SyncSettings;
   registry: RegistrySettings;
   cluster: Awaited<ReturnType<typeof kubeSelection>>;
@@ -26,142 +38,148 @@ interface SyncRun {
   events: boolean;
 }
 
-export function syncCommand(context: CliContext): CommandModule {
-  return {
-    command: 'sync',
-    describe: "Back up every image the cluster's workloads run and point the workloads at the copies",
-    builder: (yargs: Argv) => yargs
-      .options(syncOptions)
-      .example('$0 sync --backup registry.example.com/mirror --dry-run', 'print the plan; change nothing')
-      .example('$0 sync --backup registry.example.com/mirror -n shop -o json', 'back up and patch the shop namespace; JSON report')
-      .epilogue('Exit codes: 0 nothing to do or all done, 1 the run completed but some images or workloads failed or are lost, 2 usage, configuration, credentials or RBAC error, 3 changes pending (only with --dry-run --exit-code), 4 another sync or restore holds the run lock, 5 the API server or the backup registry unreachable or refusing every request, or the backup out of storage or read-only, 130 interrupted.\n\nManual: docs/sync.md (how a run works, every option, exit codes); -o json|yaml: docs/json.md; as a CronJob: docs/cronjob.md.'),
-    handler: async (argv) => {
-      const run = await completeSync(argv as Record<string, unknown>, context);
-      context.exitCode = await withRunMetrics(run.metrics, run.settings.dryRun, run.settings.logFormat, context, (record) => runSync(run, context, record));
-    },
-  };
+/** What one run has open: the registries, the cluster's lister, the log, and what stops it early. */
+interface SyncRun extends SyncOptions {
+  context: CliContext;
+  registries: OpenRegistry;
+  lister: WorkloadLister;
+  progress: Progress;
+  log: EventLog;
+  /** Aborted when the run lock is lost mid-run. */
+  lockLost: AbortController;
+  started: number;
 }
 
-async function completeSync(argv: Record<string, unknown>, context: CliContext): Promise<SyncRun> {
+export async function sync(argv: Record<string, unknown>, context: CliContext): Promise<number> {
+  const options = await completeSync(argv, context);
+  validateSyncSettings(options.settings);
+  // The kubeconfig is read once the settings are known to be sound.
+  const cluster = await kubeSelection(options.settings.selection, context.env);
+  return withRunMetrics(options.metrics, options.settings.dryRun, options.settings.logFormat, context, (record) => runSync({ ...options, cluster }, context, record));
+}
+
+async function completeSync(argv: Record<string, unknown>, context: CliContext): Promise<Omit<SyncOptions, 'cluster'>> {
   const { settings, source } = await syncSettings(argv, context.env);
   const registry = registrySettings(source);
   const metrics = metricsSettings(source);
-  const cluster = await kubeSelection(settings.selection, context.env);
   if (settings.pullSecret) settings.plan.pullSecret = settings.pullSecret;
-  return { settings, registry, cluster, metrics, events: resolveOption(source, 'events', 'boolean', true) };
+  return { settings, registry, metrics, events: resolveOption(source, 'events', 'boolean', true) };
 }
 
-async function runSync({ settings, registry, cluster, events }: SyncRun, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
-  const { kube, discovery, ownNamespace } = cluster;
-  const { WorkloadLister } = await import('../../kube/list.ts');
-  const { planSync } = await import('../../core/pipeline.ts');
-  const { transport, client, keychain } = await openRegistry(registry, context, (line) => log.line('warn', line));
-  // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
-  const lockAbort = new AbortController();
-  const lock = !settings.dryRun && settings.lock
-    ? await (await import('../../kube/lock.ts')).acquireLock(kube.kc, { namespace: ownNamespace, onLost: (why) => lockAbort.abort(new Error(why)) })
-        .catch(async (err: unknown) => {
-          await transport.close();
-          throw err;
-        })
-    : undefined;
-  const started = performance.now();
+async function runSync(options: SyncOptions, context: CliContext, record: (summary: RunReport['summary']) => void): Promise<number> {
+  const { settings, cluster } = options;
+  // Credentials load first: a malformed file stops the run before any spinner starts.
+  const registries = await openRegistry(options.registry, context, (line) => log.line('warn', line));
   const progress = createProgress({ stream: context.stderr, interactive: context.interactive && settings.logFormat === 'text', text: 'Listing workloads' });
-  const { createEventLog } = await import('../output/event-log.ts');
   const log = createEventLog(progress, settings.logFormat, context.stderr);
-  if (!settings.dryRun && settings.lock && !lock) {
-    log.line('warn', `namespace ${ownNamespace} does not exist, so this run holds no lock; install manifests/ or pass --own-namespace`);
-  }
-  const { registry: backupRegistry, prefix } = settings.plan.backup;
-  const backup = prefix ? `${backupRegistry}/${prefix}` : backupRegistry;
-  const { unlessInterrupted } = await import('../interrupt.ts');
+  const lister = new WorkloadLister(cluster.kube.kc);
+  const run: SyncRun = { ...options, context, registries, lister, progress, log, lockLost: new AbortController(), started: performance.now() };
   try {
-    log.phase('listing', 'Listing workloads');
-    const self = await (await import('../identify-self.ts')).identifySelf(kube, context.env, (line) => log.line('warn', line));
-    if (self) settings.plan.self = self;
-    const lookups = await backupLookups(client, backupRegistry, log, settings.verify);
-    // Listing and resolving only read: an interrupt abandons them at once.
-    const lister = new WorkloadLister(kube.kc);
-    const planned = await unlessInterrupted(planSync({ workloads: lister, manifests: lookups, warn: (line) => log.line('warn', line) }, discovery, settings.plan, registry.concurrency), context.signal)
-      .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
-    lookups.throwIfAllFailed();
-    // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
-    const targets = planned.requests.filter((r) => planned.resolutions.get(r.key)?.state === 'copy').map((r) => r.backup);
-    await prepareRepositories(targets, registry.repositories, keychain, { dryRun: settings.dryRun, concurrency: registry.concurrency, log: (line) => log.line('info', line) });
-    if (settings.dryRun) {
-      progress.stop();
-      const { planDocument } = await import('../output/document.ts');
-      const { renderPlanTable } = await import('../output/plan-render.ts');
-      await writeDocument(planned.plan, planDocument(planned.plan, backup, true), renderPlanTable, settings, context);
-      const s = planned.plan.summary;
-      if (s.images.lost || s.images.error || s.workloads.error) return ExitCode.failed;
-      if (settings.exitCode && (s.images.copy || s.workloads.patch)) return ExitCode.changesPending;
-      return ExitCode.ok;
-    }
-
-    const { CopyEngine } = await import('../../oci/copy-engine.ts');
-    const { WorkloadPatcher } = await import('../../kube/patch.ts');
-    const { executePlan } = await import('../../core/execute.ts');
-    const pullSecrets = settings.pullSecret ? new (await import('../../kube/secrets.ts')).PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
-    await pullSecrets?.source(); // a missing Secret stops the run before anything is copied
-    // A read-only backup (in maintenance) refuses every push: the run changes nothing, not even the
-    // workloads whose copies are there already, and says why (exit 5).
-    const readOnly = new AbortController();
-    const signal = AbortSignal.any([context.signal, lockAbort.signal, readOnly.signal]);
-    const engine = new CopyEngine(client, {
-      concurrency: registry.concurrency,
-      signatures: settings.signatures,
-      verifyBlobs: settings.verify,
-      signal,
-      onHalt: (cause) => {
-        if (cause.condition === 'read-only') readOnly.abort(new Error('the backup registry is read-only'));
-      },
-      onEvent: (e) => {
-        if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
-        if (e.kind === 'bytes') log.bytes(e.bytes);
-        else if (e.kind === 'warning') log.line('warn', e.message);
-      },
+    // A dry run writes nothing, so it needs no lock; a real run takes it before it plans.
+    return await withRunLock(cluster.kube.kc, {
+      enabled: !settings.dryRun && settings.lock,
+      namespace: cluster.ownNamespace,
+      warn: (line) => log.line('warn', line),
+      onLost: (why) => run.lockLost.abort(new Error(why)),
+    }, async () => {
+      const planned = await planRun(run);
+      return settings.dryRun ? printPlan(run, planned) : await carryOut(run, planned, record);
     });
-    const workloadPatcher = new WorkloadPatcher(kube.kc, lister.custom);
-    let patching = false;
-    const patcher: Patcher = {
-      patch: (...args) => {
-        if (!patching) log.phase('patching', 'Patching workloads');
-        patching = true;
-        return workloadPatcher.patch(...args);
-      },
-      read: (...args) => workloadPatcher.read(...args),
-    };
-    const manifests: ManifestLookup = { digestOf: async (repo, reference) => (await client.headManifest(repo, reference, true))?.digest };
-    // On an interrupt the copies abort (untagged), patches already sent finish, and no other is sent.
-    const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
-      { copier: engine, patcher, manifests, ...(pullSecrets ? { pullSecrets } : {}) },
-      { concurrency: registry.concurrency, onEvent: (e) => context.signal.aborted && e.kind === 'image-failed' ? undefined : log.event(e), signal });
-    context.signal.throwIfAborted();
-    if (lockAbort.signal.aborted) throw new UnavailableError(`${(lockAbort.signal.reason as Error).message}; the run stopped (patches already sent finished, no other was sent)`);
-    progress.stop();
-    const { renderRunSummary } = await import('../output/report.ts');
-    const { runReport } = await import('../output/document.ts');
-    const registries = [...transport.stats].map(([name, stats]) => ({ registry: name, requests: stats.requests, manifestGets: stats.manifestGets, gaveUp: transport.givenUp.get(name)?.message ?? null }));
-    const report = runReport(result, backup, performance.now() - started, registries);
-    record(report.summary);
-    await writeDocument(result.plan, report, renderRunSummary, settings, context);
-    if (events) {
-      const { recordWorkloadEvents, workloadEvents } = await import('../workload-events.ts');
-      await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads), (line) => log.line('warn', line));
-    }
-    // A backup out of storage or read-only fails every copy the same way: the run stopped copying.
-    if (engine.halted) {
-      log.line('error', `${engine.halted.message}; the other images were not tried`);
-      return ExitCode.unavailable;
-    }
-    const s = report.summary;
-    return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
   } finally {
     progress.stop();
-    await (context.signal.aborted ? transport.destroy() : transport.close());
-    await lock?.release();
+    await (context.signal.aborted ? registries.transport.destroy() : registries.transport.close());
   }
+}
+
+/** List the workloads, resolve their images against the source and the backup, and plan. */
+async function planRun(run: SyncRun): Promise<PlanResult> {
+  const { settings, cluster: { kube, discovery }, registries, log, context } = run;
+  log.phase('listing', 'Listing workloads');
+  const self = await identifySelf(kube, context.env, (line) => log.line('warn', line));
+  if (self) settings.plan.self = self;
+  const lookups = backupLookups(registries.client, settings.plan.backup.registry, log, settings.verify);
+  // Listing and resolving only read: an interrupt abandons them at once.
+  const planned = await unlessInterrupted(planSync({ workloads: run.lister, manifests: lookups, warn: (line) => log.line('warn', line) }, discovery, settings.plan, run.registry.concurrency), context.signal)
+    .catch((err: unknown) => { throw clusterScopeHint(err, { kube, discovery }); });
+  lookups.throwIfAllFailed();
+  // ECR refuses a push to a missing repository: create them now, before anything moves (dry run: name them).
+  const targets = planned.requests.filter((r) => planned.resolutions.get(r.key)?.state === 'copy').map((r) => r.backup);
+  await prepareRepositories(targets, run.registry.repositories, registries.keychain, { dryRun: settings.dryRun, concurrency: run.registry.concurrency, log: (line) => log.line('info', line) });
+  return planned;
+}
+
+function backupName(settings: SyncSettings): string {
+  const { registry, prefix } = settings.plan.backup;
+  return prefix ? `${registry}/${prefix}` : registry;
+}
+
+/** --dry-run: the plan on stdout; the exit code says whether anything is lost or pending. */
+function printPlan(run: SyncRun, planned: PlanResult): number {
+  const { settings, context } = run;
+  run.progress.stop();
+  writeDocument(planned.plan, planDocument(planned.plan, backupName(settings), true), renderPlanTable, settings.output, context);
+  const s = planned.plan.summary;
+  if (s.images.lost || s.images.error || s.workloads.error) return ExitCode.failed;
+  if (settings.exitCode && (s.images.copy || s.workloads.patch)) return ExitCode.changesPending;
+  return ExitCode.ok;
+}
+
+/** Copy, verify and patch as planned; then the report, the Events, and the exit code. */
+async function carryOut(run: SyncRun, planned: PlanResult, record: (summary: RunReport['summary']) => void): Promise<number> {
+  const { settings, context, log, registries: { client, transport }, cluster: { kube, ownNamespace } } = run;
+  const pullSecrets = settings.pullSecret ? new PullSecretCopier(kube.kc, settings.pullSecret, ownNamespace) : undefined;
+  await pullSecrets?.source(); // a missing Secret stops the run before anything is copied
+  // A read-only backup (in maintenance) refuses every push: the run changes nothing, not even the
+  // workloads whose copies are there already, and says why (exit 5).
+  const readOnly = new AbortController();
+  const signal = AbortSignal.any([context.signal, run.lockLost.signal, readOnly.signal]);
+  const engine = new CopyEngine(client, {
+    concurrency: run.registry.concurrency,
+    signatures: settings.signatures,
+    verifyBlobs: settings.verify,
+    signal,
+    onHalt: (cause) => {
+      if (cause.condition === 'read-only') readOnly.abort(new Error('the backup registry is read-only'));
+    },
+    onEvent: (e) => {
+      if (context.signal.aborted) return; // the interrupt says it once, not once per transfer
+      if (e.kind === 'bytes') log.bytes(e.bytes);
+      else if (e.kind === 'warning') log.line('warn', e.message);
+    },
+  });
+  const manifests: ManifestLookup = { digestOf: async (repo, reference) => (await client.headManifest(repo, reference, true))?.digest };
+  // On an interrupt the copies abort (untagged), patches already sent finish, and no other is sent.
+  const result = await executePlan(planned.workloads, planned.requests, planned.resolutions, settings.plan,
+    { copier: engine, patcher: announcingPatcher(new WorkloadPatcher(kube.kc, run.lister.custom), log), manifests, ...(pullSecrets ? { pullSecrets } : {}) },
+    { concurrency: run.registry.concurrency, onEvent: (e) => context.signal.aborted && e.kind === 'image-failed' ? undefined : log.event(e), signal });
+  context.signal.throwIfAborted();
+  if (run.lockLost.signal.aborted) throw new UnavailableError(`${(run.lockLost.signal.reason as Error).message}; the run stopped (patches already sent finished, no other was sent)`);
+  run.progress.stop();
+  const registries = [...transport.stats].map(([name, stats]) => ({ registry: name, requests: stats.requests, manifestGets: stats.manifestGets, gaveUp: transport.givenUp.get(name)?.message ?? null }));
+  const report = runReport(result, backupName(settings), performance.now() - run.started, registries);
+  record(report.summary);
+  writeDocument(result.plan, report, renderRunSummary, settings.output, context);
+  if (run.events) await recordWorkloadEvents(kube.kc, workloadEvents(report, planned.workloads), (line) => log.line('warn', line));
+  // A backup out of storage or read-only fails every copy the same way: the run stopped copying.
+  if (engine.halted) {
+    log.line('error', `${engine.halted.message}; the other images were not tried`);
+    return ExitCode.unavailable;
+  }
+  const s = report.summary;
+  return s.images.failed || s.images.lost || s.images.error || s.workloads.failed ? ExitCode.failed : ExitCode.ok;
+}
+
+/** The patcher, saying "Patching workloads" when the first patch goes out. */
+function announcingPatcher(patcher: WorkloadPatcher, log: EventLog): Patcher {
+  let patching = false;
+  return {
+    patch: (...args) => {
+      if (!patching) log.phase('patching', 'Patching workloads');
+      patching = true;
+      return patcher.patch(...args);
+    },
+    read: (...args) => patcher.read(...args),
+  };
 }
 
 /**
@@ -169,9 +187,7 @@ async function runSync({ settings, registry, cluster, events }: SyncRun, context
  * run at all (exit 5), rather than a plan of "copy everything". Backup lookups ask for the push
  * scope the copy will need, so the token is fetched once.
  */
-async function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog, verifyBlobs: boolean): Promise<ManifestLookup & { throwIfAllFailed(): void }> {
-  const { registryKey } = await import('../../reference.ts');
-  const { holdingOf } = await import('../../oci/holding.ts');
+function backupLookups(client: RegistryClient, backupRegistry: string, log: EventLog, verifyBlobs: boolean): ManifestLookup & { throwIfAllFailed(): void } {
   let resolving = false;
   let answered = 0;
   let failed = 0;
@@ -198,22 +214,4 @@ async function backupLookups(client: RegistryClient, backupRegistry: string, log
       throw new UnavailableError(`the backup registry ${backupRegistry} refused every request (${failed} lookup${failed === 1 ? '' : 's'}): ${why}; nothing was copied or patched`);
     },
   };
-}
-
-/** The plan or the report on stdout, in the format asked for; `renderTable` draws the table form. */
-async function writeDocument<D>(plan: Plan, document: D, renderTable: (document: D, width?: number) => string, settings: SyncSettings, context: CliContext): Promise<void> {
-  const write = (text: string) => context.stdout.write(text);
-  switch (settings.output) {
-    case 'json':
-      write(`${JSON.stringify(document, null, 2)}\n`);
-      break;
-    case 'yaml':
-      write((await import('@kubernetes/client-node')).dumpYaml(document));
-      break;
-    case 'kustomize':
-      write((await import('../output/plan-render.ts')).renderKustomize(plan));
-      break;
-    default:
-      write(renderTable(document, (await import('../output/format.ts')).tableWidth(context.stdout)));
-  }
 }

@@ -12,11 +12,12 @@ export interface RestoreRow {
   container: string;
   image: string | null;
   action: 'restore' | 'keep';
-  result: 'restored' | 'would restore' | 'kept' | 'failed';
+  result: RestoreOutcome['result'];
   reason: string;
 }
 
-type Counts = { total: number; restored: number; kept: number; failed: number };
+type Counts = { total: number; restored: number; kept: number; gone: number; failed: number };
+type Counted = Exclude<RestoreRow['result'], 'would restore'>;
 
 export interface RestoreDocument {
   schemaVersion: typeof schemaVersion;
@@ -32,17 +33,20 @@ export function restoreDocument(outcomes: RestoreOutcome[], dryRun: boolean): Re
   for (const { step: s, result, reason } of outcomes) {
     const base = { kind: s.workload.kind, namespace: s.workload.namespace, name: s.workload.name };
     for (const change of s.changes) rows.push({ ...base, container: change.container, image: change.image, action: 'restore', result, reason });
-    for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: 'kept', reason: kept.reason });
+    for (const kept of s.kept) rows.push({ ...base, container: kept.container, image: null, action: 'keep', result: result === 'gone' ? 'gone' : 'kept', reason: result === 'gone' ? reason : kept.reason });
   }
   // One vocabulary with sync's documents: workloads and containers, each counted as what it is.
-  const outcome = (r: Pick<RestoreRow, 'result'>) => (r.result === 'would restore' ? 'restored' : r.result);
+  const outcome = (r: Pick<RestoreRow, 'result'>): Counted => (r.result === 'would restore' ? 'restored' : r.result);
   const byWorkload = new Map<string, RestoreRow[]>();
   for (const r of rows) byWorkload.set(`${r.kind}/${r.namespace}/${r.name}`, [...(byWorkload.get(`${r.kind}/${r.namespace}/${r.name}`) ?? []), r]);
   const workloads = [...byWorkload.values()].map((own) => ({
     kind: own[0]!.kind, namespace: own[0]!.namespace, name: own[0]!.name, containers: own.length,
-    result: own.some((r) => r.result === 'failed') ? 'failed' as const : own.find((r) => outcome(r) === 'restored')?.result ?? 'kept' as const,
+    result: own.find((r) => r.result === 'failed' || r.result === 'gone')?.result ?? own.find((r) => outcome(r) === 'restored')?.result ?? 'kept' as const,
   }));
-  const counts = (results: Array<'restored' | 'kept' | 'failed'>): Counts => ({ total: results.length, restored: results.filter((r) => r === 'restored').length, kept: results.filter((r) => r === 'kept').length, failed: results.filter((r) => r === 'failed').length });
+  const counts = (results: Counted[]): Counts => {
+    const of = (what: Counted) => results.filter((r) => r === what).length;
+    return { total: results.length, restored: of('restored'), kept: of('kept'), gone: of('gone'), failed: of('failed') };
+  };
   return {
     schemaVersion, kind: 'restore', dryRun, workloads, containers: rows,
     summary: { workloads: counts(workloads.map(outcome)), containers: counts(rows.map(outcome)) },
@@ -55,6 +59,6 @@ export function renderRestoreTable(document: RestoreDocument, width?: number): s
   const table = renderTable(['WORKLOAD', 'CONTAINER', 'RESULT', 'REASON', 'IMAGE'],
     rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r.container, r.result, r.reason, r.image ?? '-']),
     [{ weight: 3, wrap: 'hard' }, { weight: 1, wrap: 'hard' }, { weight: 0, fixed: 13, wrap: 'hard', colour: colourOutcome }, { weight: 3, wrap: 'words' }, { weight: 4, wrap: 'hard' }], width);
-  const line = (what: string, c: Counts) => `${what}: ${c.total}: ${c.restored} ${document.dryRun ? 'would be ' : ''}restored, ${c.kept} kept, ${c.failed} failed.`;
+  const line = (what: string, c: Counts) => `${what}: ${c.total}: ${c.restored} ${document.dryRun ? 'would be ' : ''}restored, ${c.kept} kept, ${c.gone ? `${c.gone} gone, ` : ''}${c.failed} failed.`;
   return `${rows.length ? table : 'No workloads carry image-clone\'s annotation.'}\n\n${line('Workloads', document.summary.workloads)}\n${line('Containers', document.summary.containers)}\n`;
 }

@@ -8,7 +8,7 @@ import { imagePatch, restorePatch } from '../../../src/core/patches.ts';
 import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { discoverWorkloads, originalImagesAnnotation, type KubeObject, type OwnerReference } from '../../../src/core/workloads.ts';
 import { slimCustom } from '../../../src/kube/list.ts';
-import { UsageError } from '../../../src/errors.ts';
+import { InvalidSettingError } from '../../../src/core/errors.ts';
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const owner = (apiVersion: string, kind: string, name: string, uid: string): OwnerReference => ({ apiVersion, kind, name, uid, controller: true });
@@ -168,7 +168,7 @@ describe('--workload-kind GROUP/KIND=PATH', () => {
       ['example.com/WebApp=spec..template', /field names joined by dots/],
       ['example.com/WebApp=spec.containers[0]', /field names joined by dots/],
     ] as const) {
-      assert.throws(() => parseWorkloadKind(text), (err: Error) => err instanceof UsageError && message.test(err.message) && !err.message.includes('\n'), text);
+      assert.throws(() => parseWorkloadKind(text), (err: Error) => err instanceof InvalidSettingError && message.test(err.message) && !err.message.includes('\n'), text);
     }
   });
 

@@ -6,6 +6,7 @@ import { anchorTag, sealTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { executeRestore, planRestore } from '../../../src/core/restore-plan.ts';
+import { renderRestoreTable, restoreDocument } from '../../../src/cli/output/restore-report.ts';
 import { originalImagesAnnotation, type KubeObject, type Workload } from '../../../src/core/workloads.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -285,6 +286,18 @@ describe('executePlan', () => {
     assert.equal(outcomes[0]!.step.workload.resourceVersion, '11', 'restored on top of the fresh read');
     assert.equal(p.bodies.filter((b) => b.metadata.resourceVersion === '11').length, 1 + 2, 'once: the re-planned patch; busy: two more tries, then kept');
     assert.deepEqual((await executeRestore(steps, patcher(() => 'patched'), { dryRun: true })).map((o) => o.result), ['would restore', 'would restore']);
+  });
+
+  test('restore: a workload deleted during the run is reported gone, not restored', async () => {
+    const annotations = { [originalImagesAnnotation]: JSON.stringify({ containers: { app: { original: 'nginx:1.25', backup: 'B1' } } }) };
+    const steps = planRestore([workload('deleted', { app: 'B1' }, { annotations }), workload('vanished', { app: 'B1' }, { annotations }), workload('kept', { app: 'B1' }, { annotations })]);
+    // 'deleted' answers the patch with 404; 'vanished' conflicts, and its re-read finds nothing.
+    const p = patcher((_kind, name) => (name === 'deleted' ? 'gone' : name === 'vanished' ? 'conflict' : 'patched'), () => undefined as unknown as KubeObject);
+    const outcomes = await executeRestore(steps, p, { dryRun: false });
+    assert.deepEqual(outcomes.map((o) => [o.step.workload.name, o.result]), [['deleted', 'gone'], ['vanished', 'gone'], ['kept', 'restored']]);
+    const document = restoreDocument(outcomes, false);
+    assert.deepEqual(document.summary.workloads, { total: 3, restored: 1, kept: 0, gone: 2, failed: 0 });
+    assert.match(renderRestoreTable(document), /Workloads: 3: 1 restored, 0 kept, 2 gone, 0 failed\./);
   });
 
   test('images already in the backup get their attachments refreshed, unless the source no longer has them', async () => {

@@ -15,7 +15,7 @@ import {
   sealTag,
   sourceOfBackup,
 } from '../../../src/core/naming.ts';
-import { UsageError } from '../../../src/errors.ts';
+import { InvalidSettingError } from '../../../src/core/errors.ts';
 import { formatReference, type ImageReference, parseReference, registryKey } from '../../../src/reference.ts';
 
 const hex = 'ab'.repeat(32);
@@ -212,7 +212,7 @@ describe('backupReference: the 255-character repository limit', () => {
       () => backupReference(parseReference(source), mirror, 'nested'),
       (error: unknown) => {
         assert.ok(error instanceof NamingError);
-        assert.equal(error instanceof UsageError, false);
+        assert.equal(error instanceof InvalidSettingError, false);
         assert.equal(error.name, 'NamingError');
         assert.ok(error.message.includes(source), error.message);
         assert.match(error.message, /256 characters long, over the registries' limit of 255/);
@@ -362,7 +362,7 @@ describe('parseBackupLocation', () => {
   for (const [value, problem] of invalid) {
     test(`refuses ${JSON.stringify(value)}: ${problem}`, () => {
       assert.throws(() => parseBackupLocation(value), (error: unknown) => {
-        assert.ok(error instanceof UsageError, String(error));
+        assert.ok(error instanceof InvalidSettingError, String(error));
         assert.equal(error.message, `invalid backup location ${JSON.stringify(value)}: ${problem}${expectation}`);
         return true;
       });
@@ -372,7 +372,7 @@ describe('parseBackupLocation', () => {
   test('refuses a digest or user@host without echoing the value (it may hold a password)', () => {
     for (const value of [`backup.example.com/mirror@${sha256}`, 'user:s3cret@backup.example.com/mirror']) {
       assert.throws(() => parseBackupLocation(value), (error: unknown) => {
-        assert.ok(error instanceof UsageError, String(error));
+        assert.ok(error instanceof InvalidSettingError, String(error));
         assert.equal(
           error.message,
           'invalid backup location: it contains "@"; give REGISTRY[/PREFIX] without a digest or user name, e.g. backup.example.com/mirror',

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/errors.ts';
 import { apiProxy, loadKubeConfig } from '../../../src/kube/kubeconfig.ts';
-import { kubeError } from '../../../src/kube/list.ts';
+import { kubeError } from '../../../src/kube/api-failures.ts';
 
 function kubeconfig(server: string, proxyUrl?: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'ic-kubeconfig-')), 'config');
