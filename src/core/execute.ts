@@ -36,43 +36,84 @@ type BlobTotals = Pick<CopyCounts, 'blobsCopied' | 'blobsMounted' | 'blobsPresen
 export const maxConflictRetries = 3;
 const workloadKey = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
+/** What the phases of one execution share: its inputs, and what each phase records. */
+interface Execution {
+  requests: ImageRequest[];
+  resolutions: Map<string, Resolution>;
+  ports: { copier: ImageCopier; patcher: Patcher; manifests: ManifestLookup; pullSecrets?: PullSecrets };
+  options: { concurrency: number; signal?: AbortSignal };
+  emit: (event: SyncEvent) => void;
+  /** Each request's outcome. */
+  images: Map<string, { result: ImageResult; reason: string }>;
+  totals: BlobTotals;
+  /** The resolutions as the copies left them: a failed copy makes its image an error for the patches. */
+  usable: Map<string, Resolution>;
+  /** Requests whose digest the backup now holds whole (copied or tagged): their human tags may be placed. */
+  settled: ImageRequest[];
+}
+
+/**
+ * Carries a plan out, in phases: copy what is missing, tag what is held without its anchors, place
+ * the human tags, refresh what is attached to the images already there, then re-plan with what the
+ * copies achieved and patch each workload once.
+ */
 export async function executePlan(
   workloads: Workload[], requests: ImageRequest[], resolutions: Map<string, Resolution>, config: PlanConfig,
-  ports: { copier: ImageCopier; patcher: Patcher; manifests: ManifestLookup; pullSecrets?: PullSecrets },
+  ports: Execution['ports'],
   options: { concurrency: number; onEvent?: (event: SyncEvent) => void; signal?: AbortSignal },
 ): Promise<ExecutionResult> {
-  const emit = options.onEvent ?? (() => {});
-  const images = new Map<string, { result: ImageResult; reason: string }>();
-  const totals: BlobTotals = { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 };
-  const usable = new Map(resolutions);
-
-  // Copy: each distinct image once, to the anchor tag of its digest, then its seal. The engine
-  // verifies that the anchor answers with the digest before it reports success.
-  const resolved = (r: ImageRequest) => resolutions.get(r.key) as Extract<Resolution, { digest: string }>;
-  const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
-  const backupName = (r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolved(r).digest)}`;
-  // Requests that name one digest of one repository (by tag and by the digest pods run, or by two
-  // tags) share one copy or one tagging: the anchor is the same.
-  const byAnchor = (state: 'copy' | 'tag') => {
-    const groups = new Map<string, ImageRequest[]>();
-    for (const r of requests) if (resolutions.get(r.key)?.state === state) groups.set(backupName(r), [...(groups.get(backupName(r)) ?? []), r]);
-    return groups;
+  const run: Execution = {
+    requests, resolutions, ports, options, emit: options.onEvent ?? (() => {}),
+    images: new Map(), totals: { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0 }, usable: new Map(resolutions), settled: [],
   };
-  const copies = byAnchor('copy');
-  const toCopy = [...copies.values()].map((group) => group[0]!);
-  if (toCopy.length) emit({ kind: 'copying', images: toCopy.length });
-  // What the backup holds already (from earlier runs, other clusters) is where a new image's base layers are looked for.
-  if (toCopy.length) {
-    const held = requests.filter((r) => ['present', 'tag'].includes(resolutions.get(r.key)?.state ?? ''));
-    ports.copier.knownRepositories?.(held.map((r) => ({ registry: r.backup.registry, repository: r.backup.repository })));
+  await copyMissing(run);
+  await tagHeld(run);
+  // Human tags (…:1.27) for people and tools that browse the backup: one per source tag and
+  // repository, placed one after another so that two digests of one tag in this run settle in order.
+  await placeHumanTags(run.settled, resolutions, ports, run.emit);
+  await refreshAttachments(run);
+  for (const request of requests) {
+    if (run.images.has(request.key)) continue;
+    const r = resolutions.get(request.key);
+    run.images.set(request.key, { result: r?.state === 'present' ? 'present' : r?.state === 'lost' ? 'lost' : 'error', reason: r?.reason ?? 'not resolved' });
   }
+  const plan = buildPlan(workloads, run.usable, config);
+  return { plan, images: run.images, workloads: await patchWorkloads(run, plan, workloads, config), totals: run.totals };
+}
+
+const resolvedDigest = (run: Execution, r: ImageRequest) => (run.resolutions.get(r.key) as Extract<Resolution, { digest: string }>).digest;
+const sourceName = (r: ImageRequest) => `${r.source.registry}/${r.source.repository}${r.source.tag ? `:${r.source.tag}` : ''}`;
+const backupName = (run: Execution, r: ImageRequest) => `${r.backup.registry}/${r.backup.repository}:${anchorTag(resolvedDigest(run, r))}`;
+
+/**
+ * The requests in `state`, grouped by backup anchor: requests that name one digest of one
+ * repository (by tag and by the digest pods run, or by two tags) share one copy or one tagging.
+ */
+function byAnchor(run: Execution, state: 'copy' | 'tag'): Map<string, ImageRequest[]> {
+  const groups = new Map<string, ImageRequest[]>();
+  for (const r of run.requests) if (run.resolutions.get(r.key)?.state === state) groups.set(backupName(run, r), [...(groups.get(backupName(run, r)) ?? []), r]);
+  return groups;
+}
+
+/**
+ * Copy: each distinct image once, to the anchor tag of its digest, then its seal. The engine
+ * verifies that the anchor answers with the digest before it reports success.
+ */
+async function copyMissing(run: Execution): Promise<void> {
+  const { ports, emit, images, totals } = run;
+  const copies = byAnchor(run, 'copy');
+  const toCopy = [...copies.values()].map((group) => group[0]!);
+  if (!toCopy.length) return;
+  emit({ kind: 'copying', images: toCopy.length });
+  // What the backup holds already (from earlier runs, other clusters) is where a new image's base layers are looked for.
+  const held = run.requests.filter((r) => ['present', 'tag'].includes(run.resolutions.get(r.key)?.state ?? ''));
+  ports.copier.knownRepositories?.(held.map((r) => ({ registry: r.backup.registry, repository: r.backup.repository })));
   const outcomes = await ports.copier.copyAll(toCopy.map((r) => {
     const { tag: _, ...repository } = r.backup;
-    const { digest } = resolved(r);
+    const digest = resolvedDigest(run, r);
     return { source: { ...r.source, digest }, target: { ...repository, tag: anchorTag(digest) }, alsoTags: [sealTag(digest)] };
-  }), Math.max(2, Math.ceil(options.concurrency / 2)));
-  const settled: ImageRequest[] = [];
-  outcomes.forEach((outcome, i) => copies.get(backupName(toCopy[i]!))!.forEach((request, index) => {
+  }), Math.max(2, Math.ceil(run.options.concurrency / 2)));
+  outcomes.forEach((outcome, i) => copies.get(backupName(run, toCopy[i]!))!.forEach((request, index) => {
     const first = index === 0;
     if ('result' in outcome) {
       const c = outcome.result.counts;
@@ -85,66 +126,68 @@ export async function executePlan(
       // Another run (another cluster) may have copied it since this one planned: then nothing moved.
       const present = outcome.result.status === 'present';
       images.set(request.key, present ? { result: 'present', reason: 'already in the backup (copied by another run meanwhile)' } : { result: 'copied', reason: 'copied and verified' });
-      if (first) emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
-      settled.push(request);
+      if (first) emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(run, request), digest: outcome.result.digest, bytes: c.bytesCopied, status: outcome.result.status });
+      run.settled.push(request);
     } else {
       const message = oneLine(outcome.error);
       images.set(request.key, { result: 'failed', reason: message });
-      usable.set(request.key, { state: 'error', reason: `copy failed: ${message}` });
+      run.usable.set(request.key, { state: 'error', reason: `copy failed: ${message}` });
       if (first) emit({ kind: 'image-failed', source: sourceName(request), message });
     }
   }));
+}
 
-  // Tag: the backup holds all of the digest, but not every manifest under a tag of its own (a copy
-  // an earlier version made, or one a human tag left): add the anchors and the seal from the
-  // backup's own bytes, and check the seal.
+/**
+ * Tag: the backup holds all of the digest, but not every manifest under a tag of its own (a copy
+ * an earlier version made, or one a human tag left): add the anchors and the seal from the
+ * backup's own bytes, and check the seal.
+ */
+async function tagHeld(run: Execution): Promise<void> {
+  const { ports, options, emit, images } = run;
   const tagSlots = createLimiter(options.concurrency);
-  await Promise.all([...byAnchor('tag').values()].map((group) => tagSlots(async () => {
+  await Promise.all([...byAnchor(run, 'tag').values()].map((group) => tagSlots(async () => {
     const [request] = group as [ImageRequest];
-    const { digest } = resolved(request);
+    const digest = resolvedDigest(run, request);
     try {
       if (options.signal?.aborted) throw options.signal.reason;
       await ports.copier.tag(request.backup, digest, [anchorTag(digest), sealTag(digest)]);
       const held = await ports.manifests.digestOf(request.backup, sealTag(digest));
       if (held !== digest) throw new Error(`after tagging, ${request.backup.registry}/${request.backup.repository}:${sealTag(digest)} answers ${held ?? 'nothing'} instead of ${digest}`);
       for (const r of group) images.set(r.key, { result: 'tagged', reason: 'the backup held this digest without its anchor tag: tagged, no bytes moved' });
-      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(request), digest, bytes: 0, status: 'tagged' });
-      settled.push(...group);
+      emit({ kind: 'image-copied', source: sourceName(request), backup: backupName(run, request), digest, bytes: 0, status: 'tagged' });
+      run.settled.push(...group);
     } catch (err) {
       const message = oneLine(err);
       for (const r of group) {
         images.set(r.key, { result: 'failed', reason: message });
-        usable.set(r.key, { state: 'error', reason: `tagging failed: ${message}` });
+        run.usable.set(r.key, { state: 'error', reason: `tagging failed: ${message}` });
       }
       emit({ kind: 'image-failed', source: sourceName(request), message });
     }
   })));
+}
 
-  // Human tags (…:1.27) for people and tools that browse the backup: one per source tag and
-  // repository, placed one after another so that two digests of one tag in this run settle in order.
-  await placeHumanTags(settled, resolutions, ports, emit);
-
-  // Images already in the backup get what was attached to them upstream since (a new signature,
-  // SBOM or referrer), when the source was asked or the pods' digest is known; not when it is gone.
-  const refresh = requests.filter((r) => {
-    const s = resolutions.get(r.key);
-    const inBackup = s?.state === 'present' || (s?.state === 'tag' && images.get(r.key)?.result === 'tagged');
+/**
+ * Images already in the backup get what was attached to them upstream since (a new signature,
+ * SBOM or referrer), when the source was asked or the pods' digest is known; not when it is gone.
+ */
+async function refreshAttachments(run: Execution): Promise<void> {
+  const refresh = run.requests.filter((r) => {
+    const s = run.resolutions.get(r.key);
+    const inBackup = s?.state === 'present' || (s?.state === 'tag' && run.images.get(r.key)?.result === 'tagged');
     return inBackup && (r.digest !== undefined || s.upstream !== undefined);
   });
-  if (refresh.length && !options.signal?.aborted) {
-    await ports.copier.refreshAttachments?.(refresh.map((r) => {
-      const { tag: _, ...repository } = r.backup;
-      return { source: { ...r.source, digest: resolved(r).digest }, target: { ...repository, digest: resolved(r).digest } };
-    }), options.concurrency);
-  }
-  for (const request of requests) {
-    if (images.has(request.key)) continue;
-    const r = resolutions.get(request.key);
-    images.set(request.key, { result: r?.state === 'present' ? 'present' : r?.state === 'lost' ? 'lost' : 'error', reason: r?.reason ?? 'not resolved' });
-  }
+  if (!refresh.length || run.options.signal?.aborted) return;
+  await run.ports.copier.refreshAttachments?.(refresh.map((r) => {
+    const { tag: _, ...repository } = r.backup;
+    const digest = resolvedDigest(run, r);
+    return { source: { ...r.source, digest }, target: { ...repository, digest } };
+  }), run.options.concurrency);
+}
 
-  // Patch: re-plan with what the copies achieved, then one patch per workload.
-  const plan = buildPlan(workloads, usable, config);
+/** Patch: one patch per workload that has a container to patch, as re-planned after the copies. */
+async function patchWorkloads(run: Execution, plan: Plan, workloads: Workload[], config: PlanConfig): Promise<ExecutionResult['workloads']> {
+  const { ports, options, emit } = run;
   const byKey = new Map(workloads.map((w) => [workloadKey(w), w]));
   const planned = new Map<string, typeof plan.workloads>();
   for (const c of plan.workloads) {
@@ -168,14 +211,14 @@ export async function executePlan(
     }
     try {
       await ports.pullSecrets?.ensure(workload.namespace);
-      results.push({ ...base, ...(await patchWorkload(workload, containers, usable, config, ports.patcher, emit, ports.pullSecrets?.name)) });
+      results.push({ ...base, ...(await patchWorkload(workload, containers, run.usable, config, ports.patcher, emit, ports.pullSecrets?.name)) });
     } catch (err) {
       const message = oneLine(err);
       emit({ kind: 'workload-failed', workload: key, message });
       results.push({ ...base, result: 'failed', reason: message });
     }
   })));
-  return { plan, images, workloads: results, totals };
+  return results;
 }
 
 /**
