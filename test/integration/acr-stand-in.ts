@@ -57,7 +57,12 @@ export interface EntraStandIn {
   close(): Promise<void>;
 }
 
-export async function startEntraStandIn(options: { clientId: string; tenants: string[]; assertion: string; expiresIn?: number; ip?: string }): Promise<EntraStandIn> {
+/**
+ * `assertion`: the federated token accepted at first; `verify`, when given, decides instead (the
+ * in-cluster test asks the real API server whether the pod's token is its own, as Entra ID checks a
+ * federated credential's issuer, subject and audience).
+ */
+export async function startEntraStandIn(options: { clientId: string; tenants: string[]; assertion: string; verify?: (assertion: string) => Promise<boolean>; expiresIn?: number; ip?: string }): Promise<EntraStandIn> {
   const tokens = new Map<string, { tenant: string; expiresAt: number }>();
   const refuse = (res: ServerResponse, status: number, error: string, code: number, text: string) => json(res, status, {
     error, error_description: `AADSTS${code}: ${text}\r\nTrace ID: ${randomUUID()}\r\nCorrelation ID: ${randomUUID()}\r\nTimestamp: ${new Date().toISOString()}`,
@@ -76,7 +81,8 @@ export async function startEntraStandIn(options: { clientId: string; tenants: st
       return refuse(res, 400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
     }
     if (form.get('scope') !== acrScope) return refuse(res, 400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid.`);
-    if (form.get('client_assertion_type') !== jwtBearer || assertion !== stand.acceptedAssertion) {
+    const trusted = options.verify ? await options.verify(assertion) : assertion === stand.acceptedAssertion;
+    if (form.get('client_assertion_type') !== jwtBearer || !trusted) {
       return refuse(res, 400, 'invalid_client', 70021, 'No matching federated identity record found for presented assertion.');
     }
     const token = jwt({ aud: 'https://containerregistry.azure.net', tid: tenant, appid: options.clientId, exp: Math.floor(Date.now() / 1000) + stand.expiresIn });
