@@ -1,7 +1,8 @@
 // ACR with AKS Workload Identity, in process: the CLI with no config file, only the AZURE_*
 // variables AKS's webhook sets, against STAND-INS for Entra ID and ACR's token service (no emulator
 // of either exists; acr-stand-in.ts says what they check) in front of a real registry of the
-// harness, whose token issuer's tokens it alone accepts. Shows: copy and sync with no config file;
+// harness, whose token issuer's tokens it alone accepts. Shows: copy and sync with no config file
+// (ACR as the target and as a source);
 // the federated token file's content is what reaches Entra ID, and a rotated file is read again;
 // a run that outlives its Entra, refresh and access tokens renews them and completes; refusals
 // (identity missing, Entra ID's, the registry's) are one line each, exit 2; a config-file entry
@@ -104,6 +105,17 @@ describe('ACR with AKS Workload Identity, no config file', () => {
     const check = await verifyCopy({ registry: source(), ref: `${repo}/web:1.0` }, { registry: backup(), ref: `${backupRepository}:1.0` });
     assert.equal(check.identical, true, check.differences?.join('; '));
     assertNoSecret(run.stdout + run.stderr);
+  });
+
+  test('ACR as a source: images pulled from it get their credentials from the workload identity too', async () => {
+    const repo = uniqueRepo('acr-source');
+    await seedImage(backup(), `${repo}:1`, { layers: 1, layerSize: 16 * 1024, seed: 2208 });
+    const exchanged = acr.exchanges.length;
+    const run = await runCli(['copy', `${acr.host}/${repo}:1`, `${source().host}/from-acr/${repo}:1`, ...flags()], azureEnv());
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(acr.exchanges.length, exchanged + 1);
+    const check = await verifyCopy({ registry: backup(), ref: `${repo}:1` }, { registry: source(), ref: `from-acr/${repo}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
   });
 
   test('a config-file entry for the host wins: Entra ID is never asked', async () => {
