@@ -138,8 +138,8 @@ describe('renewal: a run that outlives its tokens', () => {
   let slow: AcrStandIn;
 
   before(async () => {
-    // The same registry behind a 1 MiB/s link; refresh tokens for 5 s, Entra tokens for 4 s.
-    slow = await startAcrStandIn({ registry: registries.registries.backup, entra, tenant, refreshSeconds: 5, bytesPerSecond: 1024 * 1024 });
+    // The same registry behind a 1 MiB/s link; refresh tokens for 7 s, Entra tokens for 6 s.
+    slow = await startAcrStandIn({ registry: registries.registries.backup, entra, tenant, refreshSeconds: 7, bytesPerSecond: 1024 * 1024 });
   });
   after(async () => {
     entra.expiresIn = 3599;
@@ -151,7 +151,7 @@ describe('renewal: a run that outlives its tokens', () => {
   test('Entra, refresh and access tokens are renewed (the rotated token file read again) and the copy completes', async () => {
     const repo = uniqueRepo('acr-renew');
     await seedImage(source(), `${repo}:1`, { layers: 1, layerSize: 12 * 1024 * 1024, seed: 2204 });
-    entra.expiresIn = 4;
+    entra.expiresIn = 6;
     const asked = entra.assertions.length;
     const started = Date.now();
     const running = runCli(copy(repo, slow.host), azureEnv());
