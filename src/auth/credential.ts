@@ -15,6 +15,20 @@ export interface CredentialSource {
   lookup(registry: string, repository?: string): Promise<Credential | undefined>;
 }
 
+/**
+ * What a cloud's credential source asks of the registry client (ACR's token exchange, azure.ts):
+ * form POSTs sent with the client's own TLS, insecure-host and proxy rules.
+ */
+export interface ExchangeChannel {
+  /**
+   * POSTs `form` to `target`: a path below `registry` (its scheme found as for every request to it)
+   * or an absolute URL (an identity provider). No Authorization header; the answer whatever its status.
+   */
+  postForm(registry: string, target: string, form: URLSearchParams): Promise<{ status: number; body: string }>;
+  /** Whether the user named this host (host[:port]) insecure: only then may it be reached over plain http. */
+  isInsecure(host: string): boolean;
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -65,9 +65,15 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
   const proxies = proxySettings(context.env);
   const files = await loadCredentialSource({ ...(settings.registryConfig ? { configFile: settings.registryConfig } : {}), env: context.env, homeDir: homedir() });
   // An entry in the config files wins; the cloud identity answers for the hosts no entry names.
-  const keychain = createKeychain(files, settings.providers);
+  // ACR's token exchange goes through the transport, made next with the keychain's credentials.
+  let transport: Transport | undefined;
+  const channel = {
+    postForm: (registry: string, target: string, form: URLSearchParams) => transport!.postForm(registry, target, form),
+    isInsecure: (host: string) => transport!.isInsecure(host),
+  };
+  const keychain = createKeychain(files, settings.providers, { env: context.env, channel });
   const { credentials } = keychain;
-  const transport = new Transport({
+  transport = new Transport({
     credentials,
     insecureHosts: settings.insecure,
     proxies,

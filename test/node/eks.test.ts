@@ -7,7 +7,7 @@
 // projected token volume; this test's overlay adds exactly those, reading the role from the
 // annotation the eks overlay sets. moto does not check the token's signature.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,7 +18,7 @@ import { nodeAddress } from '../harness/node.ts';
 import { type EcrDataPlane, type Moto, motoAccount, motoEcr, repositoryNames, startEcrDataPlane, startMoto } from '../integration/ecr-stand-in.ts';
 import { deployment } from '../integration/fixtures.ts';
 import { adminKubeConfig, kubeClients } from '../integration/helpers.ts';
-import { applyKustomization, nodeEnv, runJobFromCronJob } from './helpers.ts';
+import { applyKustomization, nodeEnv, runJobFromCronJob, writeWebhookOverlay } from './helpers.ts';
 import { buildImageCloneImage } from './image-clone-image.ts';
 
 const env = await nodeEnv();
@@ -39,20 +39,11 @@ before(async () => {
   await pushImage(source, 'tools/image-clone', 'eks', image);
 
   overlay = await mkdtemp(join(tmpdir(), 'image-clone-eks-overlay-'));
-  const eks = relative(overlay, join(repoRoot, 'manifests/overlays/eks'));
   // First the eks overlay with the user's role (one in moto's account: moto's ECR token, and so the
   // data plane's password, names the caller's account), then the role read back from the
   // ServiceAccount, as the webhook reads it.
-  const serviceAccountPatch = `  - patch: |-
-      apiVersion: v1
-      kind: ServiceAccount
-      metadata:
-        name: image-clone
-        namespace: image-clone
-        annotations:
-          eks.amazonaws.com/role-arn: arn:aws:iam::${motoAccount}:role/image-clone
-`;
-  await writeFile(join(overlay, 'kustomization.yaml'), `resources:\n  - ${eks}\npatches:\n${serviceAccountPatch}`);
+  const user = { base: 'manifests/overlays/eks', annotations: { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${motoAccount}:role/image-clone` } };
+  await writeWebhookOverlay(overlay, user);
   applyKustomization(env, relative(repoRoot, overlay));
   const account = await core.readNamespacedServiceAccount({ name: 'image-clone', namespace: ns });
   const roleArn = account.metadata?.annotations?.['eks.amazonaws.com/role-arn'];
@@ -67,33 +58,14 @@ before(async () => {
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: moto.endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
-    // What EKS's pod identity webhook adds for the annotated ServiceAccount (with the volume below):
-    AWS_ROLE_ARN: roleArn,
+    // What EKS's pod identity webhook adds for the annotated ServiceAccount (with the token volume):
+    AWS_ROLE_ARN: roleArn!,
     AWS_WEB_IDENTITY_TOKEN_FILE: `${tokenDir}/token`,
   };
-  // A strategic merge patch, written as JSON (which YAML reads as it is).
-  const cronJobPatch = {
-    apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'image-clone', namespace: ns },
-    spec: { jobTemplate: { spec: { template: { spec: {
-      containers: [{
-        name: 'image-clone',
-        env: Object.entries(containerEnv).map(([name, value]) => ({ name, value })),
-        volumeMounts: [{ name: 'aws-iam-token', mountPath: tokenDir, readOnly: true }],
-      }],
-      volumes: [{ name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] } }],
-    } } } } },
-  };
-  await writeFile(join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ${eks}
-images:
-  - name: registry.example.com/image-clone
-    newName: ${source}/tools/image-clone
-    digest: ${image.digest}
-patches:
-${serviceAccountPatch}  - patch: '${JSON.stringify(cronJobPatch)}'
-`);
+  await writeWebhookOverlay(overlay, { ...user, pod: {
+    image: `${source}/tools/image-clone`, digest: image.digest, env: containerEnv,
+    token: { volume: 'aws-iam-token', dir: tokenDir, file: 'token', audience: 'sts.amazonaws.com', expirationSeconds: 86400 },
+  } });
   applyKustomization(env, relative(repoRoot, overlay));
 
   await core.createNamespace({ body: { metadata: { name: appsNs } } });

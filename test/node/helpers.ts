@@ -204,3 +204,58 @@ patches:
                     env:
 ${env}`);
 }
+
+/** A cloud overlay as a user applies it, and then what that cloud's pod identity webhook adds (the harness has none). */
+export interface WebhookOverlay {
+  /** The repository's overlay: manifests/overlays/eks or aks. */
+  base: string;
+  /** The ServiceAccount's annotations the user sets (the role ARN, the client id). */
+  annotations: Record<string, string>;
+  /**
+   * Image-clone's image by digest, and what the webhook gives the pod: the container's variables
+   * and a projected ServiceAccount token (`file` in `dir`, for `audience`).
+   */
+  pod?: { image: string; digest: string; env: Record<string, string>; token: { volume: string; dir: string; file: string; audience: string; expirationSeconds: number } };
+}
+
+/** Writes `dir`/kustomization.yaml for a WebhookOverlay: first applied without `pod`, so the test reads the annotation back as the webhook would. */
+export async function writeWebhookOverlay(dir: string, overlay: WebhookOverlay): Promise<void> {
+  const annotations = Object.entries(overlay.annotations).map(([key, value]) => `          ${key}: ${value}\n`).join('');
+  const serviceAccountPatch = `  - patch: |-
+      apiVersion: v1
+      kind: ServiceAccount
+      metadata:
+        name: image-clone
+        namespace: image-clone
+        annotations:
+${annotations}`;
+  const base = relative(dir, join(repoRoot, overlay.base));
+  if (!overlay.pod) {
+    await writeFile(join(dir, 'kustomization.yaml'), `resources:\n  - ${base}\npatches:\n${serviceAccountPatch}`);
+    return;
+  }
+  const { image, digest, env, token } = overlay.pod;
+  // A strategic merge patch, written as JSON (which YAML reads as it is).
+  const cronJobPatch = {
+    apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'image-clone', namespace: 'image-clone' },
+    spec: { jobTemplate: { spec: { template: { spec: {
+      containers: [{
+        name: 'image-clone',
+        env: Object.entries(env).map(([name, value]) => ({ name, value })),
+        volumeMounts: [{ name: token.volume, mountPath: token.dir, readOnly: true }],
+      }],
+      volumes: [{ name: token.volume, projected: { sources: [{ serviceAccountToken: { audience: token.audience, expirationSeconds: token.expirationSeconds, path: token.file } }] } }],
+    } } } } },
+  };
+  await writeFile(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ${base}
+images:
+  - name: registry.example.com/image-clone
+    newName: ${image}
+    digest: ${digest}
+patches:
+${serviceAccountPatch}  - patch: '${JSON.stringify(cronJobPatch)}'
+`);
+}

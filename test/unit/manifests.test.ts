@@ -326,30 +326,53 @@ describe('prometheus-rule component', () => {
   });
 });
 
-describe('eks overlay', () => {
-  const rendered = kustomize(join(manifests, 'overlays/eks'));
+/**
+ * What a cloud's overlay keeps (registered as tests in the caller's describe): the base's objects
+ * and nothing more (no Secret, no extra RBAC), the workload identity's ServiceAccount annotation,
+ * the backup in that cloud's registry, no registry Secret mounted, and only image-clone options
+ * set. Returns the rendered objects and the container's variables, for the cloud's own checks.
+ */
+function cloudOverlay(name: string, expected: { annotation: string; value: RegExp; backup: RegExp }) {
+  const rendered = kustomize(join(manifests, `overlays/${name}`));
+  const pod = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec;
+  const env: Record<string, string> = Object.fromEntries(pod.containers[0].env.map((e: Doc) => [e.name, e.value]));
 
   test('renders the base and nothing more: no Secret, no extra RBAC', () => {
     const kinds = (docs: Doc[]) => docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
     assert.deepEqual(kinds(rendered), kinds(kustomize(manifests)));
   });
 
-  test('the ServiceAccount carries the IRSA role annotation', () => {
-    const account = find(rendered, 'ServiceAccount', 'image-clone');
-    assert.match(account.metadata.annotations['eks.amazonaws.com/role-arn'], /^arn:aws:iam::\d{12}:role\/.+/);
+  test(`the ServiceAccount carries ${expected.annotation}`, () => {
+    assert.match(find(rendered, 'ServiceAccount', 'image-clone').metadata.annotations[expected.annotation], expected.value);
   });
 
-  test('the CronJob backs up to ECR and mounts no registry Secret; every variable it sets is an option', () => {
-    const pod = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec;
+  test('the CronJob backs up to the cloud registry and mounts no registry Secret; every variable it sets is an option', () => {
     const c = pod.containers[0];
-    const env = Object.fromEntries(c.env.map((e: Doc) => [e.name, e.value]));
-    assert.match(env[envName('backup')], /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+/);
+    assert.match(env[envName('backup')]!, expected.backup);
     assert.equal(env[envName('registry-config')], undefined);
     assert.equal(c.volumeMounts, undefined);
     assert.equal(pod.volumes, undefined);
     assert.equal(pod.serviceAccountName, 'image-clone');
     const known = new Set(Object.keys(syncOptions).map(envName));
     for (const e of c.env as Doc[]) assert.ok(known.has(e.name) || e.name === 'NO_COLOR' || e.valueFrom, `${e.name} is an image-clone option`);
+  });
+  return { rendered, env };
+}
+
+describe('eks overlay', () => {
+  const { env } = cloudOverlay('eks', { annotation: 'eks.amazonaws.com/role-arn', value: /^arn:aws:iam::\d{12}:role\/.+/, backup: /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+/ });
+
+  test('the ECR repository settings are set, to be seen and changed', () => {
     assert.equal(env[envName('ecr-tag-mutability')], 'MUTABLE');
+  });
+});
+
+describe('aks overlay', () => {
+  const { rendered } = cloudOverlay('aks', { annotation: 'azure.workload.identity/client-id', value: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, backup: /^[a-z0-9]+\.azurecr\.io\/.+/ });
+
+  test("the pod asks AKS's webhook for the workload identity", () => {
+    const template = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template;
+    assert.equal(template.metadata.labels['azure.workload.identity/use'], 'true', 'a string, as the webhook matches it');
+    assert.equal(template.metadata.labels['app.kubernetes.io/name'], 'image-clone', "the base's label stays");
   });
 });

@@ -4,6 +4,7 @@
 // probed for insecure hosts (scheme.ts), through injectable dispatchers (dispatch.ts); what a
 // failure means is said in error.ts, registries given up on are remembered in circuit.ts, and
 // requests are counted in stats.ts.
+import type { Dispatcher } from 'undici';
 import type { CredentialSource } from '../../auth/credential.ts';
 import { apiHost } from '../../reference.ts';
 import type { RetryPolicy } from '../../util/retry-policy.ts';
@@ -19,6 +20,7 @@ import { sendWithRetry, type RetryEvent } from './retry-loop.ts';
 import { Schemes } from './scheme.ts';
 import { RequestCounter, type RequestStats } from './stats.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
+import { readCapped } from '../../util/read.ts';
 
 export type { RegistryRequest, RegistryResponse } from './types.ts';
 export type { RetryEvent } from './retry-loop.ts';
@@ -32,6 +34,9 @@ export interface TransportOptions extends DispatchOptions {
   /** Told about each retry, for progress and logs. */
   onRetry?: (event: RetryEvent) => void;
 }
+
+/** Token exchange answers larger than this are not token answers (an HTML page, a hostile server). */
+const maxExchangeResponseBytes = 64 * 1024;
 
 export class Transport {
   readonly auth: Authenticator;
@@ -55,15 +60,32 @@ export class Transport {
     };
     // Token requests go through the same clients, so an insecure token server is reached the same
     // way, and a token server on another host is proxied (or not) by the same rules.
-    this.auth = new Authenticator(options.credentials, (url, init, registry) => {
-      const route = this.#dispatchers.route(url);
-      return route.dispatcher
-        .request({ origin: url.origin, path: url.pathname + url.search, method: init.method, headers: init.headers, body: init.body ?? null })
-        .catch((err: unknown) => {
-          throw route.proxy ? proxyFailure(registry, url, route.proxy, err) : err;
-        });
-    });
+    this.auth = new Authenticator(options.credentials, (url, init, registry) => this.#direct(url, init, registry));
     this.#handshake = new Handshake(this.auth);
+  }
+
+  /** One request outside the registry API (a token server, a token exchange), no redirect followed. */
+  #direct(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }, registry: string): Promise<Dispatcher.ResponseData> {
+    const route = this.#dispatchers.route(url);
+    return route.dispatcher
+      .request({ origin: url.origin, path: url.pathname + url.search, method: init.method, headers: init.headers, body: init.body ?? null })
+      .catch((err: unknown) => {
+        throw route.proxy ? proxyFailure(registry, url, route.proxy, err) : err;
+      });
+  }
+
+  /**
+   * A form POST for a cloud's credential source (ACR's token exchange, auth/azure.ts): to a path
+   * below the registry, whose scheme is found as for every request to it, or to an absolute URL (an
+   * identity provider). Sent like a token request: no Authorization header, the answer whatever its
+   * status; a network failure is retried by the registry request that asked for the credential.
+   */
+  async postForm(registry: string, target: string, form: URLSearchParams): Promise<{ status: number; body: string }> {
+    const url = target.startsWith('/') ? new URL(target, await this.#schemes.origin(apiHost(registry), undefined)) : new URL(target);
+    const headers = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.#wire.userAgent };
+    const response = await this.#direct(url, { method: 'POST', headers, body: form.toString() }, registry);
+    const body = await readCapped(response.body, maxExchangeResponseBytes);
+    return { status: response.statusCode, body: body?.toString('utf8') ?? '' };
   }
 
   /** Requests counted per registry: the benchmarks and the idempotency tests read these. */

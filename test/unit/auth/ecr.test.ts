@@ -146,7 +146,7 @@ describe('ECR credentials', () => {
 describe('keychain', () => {
   test('an entry in the config files wins over the cloud identity; the cloud answers for the hosts no entry names', async () => {
     const files = { lookup: async (registry: string) => (registry === 'localhost:5000' ? { kind: 'basic' as const, username: 'file', password: 'from-file' } : undefined) };
-    const keychain = createKeychain(files, new Map([['localhost:5000', 'aws'], ['localhost:6000', 'generic']]));
+    const keychain = createKeychain(files, new Map([['localhost:5000', 'aws'], ['localhost:6000', 'generic']]), { env: {}, channel: { postForm: () => assert.fail('no token exchange'), isInsecure: () => false } });
     assert.deepEqual(await keychain.credentials.lookup('localhost:5000'), { kind: 'basic', username: 'file', password: 'from-file' });
     assert.equal(await keychain.credentials.lookup('localhost:6000'), undefined);
     assert.equal(keychain.providers.providerOf('localhost:5000'), 'aws');

@@ -218,4 +218,20 @@ describe('Transport layers (MockAgent)', () => {
     await assert.rejects(transport.send({ registry, repository: 'app', method: 'POST', path: '/v2/app/blobs/uploads/', scopes: ['repository:app:pull,push'] }),
       (err: Error) => err instanceof AuthError && /the credentials are valid but may not push to app: the token server did not grant the scope "repository:app:pull,push"/.test(err.message));
   });
+  test("postForm (ACR's token exchange): a path goes to the registry's origin, a URL as it is; no credential is added; any status comes back", async () => {
+    const { agent, transport } = setUp(alice, ['plain.test:5000']);
+    const seen: Array<{ authorization: string | undefined; body: string }> = [];
+    const record = (status: number, data: string) => (opts: { headers?: Headers | Record<string, string>; body?: unknown }) => {
+      seen.push({ authorization: authorizationOf(opts), body: String(opts.body) });
+      return { statusCode: status, data };
+    };
+    agent.get('https://plain.test:5000').intercept({ path: '/v2/', method: 'GET' }).replyWithError(Object.assign(new Error('wrong version number'), { code: 'EPROTO' }));
+    agent.get('http://plain.test:5000').intercept({ path: '/oauth2/exchange', method: 'POST' }).reply(record(401, '{"errors":[{"code":"UNAUTHORIZED"}]}'));
+    agent.get('https://login.test').intercept({ path: '/tenant/oauth2/v2.0/token', method: 'POST' }).reply(record(200, '{"access_token":"t"}'));
+    const exchange = await transport.postForm('plain.test:5000', '/oauth2/exchange', new URLSearchParams({ grant_type: 'access_token' }));
+    assert.deepEqual(exchange, { status: 401, body: '{"errors":[{"code":"UNAUTHORIZED"}]}' }, 'an insecure host is probed as for every request');
+    const entra = await transport.postForm(registry, 'https://login.test/tenant/oauth2/v2.0/token', new URLSearchParams({ a: '1 2' }));
+    assert.deepEqual(entra, { status: 200, body: '{"access_token":"t"}' });
+    assert.deepEqual(seen, [{ authorization: undefined, body: 'grant_type=access_token' }, { authorization: undefined, body: 'a=1+2' }]);
+  });
 });
