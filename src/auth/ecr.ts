@@ -7,12 +7,9 @@ import { AuthError } from '../errors.ts';
 import { awsError, type EcrClients, loadEcrSdk } from './aws.ts';
 import type { Credential, CredentialSource } from './credential.ts';
 import type { RegistryProviders } from './provider.ts';
+import { type Renewable, RenewingCache, renewalTime } from './renewing.ts';
 
-interface Token {
-  credential: Extract<Credential, { kind: 'basic' }>;
-  /** Epoch ms from which a lookup fetches a new one. */
-  renewAt: number;
-}
+type BasicCredential = Extract<Credential, { kind: 'basic' }>;
 
 const ecrTokenLifetimeMs = 12 * 3600_000;
 /** Renew this long before expiry (or at three quarters of a shorter lifetime). */
@@ -22,36 +19,23 @@ export class EcrCredentials implements CredentialSource {
   readonly #providers: RegistryProviders;
   readonly #clients: EcrClients;
   readonly #now: () => number;
-  readonly #tokens = new Map<string, Promise<Token>>();
+  readonly #tokens: RenewingCache<BasicCredential>;
 
   constructor(providers: RegistryProviders, clients: EcrClients, now: () => number = Date.now) {
     this.#providers = providers;
     this.#clients = clients;
     this.#now = now;
+    this.#tokens = new RenewingCache(now);
   }
 
   async lookup(registry: string): Promise<Credential | undefined> {
     const ecr = this.#providers.ecrHost(registry);
     if (ecr === undefined) return undefined;
     const key = `${ecr.region ?? ''}/${ecr.account ?? ''}`;
-    for (;;) {
-      const cached = this.#tokens.get(key);
-      if (cached === undefined) break;
-      const token = await cached.catch(() => undefined);
-      if (token !== undefined && token.renewAt > this.#now()) return token.credential;
-      if (this.#tokens.get(key) !== cached) continue; // someone else is renewing it
-      this.#tokens.delete(key);
-      break;
-    }
-    const pending = this.#fetch(registry, ecr.region, ecr.account);
-    this.#tokens.set(key, pending);
-    pending.catch(() => {
-      if (this.#tokens.get(key) === pending) this.#tokens.delete(key);
-    });
-    return (await pending).credential;
+    return this.#tokens.get(key, () => this.#fetch(registry, ecr.region, ecr.account));
   }
 
-  async #fetch(registry: string, region: string | undefined, account: string | undefined): Promise<Token> {
+  async #fetch(registry: string, region: string | undefined, account: string | undefined): Promise<Renewable<BasicCredential>> {
     const action = 'ecr:GetAuthorizationToken';
     const started = this.#now();
     let data;
@@ -70,8 +54,8 @@ export class EcrCredentials implements CredentialSource {
     const expiresAt = data?.expiresAt?.getTime();
     const lifetime = expiresAt !== undefined && expiresAt > started ? expiresAt - started : ecrTokenLifetimeMs;
     return {
-      credential: { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
-      renewAt: started + lifetime - Math.min(renewMarginMs, lifetime / 4),
+      value: { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
+      renewAt: renewalTime(started, lifetime, renewMarginMs),
     };
   }
 }

@@ -1,7 +1,8 @@
 // The keychain the registry client asks for each host, in order, the first answer winning: the
 // explicit sources first (--registry-config, the docker and Podman config files and the helpers
 // they name), so a laptop keeps working as it does today, then the cloud identity for the hosts no
-// entry names (ECR through the AWS SDK, ecr.ts). The cloud SDKs load only when such a host is asked for.
+// entry names (ECR through the AWS SDK, ecr.ts; Artifact Registry and gcr.io through Google's
+// auth library, gcp.ts). The cloud libraries load only when such a host is asked for.
 import { EcrClients } from './aws.ts';
 import type { Credential, CredentialSource } from './credential.ts';
 import { EcrCredentials } from './ecr.ts';
@@ -14,13 +15,26 @@ export interface Keychain {
   ecr: EcrClients;
 }
 
-export function createKeychain(files: CredentialSource, overrides: ReadonlyMap<string, RegistryProvider>): Keychain {
+/** `env`: the environment the cloud identities are named from in messages. */
+export function createKeychain(files: CredentialSource, overrides: ReadonlyMap<string, RegistryProvider>, env: Record<string, string | undefined> = process.env): Keychain {
   const providers = new RegistryProviders(overrides);
   const ecr = new EcrClients();
   return {
-    credentials: firstOf([files, new EcrCredentials(providers, ecr)]),
+    credentials: firstOf([files, new EcrCredentials(providers, ecr), googleCredentials(providers, env)]),
     providers,
     ecr,
+  };
+}
+
+/** gcp.ts and Google's library, imported the first time a Google host is asked for. */
+function googleCredentials(providers: RegistryProviders, env: Record<string, string | undefined>): CredentialSource {
+  let google: Promise<CredentialSource> | undefined;
+  return {
+    async lookup(registry, repository) {
+      if (providers.providerOf(registry) !== 'gcp') return undefined;
+      google ??= import('./gcp.ts').then(({ GoogleCredentials }) => new GoogleCredentials(env));
+      return (await google).lookup(registry, repository);
+    },
   };
 }
 

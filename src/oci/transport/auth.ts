@@ -193,7 +193,7 @@ export class Authenticator {
     const text = (await readCapped(response.body, maxTokenResponseBytes))?.toString('utf8');
     if (response.statusCode !== 200) {
       const hint = response.statusCode === 401 || response.statusCode === 403
-        ? credential ? 'the configured credentials were refused' : 'it requires credentials, and none are configured for it'
+        ? credential ? (credential.kind === 'basic' && credential.refused) || 'the configured credentials were refused' : 'it requires credentials, and none are configured for it'
         : 'the token server failed';
       throw new AuthError(registry, `${registry}: could not get an access token (HTTP ${response.statusCode}): ${hint}`, response.statusCode);
     }

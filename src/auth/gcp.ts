@@ -1,0 +1,93 @@
+// Artifact Registry's and gcr.io's credentials: the user `oauth2accesstoken` with an OAuth2 access
+// token of the identity Application Default Credentials find, through Google's own
+// google-auth-library: a file in GOOGLE_APPLICATION_CREDENTIALS (a service account key, or
+// workload identity federation's external_account), gcloud's application default credentials, or
+// the metadata server (GKE Workload Identity; GCE_METADATA_HOST names another, as in Google's
+// libraries). Loaded only when a Google registry is involved (keychain.ts imports it on demand).
+// One token for every Google host, shared by concurrent lookups and renewed before it expires.
+// Errors are one line naming the cause; no token is ever part of one.
+import { Compute, GoogleAuth } from 'google-auth-library';
+import { AuthError } from '../errors.ts';
+import { type Credential, type CredentialSource, errorLine } from './credential.ts';
+import { type Renewable, RenewingCache, renewalTime } from './renewing.ts';
+
+type BasicCredential = Extract<Credential, { kind: 'basic' }>;
+
+/** The user name Google's registries take with an access token as the password. */
+const username = 'oauth2accesstoken';
+const scope = 'https://www.googleapis.com/auth/cloud-platform';
+/** Google's access tokens last an hour; used when an answer states no expiry (or one already past). */
+const tokenLifetimeMs = 3600_000;
+/** Renew this long before expiry (or at three quarters of a shorter lifetime); the library is told the same. */
+const renewMarginMs = 5 * 60_000;
+
+export class GoogleCredentials implements CredentialSource {
+  readonly #env: Record<string, string | undefined>;
+  readonly #now: () => number;
+  readonly #tokens: RenewingCache<BasicCredential>;
+  #auth: GoogleAuth | undefined;
+
+  /** `env`: where GOOGLE_APPLICATION_CREDENTIALS and GCE_METADATA_HOST are read, for the messages (the library reads process.env). */
+  constructor(env: Record<string, string | undefined>, now: () => number = Date.now) {
+    this.#env = env;
+    this.#now = now;
+    this.#tokens = new RenewingCache(now);
+  }
+
+  /** Asked only for Google hosts (keychain.ts decides): one identity, so one token for all of them. */
+  async lookup(registry: string): Promise<Credential | undefined> {
+    return this.#tokens.get('', () => this.#fetch(registry));
+  }
+
+  async #fetch(registry: string): Promise<Renewable<BasicCredential>> {
+    const started = this.#now();
+    // A project id given stops the library from looking one up (a call to Resource Manager for
+    // federation, the metadata server's project-id), which a registry token does not need.
+    this.#auth ??= new GoogleAuth({ scopes: [scope], projectId: 'image-clone-unused', clientOptions: { eagerRefreshThresholdMillis: renewMarginMs } });
+    let client;
+    try {
+      client = await this.#auth.getClient();
+    } catch (err) {
+      throw this.#error(err, registry, undefined);
+    }
+    let token;
+    try {
+      token = (await client.getAccessToken()).token;
+    } catch (err) {
+      throw this.#error(err, registry, client instanceof Compute);
+    }
+    if (!token) throw new AuthError(registry, `${registry}: ${this.#origin(client instanceof Compute)} gave no access token`);
+    const expiry = client.credentials.expiry_date;
+    const lifetime = typeof expiry === 'number' && expiry > started ? expiry - started : tokenLifetimeMs;
+    return {
+      value: {
+        kind: 'basic', username, password: token,
+        refused: `${this.#origin(client instanceof Compute)} was refused: it needs roles/artifactregistry.writer on the backup repository (roles/artifactregistry.reader on a source)`,
+      },
+      renewAt: renewalTime(started, lifetime, renewMarginMs),
+    };
+  }
+
+  #metadataHost(): string {
+    return this.#env['GCE_METADATA_HOST'] || this.#env['GCE_METADATA_IP'] || '169.254.169.254';
+  }
+
+  /** Where the identity came from, without any secret; `metadata` undefined: not known yet. */
+  #origin(metadata: boolean | undefined): string {
+    const file = this.#env['GOOGLE_APPLICATION_CREDENTIALS'];
+    if (file) return `the Google identity in GOOGLE_APPLICATION_CREDENTIALS (${file})`;
+    if (metadata === true) return `the Google identity of the metadata server (${this.#metadataHost()})`;
+    return 'the Google identity of Application Default Credentials';
+  }
+
+  /** One line for a failure to get an access token: every such failure is a set-up problem (exit 2). */
+  #error(err: unknown, registry: string, metadata: boolean | undefined): AuthError {
+    const message = errorLine(err);
+    if (/could not load the default credentials/i.test(message)) {
+      return new AuthError(registry, `${registry}: no Google identity for an access token: Application Default Credentials found none (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials, the metadata server at ${this.#metadataHost()})`);
+    }
+    const status = (err as { response?: { status?: unknown } } | undefined)?.response?.status;
+    const fix = metadata === true ? ': on GKE, enable Workload Identity on the node pool and annotate the Kubernetes ServiceAccount with iam.gke.io/gcp-service-account' : '';
+    return new AuthError(registry, `${registry}: ${this.#origin(metadata)} gave no access token${typeof status === 'number' ? ` (HTTP ${status})` : ''}: ${message}${fix}`, typeof status === 'number' ? status : undefined);
+  }
+}
