@@ -1,6 +1,6 @@
 // Which cloud a registry host belongs to, from its name or from --registry-provider HOST=NAME for a
-// host the name does not reveal (a proxy, a VPC endpoint alias, a test). Only `aws` has credentials
-// of its own today (ecr.ts); `gcp` and `azure` are recognised and fall back to the config files.
+// host the name does not reveal (a proxy, a VPC endpoint alias, a test). `aws` (ecr.ts) and `gcp`
+// (gcp.ts) have credentials of their own; `azure` is recognised and falls back to the config files.
 import { registryKey } from '../reference.ts';
 
 export const registryProviders = ['aws', 'gcp', 'azure', 'generic'] as const;

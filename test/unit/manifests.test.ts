@@ -353,3 +353,31 @@ describe('eks overlay', () => {
     assert.equal(env[envName('ecr-tag-mutability')], 'MUTABLE');
   });
 });
+
+describe('gke overlay', () => {
+  const rendered = kustomize(join(manifests, 'overlays/gke'));
+
+  test('renders the base and nothing more: no Secret, no extra RBAC', () => {
+    const kinds = (docs: Doc[]) => docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
+    assert.deepEqual(kinds(rendered), kinds(kustomize(manifests)));
+  });
+
+  test('the ServiceAccount carries the Workload Identity annotation', () => {
+    const account = find(rendered, 'ServiceAccount', 'image-clone');
+    assert.match(account.metadata.annotations['iam.gke.io/gcp-service-account'], /^[a-z][a-z0-9-]+@[a-z][a-z0-9-]+\.iam\.gserviceaccount\.com$/);
+  });
+
+  test('the CronJob backs up to Artifact Registry on nodes with the GKE metadata server, and mounts no registry Secret', () => {
+    const pod = find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec;
+    const c = pod.containers[0];
+    const env = Object.fromEntries(c.env.map((e: Doc) => [e.name, e.value]));
+    assert.match(env[envName('backup')], /^[a-z0-9-]+-docker\.pkg\.dev\/[a-z][a-z0-9-]+\/[a-z0-9-]+\/.+/);
+    assert.equal(env[envName('registry-config')], undefined);
+    assert.equal(c.volumeMounts, undefined);
+    assert.equal(pod.volumes, undefined);
+    assert.equal(pod.serviceAccountName, 'image-clone');
+    assert.deepEqual(pod.nodeSelector, { 'iam.gke.io/gke-metadata-server-enabled': 'true' });
+    const known = new Set(Object.keys(syncOptions).map(envName));
+    for (const e of c.env as Doc[]) assert.ok(known.has(e.name) || e.name === 'NO_COLOR' || e.valueFrom, `${e.name} is an image-clone option`);
+  });
+});
