@@ -14,6 +14,12 @@ export type Credential =
 export interface CredentialSource {
   /** `repository` (e.g. 'org/app') lets namespaced auth.json keys such as 'quay.io/org' apply. */
   lookup(registry: string, repository?: string): Promise<Credential | undefined>;
+  /**
+   * Why a lookup for `registry` found nothing, when the source looked and can say (a cloud identity
+   * that is missing or refused a token): the registry is then tried anonymously (public images
+   * need nothing), and a refusal names this instead of "no credentials are configured".
+   */
+  absence?(registry: string): string | undefined;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -5,9 +5,9 @@
 // the metadata server (GKE Workload Identity; GCE_METADATA_HOST names another, as in Google's
 // libraries). Loaded only when a Google registry is involved (keychain.ts imports it on demand).
 // One token for every Google host, shared by concurrent lookups and renewed before it expires.
-// Errors are one line naming the cause; no token is ever part of one.
+// Without one, Google's public images are still read anonymously; a registry that refuses
+// anonymous access is refused with the reason, in one line. No token is ever part of a message.
 import { Compute, GoogleAuth } from 'google-auth-library';
-import { AuthError } from '../errors.ts';
 import { type Credential, type CredentialSource, errorLine } from './credential.ts';
 import { type Renewable, RenewingCache, renewalTime } from './renewing.ts';
 
@@ -21,11 +21,16 @@ const tokenLifetimeMs = 3600_000;
 /** Renew this long before expiry (or at three quarters of a shorter lifetime); the library is told the same. */
 const renewMarginMs = 5 * 60_000;
 
+/** A failure to get a token is remembered this long before the identity is asked again. */
+const retryAfterFailureMs = 60_000;
+
 export class GoogleCredentials implements CredentialSource {
   readonly #env: Record<string, string | undefined>;
   readonly #now: () => number;
-  readonly #tokens: RenewingCache<BasicCredential>;
+  readonly #tokens: RenewingCache<BasicCredential | undefined>;
   #auth: GoogleAuth | undefined;
+  /** Why the last attempt gave no token. */
+  #absence: string | undefined;
 
   /** `env`: where GOOGLE_APPLICATION_CREDENTIALS and GCE_METADATA_HOST are read, for the messages (the library reads process.env). */
   constructor(env: Record<string, string | undefined>, now: () => number = Date.now) {
@@ -34,35 +39,43 @@ export class GoogleCredentials implements CredentialSource {
     this.#tokens = new RenewingCache(now);
   }
 
-  /** Asked only for Google hosts (keychain.ts decides): one identity, so one token for all of them. */
-  async lookup(registry: string): Promise<Credential | undefined> {
-    return this.#tokens.get('', () => this.#fetch(registry));
+  /**
+   * Asked only for Google hosts (keychain.ts decides): one identity, so one token for all of them.
+   * Without a token (no identity, or it was refused one) the answer is undefined: public images
+   * need none, and a registry that wants one is refused with absence() as the reason.
+   */
+  async lookup(): Promise<Credential | undefined> {
+    return this.#tokens.get('', () => this.#fetch());
   }
 
-  async #fetch(registry: string): Promise<Renewable<BasicCredential>> {
+  absence(): string | undefined {
+    return this.#absence;
+  }
+
+  async #fetch(): Promise<Renewable<BasicCredential | undefined>> {
     const started = this.#now();
     // A project id given stops the library from looking one up (a call to Resource Manager for
     // federation, the metadata server's project-id), which a registry token does not need.
     this.#auth ??= new GoogleAuth({ scopes: [scope], projectId: 'image-clone-unused', clientOptions: { eagerRefreshThresholdMillis: renewMarginMs } });
-    let client;
-    try {
-      client = await this.#auth.getClient();
-    } catch (err) {
-      throw this.#error(err, registry, undefined);
-    }
+    let metadata: boolean | undefined;
     let token;
+    let expiry;
     try {
+      const client = await this.#auth.getClient();
+      metadata = client instanceof Compute;
       token = (await client.getAccessToken()).token;
+      expiry = client.credentials.expiry_date;
+      if (!token) throw new Error('the answer held none');
     } catch (err) {
-      throw this.#error(err, registry, client instanceof Compute);
+      this.#absence = this.#describe(err, metadata);
+      return { value: undefined, renewAt: started + retryAfterFailureMs };
     }
-    if (!token) throw new AuthError(registry, `${registry}: ${this.#origin(client instanceof Compute)} gave no access token`);
-    const expiry = client.credentials.expiry_date;
+    this.#absence = undefined;
     const lifetime = typeof expiry === 'number' && expiry > started ? expiry - started : tokenLifetimeMs;
     return {
       value: {
         kind: 'basic', username, password: token,
-        refused: `${this.#origin(client instanceof Compute)} was refused: it needs roles/artifactregistry.writer on the backup repository (roles/artifactregistry.reader on a source)`,
+        refused: `${this.#origin(metadata)} was refused: it needs roles/artifactregistry.writer on the backup repository (roles/artifactregistry.reader on a source)`,
       },
       renewAt: renewalTime(started, lifetime, renewMarginMs),
     };
@@ -80,14 +93,14 @@ export class GoogleCredentials implements CredentialSource {
     return 'the Google identity of Application Default Credentials';
   }
 
-  /** One line for a failure to get an access token: every such failure is a set-up problem (exit 2). */
-  #error(err: unknown, registry: string, metadata: boolean | undefined): AuthError {
+  /** Why there is no token, in a few words that fit "anonymous access may not (…)"; never a secret. */
+  #describe(err: unknown, metadata: boolean | undefined): string {
     const message = errorLine(err);
     if (/could not load the default credentials/i.test(message)) {
-      return new AuthError(registry, `${registry}: no Google identity for an access token: Application Default Credentials found none (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials, the metadata server at ${this.#metadataHost()})`);
+      return `no Google identity was found: Application Default Credentials found none (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials, the metadata server at ${this.#metadataHost()})`;
     }
     const status = (err as { response?: { status?: unknown } } | undefined)?.response?.status;
     const fix = metadata === true ? ': on GKE, enable Workload Identity on the node pool and annotate the Kubernetes ServiceAccount with iam.gke.io/gcp-service-account' : '';
-    return new AuthError(registry, `${registry}: ${this.#origin(metadata)} gave no access token${typeof status === 'number' ? ` (HTTP ${status})` : ''}: ${message}${fix}`, typeof status === 'number' ? status : undefined);
+    return `${this.#origin(metadata)} gave no access token${typeof status === 'number' ? ` (HTTP ${status})` : ''}: ${message}${fix}`;
   }
 }

@@ -28,13 +28,15 @@ export function createKeychain(files: CredentialSource, overrides: ReadonlyMap<s
 
 /** gcp.ts and Google's library, imported the first time a Google host is asked for. */
 function googleCredentials(providers: RegistryProviders, env: Record<string, string | undefined>): CredentialSource {
-  let google: Promise<CredentialSource> | undefined;
+  let google: Promise<import('./gcp.ts').GoogleCredentials> | undefined;
+  let loaded: import('./gcp.ts').GoogleCredentials | undefined;
   return {
-    async lookup(registry, repository) {
+    async lookup(registry) {
       if (providers.providerOf(registry) !== 'gcp') return undefined;
-      google ??= import('./gcp.ts').then(({ GoogleCredentials }) => new GoogleCredentials(env));
-      return (await google).lookup(registry, repository);
+      google ??= import('./gcp.ts').then(({ GoogleCredentials }) => (loaded = new GoogleCredentials(env)));
+      return (await google).lookup();
     },
+    absence: (registry) => (providers.providerOf(registry) === 'gcp' ? loaded?.absence() : undefined),
   };
 }
 
@@ -47,5 +49,6 @@ function firstOf(sources: readonly CredentialSource[]): CredentialSource {
       }
       return undefined;
     },
+    absence: (registry) => sources.map((source) => source.absence?.(registry)).find((reason) => reason !== undefined),
   };
 }

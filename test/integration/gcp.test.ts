@@ -94,7 +94,7 @@ describe('Artifact Registry with the metadata server (GKE Workload Identity)', (
     assert.equal(check.identical, true, check.differences?.join('; '));
   });
 
-  test('no identity reachable (no key file, no gcloud files, nothing at the metadata address): one line, exit 2', async () => {
+  test('no identity reachable (no key file, no gcloud files, nothing at the metadata address): one line naming what was looked for, exit 2', async () => {
     const home = await mkdtemp(join(dir, 'home-'));
     const repo = uniqueRepo('gcp-none');
     await seedImage(source(), `${repo}:1`, { layers: 1, layerSize: 1024, seed: 73 });
@@ -103,8 +103,22 @@ describe('Artifact Registry with the metadata server (GKE Workload Identity)', (
     assert.equal(run.code, 2, run.stderr);
     const lines = errorLines(run.stderr);
     assert.equal(lines.length, 1, run.stderr);
-    assert.match(lines[0]!, new RegExp(`no Google identity for an access token: Application Default Credentials found none \\(GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials, the metadata server at ${nowhere.replace(/\./g, '\\.')}\\)`));
+    assert.match(lines[0]!, new RegExp(`no Google identity was found: Application Default Credentials found none \\(GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials, the metadata server at ${nowhere.replace(/\./g, '\\.')}\\)`));
     assert.doesNotMatch(run.stderr, /\n\s+at |Warning/, 'no stack trace, no library warning');
+  });
+
+  test("with no identity, a Google host's public images are still read anonymously", async () => {
+    const home = await mkdtemp(join(dir, 'home-'));
+    const repo = uniqueRepo('gcp-public');
+    await seedImage(source(), `${repo}:1`, { layers: 1, layerSize: 1024, seed: 77 });
+    const config = await writeRegistryConfig({ registries: { backup: backup() } } as unknown as HarnessEnv, ['backup']);
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    // The source (anonymous read, like gcr.io/distroless) is named Google's; the backup has a config entry.
+    const run = await runCli(['copy', `${source().host}/${repo}:1`, `${backup().host}/${repo}:1`, '--insecure-registry', source().host, '--insecure-registry', backup().host,
+      '--registry-provider', `${source().host}=gcp`, '--registry-config', config], googleEnv(home, { GCE_METADATA_HOST: nowhere }));
+    assert.equal(run.code, 0, run.stderr);
+    const check = await verifyCopy({ registry: source(), ref: `${repo}:1` }, { registry: backup(), ref: `${repo}:1` });
+    assert.equal(check.identical, true, check.differences?.join('; '));
   });
 
   test('an identity without permission (the token endpoint answers 403): one line naming the identity and the role, exit 2, no token printed', async () => {
