@@ -56,7 +56,10 @@ export class GoogleCredentials implements CredentialSource {
     const started = this.#now();
     // A project id given stops the library from looking one up (a call to Resource Manager for
     // federation, the metadata server's project-id), which a registry token does not need.
-    this.#auth ??= new GoogleAuth({ scopes: [scope], projectId: 'image-clone-unused', clientOptions: { eagerRefreshThresholdMillis: renewMarginMs } });
+    if (this.#auth === undefined) {
+      quietMetadataProbe();
+      this.#auth = new GoogleAuth({ scopes: [scope], projectId: 'image-clone-unused', clientOptions: { eagerRefreshThresholdMillis: renewMarginMs } });
+    }
     let metadata: boolean | undefined;
     let token;
     let expiry;
@@ -103,4 +106,18 @@ export class GoogleCredentials implements CredentialSource {
     const fix = metadata === true ? ': on GKE, enable Workload Identity on the node pool and annotate the Kubernetes ServiceAccount with iam.gke.io/gcp-service-account' : '';
     return `${this.#origin(metadata)} gave no access token${typeof status === 'number' ? ` (HTTP ${status})` : ''}: ${message}${fix}`;
   }
+}
+
+/**
+ * Off Google Cloud, the library's probe for a metadata server prints a MetadataLookupWarning of
+ * its own on stderr when the address answers oddly (a corporate proxy's 403); absence() already
+ * says what matters, in the one line a refusal gets. Other warnings print as before.
+ */
+function quietMetadataProbe(): void {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown } | undefined)?.type;
+    if (type === 'MetadataLookupWarning') return;
+    (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
 }
