@@ -6,6 +6,7 @@
 // the resource; no credential or token is ever part of one.
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import { AuthError, RegistryError } from '../errors.ts';
+import { errorLine } from './credential.ts';
 
 export type EcrSdk = typeof import('@aws-sdk/client-ecr');
 
@@ -43,7 +44,7 @@ const deniedNames = new Set(['AccessDeniedException', 'AccessDenied', 'Unauthori
  */
 export function awsError(err: unknown, registry: string, action: string, resource: string): Error {
   const name = err instanceof Error ? err.name : '';
-  const message = firstLine(err instanceof Error ? err.message : String(err));
+  const message = errorLine(err);
   if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
     return new AuthError(registry, `${registry}: no AWS identity for ${action}: the SDK's default chain found none (environment keys, AWS_PROFILE, IRSA's AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, EKS Pod Identity, an instance role)`);
   }
@@ -58,9 +59,4 @@ export function awsError(err: unknown, registry: string, action: string, resourc
     return new AuthError(registry, `${registry}: AWS refused ${action} on ${resource} (HTTP 403, access denied): grant it to the identity image-clone runs as`, 403);
   }
   return new RegistryError(registry, `${registry}: ${action} on ${resource} failed${name && name !== 'Error' ? ` (${name})` : ''}: ${message}`, { transient: false, cause: err });
-}
-
-function firstLine(text: string): string {
-  const line = text.split('\n')[0]!.trim();
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }

@@ -1,6 +1,6 @@
 // Which cloud a registry host belongs to, from its name or from --registry-provider HOST=NAME for a
-// host the name does not reveal (a proxy, a VPC endpoint alias, a test). `aws` has credentials of
-// its own (ecr.ts), and so has `azure` (azure.ts); `gcp` is recognised and falls back to the config files.
+// host the name does not reveal (a proxy, a VPC endpoint alias, a test). Each cloud has credentials
+// of its own: `aws` (ecr.ts), `gcp` (gcp.ts), `azure` (azure.ts).
 import { registryKey } from '../reference.ts';
 
 export const registryProviders = ['aws', 'gcp', 'azure', 'generic'] as const;

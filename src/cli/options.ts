@@ -19,7 +19,7 @@ const repositoryOptions = {
 const registryOptions = {
   'insecure-registry': { type: 'string', array: true, nargs: 1, describe: 'Reach this registry host over plain HTTP or unverified TLS (one per use, repeatable)' },
   'registry-config': { type: 'string', describe: 'Registry credentials in docker config.json format, read before ~/.docker/config.json' },
-  'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity, azure ACR credentials from AKS Workload Identity` },
+  'registry-provider': { type: 'string', array: true, nargs: 1, describe: `Whose registry a host is, HOST=${registryProviders.join('|')}, where its name does not say (one per use, repeatable): aws gets ECR credentials from the AWS identity, gcp an access token from Google's Application Default Credentials, azure ACR credentials from AKS Workload Identity` },
   concurrency: { type: 'number', describe: 'Blob transfers (and registry lookups) in flight at once [default: 8]' },
   'rate-limit-wait': { type: 'number', describe: 'Seconds to wait for a registry that answers 429 (a pull quota); asked to wait longer, the run stops asking it and names the cause [default: 60]' },
   'registry-timeout': { type: 'number', describe: 'Seconds to wait for a registry to answer a request; a registry that never answers is given up for the rest of the run after its retries [default: 60]' },

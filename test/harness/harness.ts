@@ -172,11 +172,17 @@ export async function startControlPlane(): Promise<{ kubeconfig: string; server:
  * the same folder after stop(), it serves the same storage on the same addresses with the same
  * passwords: a test can stop it, garbage-collect a registry's storage, and start it again.
  * `tokenTtl` (a Go duration, e.g. '3s'): how long the token registries accept an issued token.
+ * `tokeninfo` (a URL): the issuer also accepts user oauth2accesstoken with an access token that URL
+ * vouches for, as Google's registries do (regharness's --oauth2-tokeninfo). `listenIp`: see regharness.
  */
-export async function startRegistries(dir: string, options: { tokenTtl?: string } = {}): Promise<{ registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> }> {
+export async function startRegistries(dir: string, options: { tokenTtl?: string; tokeninfo?: string; listenIp?: string } = {}): Promise<{ registries: HarnessEnv['registries']; trace: string; stop(): Promise<void> }> {
   const trace = join(dir, 'requests.jsonl');
-  const ttl = options.tokenTtl ? ['--token-ttl', options.tokenTtl] : [];
-  const registry = startProgram('regharness', ['serve', '--dir', dir, '--keep', '--trace-requests', trace, ...ttl], 'ignore');
+  const more = [
+    ...(options.tokenTtl ? ['--token-ttl', options.tokenTtl] : []),
+    ...(options.tokeninfo ? ['--oauth2-tokeninfo', options.tokeninfo] : []),
+    ...(options.listenIp ? ['--listen-ip', options.listenIp] : []),
+  ];
+  const registry = startProgram('regharness', ['serve', '--dir', dir, '--keep', '--trace-requests', trace, ...more], 'ignore');
   const info = JSON.parse(await readFile(await registry.ready, 'utf8').catch(async (err) => {
     await stopProgram(registry.child);
     throw err;

@@ -367,6 +367,14 @@ describe('eks overlay', () => {
   });
 });
 
+describe('gke overlay', () => {
+  const { rendered } = cloudOverlay('gke', { annotation: 'iam.gke.io/gcp-service-account', value: /^[a-z][a-z0-9-]+@[a-z][a-z0-9-]+\.iam\.gserviceaccount\.com$/, backup: /^[a-z0-9-]+-docker\.pkg\.dev\/[a-z][a-z0-9-]+\/[a-z0-9-]+\/.+/ });
+
+  test('the pod runs on nodes with the GKE metadata server', () => {
+    assert.deepEqual(find(rendered, 'CronJob', 'image-clone').spec.jobTemplate.spec.template.spec.nodeSelector, { 'iam.gke.io/gke-metadata-server-enabled': 'true' });
+  });
+});
+
 describe('aks overlay', () => {
   const { rendered } = cloudOverlay('aks', { annotation: 'azure.workload.identity/client-id', value: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, backup: /^[a-z0-9]+\.azurecr\.io\/.+/ });
 

@@ -72,9 +72,13 @@ export class Authenticator {
     return false;
   }
 
-  /** Whether credentials are configured for the registry (never the credential itself). */
-  async hasCredential(registry: string, repository: string | undefined): Promise<boolean> {
-    return (await this.#credentials.lookup(registry, repository)) !== undefined;
+  /**
+   * Undefined when credentials are configured for the registry; otherwise why there are none, as
+   * a source says it (a cloud identity missing), or '' (never a credential).
+   */
+  async anonymousBecause(registry: string, repository: string | undefined): Promise<string | undefined> {
+    if ((await this.#credentials.lookup(registry, repository)) !== undefined) return undefined;
+    return this.#credentials.absence?.(registry) ?? '';
   }
 
   knows(host: string): boolean {
@@ -92,7 +96,8 @@ export class Authenticator {
     const credential = await this.#credentials.lookup(registry, repository);
     if (auth.kind === 'basic') {
       if (credential?.kind !== 'basic') {
-        throw new AuthError(registry, `${registry} requires a username and password, and none is configured for it`);
+        const absence = this.#credentials.absence?.(registry);
+        throw new AuthError(registry, `${registry} requires a username and password, and none is configured for it${absence ? ` (${absence})` : ''}`);
       }
       return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
     }
@@ -193,7 +198,8 @@ export class Authenticator {
     const text = (await readCapped(response.body, maxTokenResponseBytes))?.toString('utf8');
     if (response.statusCode !== 200) {
       const hint = response.statusCode === 401 || response.statusCode === 403
-        ? credential ? 'the configured credentials were refused' : 'it requires credentials, and none are configured for it'
+        ? credential ? (credential.kind === 'basic' && credential.refused) || 'the configured credentials were refused'
+          : `it requires credentials, and ${this.#credentials.absence?.(registry) ?? 'none are configured for it'}`
         : 'the token server failed';
       throw new AuthError(registry, `${registry}: could not get an access token (HTTP ${response.statusCode}): ${hint}`, response.statusCode);
     }

@@ -19,9 +19,10 @@ export function isAccepted(request: RegistryRequest, status: number): boolean {
 
 /**
  * Returns an accepted response; otherwise consumes the body and throws the error it stands for.
- * `hasCredential` tells a refused scope for valid credentials from one for anonymous access.
+ * `anonymousBecause` tells a refused scope for valid credentials (undefined) from one for anonymous
+ * access (why there are no credentials, or '' when nothing says).
  */
-export async function checkStatus(request: RegistryRequest, response: RegistryResponse, hasCredential: () => Promise<boolean>, throttlePatienceMs = Infinity): Promise<RegistryResponse> {
+export async function checkStatus(request: RegistryRequest, response: RegistryResponse, anonymousBecause: () => Promise<string | undefined>, throttlePatienceMs = Infinity): Promise<RegistryResponse> {
   const { status } = response;
   if (isAccepted(request, status)) return response;
   const text = request.method === 'HEAD' ? undefined : await readCapped(response.body, maxErrorBodyBytes).then((b) => b?.toString('utf8')).catch(() => undefined);
@@ -35,12 +36,13 @@ export async function checkStatus(request: RegistryRequest, response: RegistryRe
     // permission, not a password. Say which repository and which scope.
     const scope = refusedScope || request.scopes.join(' ');
     const wanted = /[:,]push(,|$)/.test(scope) ? 'push to' : 'pull from';
-    const who = await hasCredential().catch(() => false)
-      ? 'the credentials are valid but may not' : 'anonymous access may not (no credentials are configured for it), so it cannot';
+    const because = await anonymousBecause().catch(() => '');
+    const who = because === undefined ? 'the credentials are valid but may not' : `anonymous access may not (${because || 'no credentials are configured for it'}), so it cannot`;
     throw new AuthError(request.registry, `${request.registry}: ${who} ${wanted} ${request.repository ?? 'this repository'}: the token server did not grant the scope "${scope}" (HTTP 401 insufficient_scope${detail ? `: ${detail}` : ''})`, status);
   }
   if (status === 401 || status === 403) {
-    throw new AuthError(request.registry, `${request.registry}: ${status === 401 ? 'authentication failed' : 'access denied'} for ${what} (HTTP ${status}${detail ? `: ${detail}` : ''})`, status);
+    const because = await anonymousBecause().catch(() => '');
+    throw new AuthError(request.registry, `${request.registry}: ${status === 401 ? 'authentication failed' : 'access denied'} for ${what} (HTTP ${status}${detail ? `: ${detail}` : ''})${because ? `: ${because}` : ''}`, status);
   }
   const code = firstRegistryError(text)?.code;
   const said = `HTTP ${status}${detail ? `: ${detail}` : ''}`;

@@ -125,7 +125,7 @@ export class Transport {
       } catch (err) {
         throw classifyNetworkError(request.registry, err);
       }
-      return await checkStatus(request, response, () => this.auth.hasCredential(request.registry, request.repository), this.#retry.throttlePatienceMs);
+      return await checkStatus(request, response, () => this.auth.anonymousBecause(request.registry, request.repository), this.#retry.throttlePatienceMs);
     } catch (err) {
       // Over its quota for longer than the run waits, or not answering at all after every retry:
       // later requests to it fail at once with this cause instead of repeating the wait.

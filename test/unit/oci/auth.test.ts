@@ -98,6 +98,22 @@ describe('Authenticator', () => {
     }
   });
 
+  test('a cloud credential refused says whose it is; a cloud identity that gave none says why', async () => {
+    const cloud: Credential = { kind: 'basic', username: 'oauth2accesstoken', password: 'ya29.x', refused: 'the Google identity of the metadata server was refused' };
+    const refused = new Authenticator(credentials(cloud), tokenServer(() => ({ status: 403, body: '{}' })).fetch);
+    refused.learn('registry.example', bearer, registryUrl);
+    await assert.rejects(refused.authorization('registry.example', 'registry.example', 'app', ['repository:app:push']),
+      (err: unknown) => err instanceof AuthError && err.message === 'registry.example: could not get an access token (HTTP 403): the Google identity of the metadata server was refused');
+    const source = { lookup: async () => undefined, absence: () => 'no Google identity was found' };
+    const missing = new Authenticator(source, tokenServer(() => ({ status: 401, body: '{}' })).fetch);
+    missing.learn('registry.example', bearer, registryUrl);
+    await assert.rejects(missing.authorization('registry.example', 'registry.example', 'app', ['repository:app:pull']),
+      (err: unknown) => err instanceof AuthError && err.message === 'registry.example: could not get an access token (HTTP 401): it requires credentials, and no Google identity was found');
+    assert.equal(await missing.anonymousBecause('registry.example', 'app'), 'no Google identity was found');
+    assert.equal(await new Authenticator(credentials(), tokenServer(() => ({ body: '' })).fetch).anonymousBecause('registry.example', 'app'), '');
+    assert.equal(await new Authenticator(credentials(alice), tokenServer(() => ({ body: '' })).fetch).anonymousBecause('registry.example', 'app'), undefined);
+  });
+
   test('Basic hosts get Basic, and say so when no credentials are configured', async () => {
     const auth = new Authenticator(credentials(alice), tokenServer(() => ({ body: '' })).fetch);
     auth.learn('nexus.example', [{ scheme: 'basic', params: { realm: 'Sonatype' } }], new URL('https://nexus.example/v2/'));

@@ -32,7 +32,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
-const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP] [--token-ttl DURATION]"
+const serveSynopsis = "regharness serve [--dir DIR] [--keep] [--trace-requests FILE] [--ignore-stdin] [--listen-ip IP] [--token-ttl DURATION] [--oauth2-tokeninfo URL]"
 
 func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", serveSynopsis, stderr)
@@ -42,6 +42,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ignoreStdin := fs.Bool("ignore-stdin", false, "do not stop when stdin reaches EOF (stop only on SIGINT/SIGTERM)")
 	listenIP := fs.String("listen-ip", "127.0.0.1", "the local `IP` every registry and the issuer listen on (the test node's bridge address, so that pods reach them too)")
 	tokenTTLFlag := fs.Duration("token-ttl", tokenTTL, "how long the registries accept an issued token (a short one proves a client renews)")
+	tokeninfo := fs.String("oauth2-tokeninfo", "", "also accept user oauth2accesstoken with an OAuth2 access token that `URL`?access_token=TOKEN vouches for (200 valid, 403 denied), as Google's registries do")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -51,7 +52,7 @@ func cmdServe(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP, TokenTTL: *tokenTTLFlag})
+	h, err := startHarness(harnessOptions{Dir: *dir, TraceFile: *trace, ListenIP: *listenIP, TokenTTL: *tokenTTLFlag, Tokeninfo: *tokeninfo})
 	if err != nil {
 		fmt.Fprintf(stderr, "regharness serve: %v\n", err)
 		return exitDifferent
@@ -102,6 +103,7 @@ type harnessOptions struct {
 	TraceFile string        // "" disables request tracing
 	ListenIP  string        // "" means 127.0.0.1
 	TokenTTL  time.Duration // 0 means tokenTTL
+	Tokeninfo string        // "" means no oauth2accesstoken user (oauth2_tokeninfo.go)
 }
 
 // harness is a running set of registries plus the token issuer.
@@ -204,6 +206,10 @@ func startHarness(opts harnessOptions) (h *harness, err error) {
 		roles:         map[string]userRole{"admin": roleAdmin, "reader": roleReader},
 		refreshTokens: map[string]string{},
 		ttl:           opts.TokenTTL,
+		tokeninfo:     opts.Tokeninfo,
+	}
+	if opts.Tokeninfo != "" {
+		issuer.roles[oauth2User] = roleAdmin
 	}
 	issuerListen := net.JoinHostPort(h.listenIP, "0")
 	if u, err := url.Parse(prev.TokenServer); err == nil && u.Host != "" {

@@ -111,6 +111,8 @@ type tokenServer struct {
 	refreshTokens map[string]string // OAuth2 refresh token -> user
 
 	ttl time.Duration // how long a registry accepts a token; 0 means tokenTTL
+
+	tokeninfo string // where oauth2accesstoken's access tokens are checked; "" refuses that user
 }
 
 // registryLeeway is the clock skew distribution accepts on a token's exp: it takes a token until
@@ -168,6 +170,9 @@ func (ts *tokenServer) serveGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	user := ""
 	if u, p, ok := r.BasicAuth(); ok {
+		if ts.deniedAccessToken(w, u, p) {
+			return
+		}
 		if !ts.checkPassword(u, p) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="harness-token"`)
 			tokenError(w, http.StatusUnauthorized, "unauthorized", "invalid username or password")
@@ -194,6 +199,9 @@ func (ts *tokenServer) servePost(w http.ResponseWriter, r *http.Request) {
 	switch f.Get("grant_type") {
 	case "password":
 		user = f.Get("username")
+		if ts.deniedAccessToken(w, user, f.Get("password")) {
+			return
+		}
 		if !ts.checkPassword(user, f.Get("password")) {
 			tokenError(w, http.StatusUnauthorized, "invalid_grant", "invalid username or password")
 			return
@@ -222,8 +230,21 @@ func (ts *tokenServer) servePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ts *tokenServer) checkPassword(user, pass string) bool {
+	if user == oauth2User && ts.tokeninfo != "" {
+		return checkAccessToken(ts.tokeninfo, pass) == verdictValid
+	}
 	want, ok := ts.passwords[user]
 	return ok && pass == want
+}
+
+// deniedAccessToken answers 403 (and returns true) for a live access token whose identity may not
+// use the registry.
+func (ts *tokenServer) deniedAccessToken(w http.ResponseWriter, user, pass string) bool {
+	if user != oauth2User || ts.tokeninfo == "" || checkAccessToken(ts.tokeninfo, pass) != verdictDenied {
+		return false
+	}
+	writeDenied(w)
+	return true
 }
 
 func (ts *tokenServer) newRefreshToken(user string) string {
