@@ -141,6 +141,9 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
   return { kind: 'image', request: { key: imageKey(source, runningDigest), source, backup, ...(digest ? { digest } : {}) } };
 }
 
+/** The digest a backup reference image-clone set names: pinned (…:tag@digest, …@digest), or an anchor tag (--no-pin). */
+const copyDigest = (copy: ImageReference) => copy.digest ?? (copy.tag === undefined ? undefined : digestOfAnchorTag(copy.tag));
+
 /**
  * A container running a backup copy that our annotation says we set: the copy is still checked
  * each run (one HEAD), and copied again from the recorded original if it has vanished.
@@ -148,8 +151,7 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
 function ourBackup(current: ImageReference, container: WorkloadContainer, workload: Workload): ContainerImage {
   const field = container.type === 'initContainer' ? 'initContainers' : 'containers';
   const recorded = readRecorded(workload.annotations)?.[field]?.[container.name];
-  // Pinned (…:tag@digest, …@digest), or an anchor tag (--no-pin): either names one digest.
-  const digest = current.digest ?? (current.tag === undefined ? undefined : digestOfAnchorTag(current.tag));
+  const digest = copyDigest(current);
   if (!recorded || recorded.backup !== container.image || !digest) return { kind: 'backup' };
   let original: ImageReference;
   try {
@@ -297,8 +299,7 @@ function runningToPlan(workload: Workload): RunningContainer[] {
     if (entry?.original !== c.image || !workload.containers.some((t) => t.type === c.type && t.name === c.name && t.image === entry.backup)) return true;
     if (!c.runningDigest) return false;
     try {
-      const copy = parseReference(entry.backup);
-      return (copy.digest ?? (copy.tag === undefined ? undefined : digestOfAnchorTag(copy.tag))) !== c.runningDigest;
+      return copyDigest(parseReference(entry.backup)) !== c.runningDigest;
     } catch {
       return true;
     }
