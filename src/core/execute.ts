@@ -4,7 +4,7 @@
 import { createLimiter } from '../util/limit.ts';
 import { oneLine } from '../util/text.ts';
 import { anchorTag, isAnchorTag, sealTag } from './naming.ts';
-import { buildPlan, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
+import { buildPlan, decidingRows, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import { imagePatch, type ImageChange } from './patches.ts';
 import type { CopyCounts, ImageCopier, ManifestLookup, Patcher, PullSecrets } from './ports.ts';
 import { discoverWorkloads, type Workload, type WorkloadKind } from './workloads.ts';
@@ -200,9 +200,10 @@ async function patchWorkloads(run: Execution, plan: Plan, workloads: Workload[],
     const workload = byKey.get(key)!;
     const base = { kind: workload.kind, namespace: workload.namespace, name: workload.name };
     if (!containers.some((c) => c.action === 'patch')) {
-      const failed = containers.find((c) => c.action === 'error');
-      const result: WorkloadResult = failed ? 'failed' : containers.every((c) => c.action === 'unchanged') ? 'unchanged' : 'skipped';
-      results.push({ ...base, result, reason: (failed ?? containers.find((c) => c.action === 'skip') ?? containers[0]!).reason });
+      const deciding = decidingRows(containers);
+      const failed = deciding.find((c) => c.action === 'error');
+      const result: WorkloadResult = failed ? 'failed' : deciding.every((c) => c.action === 'unchanged') ? 'unchanged' : 'skipped';
+      results.push({ ...base, result, reason: (failed ?? deciding.find((c) => c.action === 'skip') ?? deciding[0]!).reason });
       return;
     }
     if (options.signal?.aborted) {

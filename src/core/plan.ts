@@ -3,6 +3,7 @@
 import { formatReference, parseReference, type ImageReference } from '../reference.ts';
 import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedReference, type BackupLocation, type NamingMode } from './naming.ts';
 import { readRecorded } from './patches.ts';
+import { runningOrigin, runningReason, type RunningContainer } from './pod-images.ts';
 import { selfReason, type SelfIdentity } from './self-recognition.ts';
 import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
 
@@ -71,7 +72,7 @@ export interface PlannedImage {
  */
 export type ContainerCode =
   | 'patch' | 'on-backup' | 'recopied' | 'excluded' | 'ephemeral' | 'self' | 'pod-pull-secret' | 'job-immutable'
-  | 'managed' | 'not-patched' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
+  | 'managed' | 'not-patched' | 'pod-only' | 'workload-incomplete' | 'invalid-reference' | 'image-lost' | 'backup-lost' | 'unresolved' | 'image-error';
 
 export interface PlannedContainer {
   kind: WorkloadKind;
@@ -83,6 +84,11 @@ export interface PlannedContainer {
   action: WorkloadAction;
   code: ContainerCode;
   reason: string;
+  /**
+   * Set on an image the workload's pods run that its template does not name (pod-images.ts): a
+   * pod that runs it. Such a row is backed up and never patched.
+   */
+  pod?: string;
 }
 
 export interface Plan {
@@ -135,6 +141,9 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
   return { kind: 'image', request: { key: imageKey(source, runningDigest), source, backup, ...(digest ? { digest } : {}) } };
 }
 
+/** The digest a backup reference image-clone set names: pinned (…:tag@digest, …@digest), or an anchor tag (--no-pin). */
+const copyDigest = (copy: ImageReference) => copy.digest ?? (copy.tag === undefined ? undefined : digestOfAnchorTag(copy.tag));
+
 /**
  * A container running a backup copy that our annotation says we set: the copy is still checked
  * each run (one HEAD), and copied again from the recorded original if it has vanished.
@@ -142,8 +151,7 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
 function ourBackup(current: ImageReference, container: WorkloadContainer, workload: Workload): ContainerImage {
   const field = container.type === 'initContainer' ? 'initContainers' : 'containers';
   const recorded = readRecorded(workload.annotations)?.[field]?.[container.name];
-  // Pinned (…:tag@digest, …@digest), or an anchor tag (--no-pin): either names one digest.
-  const digest = current.digest ?? (current.tag === undefined ? undefined : digestOfAnchorTag(current.tag));
+  const digest = copyDigest(current);
   if (!recorded || recorded.backup !== container.image || !digest) return { kind: 'backup' };
   let original: ImageReference;
   try {
@@ -160,7 +168,7 @@ function ourBackup(current: ImageReference, container: WorkloadContainer, worklo
 export function imagesToResolve(workloads: Workload[], config: PlanConfig): ImageRequest[] {
   const requests = new Map<string, ImageRequest>();
   for (const workload of workloads) {
-    for (const container of workload.containers) {
+    for (const container of [...workload.containers, ...runningToPlan(workload)]) {
       const c = classify(container, workload, config);
       if (c.kind === 'image' && !requests.has(c.request.key)) requests.set(c.request.key, c.request);
     }
@@ -172,15 +180,21 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
   const images = new Map<string, PlannedImage>();
   const containers: PlannedContainer[] = [];
   for (const workload of workloads) {
-    for (const container of workload.containers) {
-      const base = { kind: workload.kind, namespace: workload.namespace, name: workload.name, container: container.name, image: container.image };
+    const running = new Set<WorkloadContainer>(runningToPlan(workload));
+    for (const container of [...workload.containers, ...running]) {
+      const pod = running.has(container) ? container as RunningContainer : undefined;
+      const base = {
+        kind: workload.kind, namespace: workload.namespace, name: workload.name, container: container.name, image: container.image, ...(pod ? { pod: pod.pod } : {}),
+      };
+      // A row for an image only pods run says which pods (the reason of the row of a template's image does not).
+      const where = (reason: string) => (pod ? `${reason} (${runningOrigin(pod)})` : reason);
       const c = classify(container, workload, config);
       if (c.kind === 'invalid') {
-        containers.push({ ...base, newImage: null, action: 'error', code: 'invalid-reference', reason: c.reason });
+        containers.push({ ...base, newImage: null, action: 'error', code: 'invalid-reference', reason: where(c.reason) });
         continue;
       }
       if (c.kind === 'backup') {
-        containers.push({ ...base, newImage: null, action: 'unchanged', code: 'on-backup', reason: 'already runs from the backup registry' });
+        containers.push({ ...base, newImage: null, action: 'unchanged', code: 'on-backup', reason: where('already runs from the backup registry') });
         continue;
       }
       if (c.kind === 'excluded') {
@@ -188,7 +202,7 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
         const planned = images.get(key) ?? { key, source: container.image, digest: null, backup: null, upstreamDigest: null, action: 'excluded' as const, reason: c.reason, usedBy: 0 };
         planned.usedBy++;
         images.set(key, planned);
-        containers.push({ ...base, newImage: null, action: 'skip', code: 'excluded', reason: `image excluded (${c.reason})` });
+        containers.push({ ...base, newImage: null, action: 'skip', code: 'excluded', reason: where(`image excluded (${c.reason})`) });
         continue;
       }
       const { request } = c;
@@ -204,14 +218,16 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
       };
       planned.usedBy++;
       images.set(request.key, planned);
-      const decision = !resolved ? { action: 'error' as const, code: 'unresolved' as const, reason: resolution.reason }
-        : c.ours ? ownCopyAction(resolution) : containerAction(workload, container.type, resolution, config);
+      const decision = !resolved ? { action: 'error' as const, code: 'unresolved' as const, reason: where(resolution.reason) }
+        : c.ours ? ownCopyAction(resolution) : pod ? runningAction(workload, pod, resolution, config) : containerAction(workload, container.type, resolution, config);
+      if (pod && c.ours) decision.reason = where(decision.reason);
       containers.push({ ...base, newImage, ...decision });
     }
   }
   // A workload's containers are patched together or not at all: one rollout, never half a workload.
+  // (What only its pods run is not part of that rollout, whatever becomes of it.)
   for (const workload of workloads) {
-    const own = containers.filter((c) => c.kind === workload.kind && c.namespace === workload.namespace && c.name === workload.name);
+    const own = containers.filter((c) => c.kind === workload.kind && c.namespace === workload.namespace && c.name === workload.name && c.pod === undefined);
     if (own.some((c) => c.action === 'error') && own.some((c) => c.action === 'patch')) {
       for (const c of own.filter((c) => c.action === 'patch')) {
         c.action = 'skip';
@@ -234,6 +250,15 @@ export function buildPlan(workloads: Workload[], resolutions: Map<string, Resolu
 
 type ContainerDecision = { action: WorkloadAction; code: ContainerCode; reason: string };
 
+/**
+ * The rows that decide what a workload adds up to (its action, its result): an image only its pods
+ * run is no part of its patch, and counts only when it fails.
+ */
+export function decidingRows<T extends Pick<PlannedContainer, 'action' | 'pod'>>(rows: T[]): T[] {
+  const deciding = rows.filter((r) => r.pod === undefined || r.action === 'error');
+  return deciding.length ? deciding : rows;
+}
+
 function containerAction(workload: Workload, type: string, resolution: Resolution, config: PlanConfig): ContainerDecision {
   if (resolution.state === 'lost') return { action: 'skip', code: 'image-lost', reason: 'image lost: missing upstream and in the backup' };
   if (resolution.state === 'error') return { action: 'error', code: 'image-error', reason: resolution.reason };
@@ -250,6 +275,35 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   }
   const when = { copy: 'after the image is copied and verified', tag: 'after its anchor tag is added and verified', present: 'the backup already holds this digest' };
   return { action: 'patch', code: 'patch', reason: when[resolution.state] };
+}
+
+/** An image only the workload's pods run: backed up, never patched (the template is what is patched). */
+function runningAction(workload: Workload, container: RunningContainer, resolution: Resolution, config: PlanConfig): ContainerDecision {
+  if (resolution.state === 'lost') return { action: 'skip', code: 'image-lost', reason: `image lost: missing upstream and in the backup (${runningOrigin(container)})` };
+  if (resolution.state === 'error') return { action: 'error', code: 'image-error', reason: `${resolution.reason} (${runningOrigin(container)})` };
+  const why = runningReason(container);
+  if (selfReason(workload, config.self)) return { action: 'skip', code: 'self', reason: why };
+  return { action: 'skip', code: container.type === 'ephemeralContainer' ? 'ephemeral' : 'pod-only', reason: why };
+}
+
+/**
+ * What the workload's pods run besides its template, less what the template's row covers: a pod
+ * that still runs the original image image-clone replaced with the backup copy the template now
+ * names, at that copy's digest (or at no digest yet), is the rollout image-clone started.
+ */
+function runningToPlan(workload: Workload): RunningContainer[] {
+  const recorded = readRecorded(workload.annotations);
+  return (workload.running ?? []).filter((c) => {
+    if (c.type === 'ephemeralContainer') return true;
+    const entry = recorded?.[c.type === 'initContainer' ? 'initContainers' : 'containers']?.[c.name];
+    if (entry?.original !== c.image || !workload.containers.some((t) => t.type === c.type && t.name === c.name && t.image === entry.backup)) return true;
+    if (!c.runningDigest) return false;
+    try {
+      return copyDigest(parseReference(entry.backup)) !== c.runningDigest;
+    } catch {
+      return true;
+    }
+  });
 }
 
 /** A container already on our backup copy: nothing to patch, but the copy must exist. */

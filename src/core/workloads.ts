@@ -1,5 +1,6 @@
 // Discovery, from the objects the API server lists: which workloads exist, which containers they
 // run, which of them we may patch, and which digests their pods report. Pure: no I/O.
+import { agreedDigest, runningImages, type PodOfWorkload, type RunningContainer } from './pod-images.ts';
 
 export const workloadKinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'ReplicationController', 'ReplicaSet', 'Job', 'Pod'] as const;
 export type BuiltinKind = (typeof workloadKinds)[number];
@@ -67,6 +68,11 @@ export interface Workload {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   containers: WorkloadContainer[];
+  /**
+   * Images its pods run that `containers` does not cover (an older revision, a change made on a
+   * pod, kubectl debug, another digest of a tag): backed up, never patched (pod-images.ts).
+   */
+  running?: RunningContainer[];
   /** Names in the pod template's imagePullSecrets. */
   pullSecrets: string[];
   /** Argo CD, Flux, Helm…: who would revert our patch, if anyone. */
@@ -232,10 +238,23 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
     }
   }
 
-  const withDigests = (list: Iterable<{ name: string; image: string; type: ContainerType }>, pods: KubeObject[]): WorkloadContainer[] => [...list].map((c) => {
-    const digest = c.type === 'ephemeralContainer' ? undefined : agreedDigest(pods, c.name, c.image, c.type === 'initContainer');
-    return { ...c, ...(digest ? { runningDigest: digest } : {}) };
-  });
+  // A pod's own controller (an older ReplicaSet of a Deployment, a Job of a CronJob), when its pod
+  // template names the container the workload's template does not: the pod is of an older revision.
+  const revisionOf = (pod: KubeObject): PodOfWorkload['revisionOf'] => (c) => {
+    const owner = byUid.get(controllerOf(pod)?.uid ?? '');
+    const spec = owner && podSpecOf(owner.kind, owner.object.spec);
+    const names = spec && containersOf(spec).some((o) => o.type === c.type && o.name === c.name && o.image === c.image);
+    return names ? `${owner.kind} ${owner.object.metadata?.name ?? '?'}` : undefined;
+  };
+  /** The containers with the digest their pods agree on, and what the pods run besides (pod-images.ts). */
+  const ran = (list: Iterable<{ name: string; image: string; type: ContainerType }>, pods: KubeObject[]): Pick<Workload, 'containers' | 'running'> => {
+    const containers = [...list].map((c) => {
+      const digest = agreedDigest(pods, c);
+      return { ...c, ...(digest ? { runningDigest: digest } : {}) };
+    });
+    const running = runningImages(containers, pods.map((pod) => ({ pod, containers: containersOf((pod.spec ?? {}) as PodSpecLike), revisionOf: revisionOf(pod) })));
+    return { containers, ...(running.length ? { running } : {}) };
+  };
 
   const workloads: Workload[] = [];
   for (const kind of kinds) {
@@ -256,14 +275,14 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
         // workloadRef): what runs under it is reported, and it is not patched.
         const found = gathered.get(meta.uid ?? '');
         if (!found) continue;
-        workloads.push({ ...base, containers: withDigests(found.containers.values(), pods), pullSecrets: [], members: found.members,
+        workloads.push({ ...base, ...ran(found.containers.values(), pods), pullSecrets: [], members: found.members,
           notPatched: 'has no pod template where its kind keeps one: the images it runs are backed up, it is not patched' });
         continue;
       }
       const manager = managedBy(labels, annotations);
       const custom = !isBuiltin(kind);
       workloads.push({
-        ...base, containers: withDigests(containersOf(podSpec), pods), pullSecrets: (podSpec.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
+        ...base, ...ran(containersOf(podSpec), pods), pullSecrets: (podSpec.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
         ...(manager ? { managedBy: manager } : {}),
         ...(custom ? { template: podSpec as FullPodSpec } : {}),
       });
@@ -281,35 +300,9 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
       : `owned by ${what}, which image-clone does not patch: its image is backed up${group ? `; if its pod template sits at a fixed place, name it with --workload-kind ${group}/${kind}=PATH` : ''}`;
     workloads.push({
       kind: qualifiedKind(group, kind), namespace: found.namespace, name: found.ref.name ?? uid, uid, resourceVersion: '', labels: {}, annotations: {},
-      containers: withDigests(found.containers.values(), podsByOwner.get(uid) ?? []), pullSecrets: [], members: found.members, notPatched,
+      ...ran(found.containers.values(), podsByOwner.get(uid) ?? []), pullSecrets: [], members: found.members, notPatched,
       ...(found.ref.apiVersion ? { apiVersion: found.ref.apiVersion } : {}),
     });
   }
   return workloads;
-}
-
-export interface ContainerStatusLike {
-  name?: string;
-  image?: string;
-  imageID?: string;
-}
-
-const digestInImageId = /@(sha256:[a-f0-9]{64})$/;
-
-/**
- * The digest all pods report for a container whose spec still names `image`; undefined when no pod
- * reports one or they disagree (pods of an older rollout run another image).
- */
-function agreedDigest(pods: KubeObject[], container: string, image: string, init: boolean): string | undefined {
-  const digests = new Set<string>();
-  for (const pod of pods) {
-    const spec = pod.spec as PodSpecLike | undefined;
-    const specImage = (init ? spec?.initContainers : spec?.containers)?.find((c) => c.name === container)?.image;
-    if (specImage !== image) continue; // this pod runs another version of the workload
-    const status = pod.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
-    const imageId = (init ? status?.initContainerStatuses : status?.containerStatuses)?.find((s) => s.name === container)?.imageID;
-    const digest = imageId ? digestInImageId.exec(imageId)?.[1] : undefined;
-    if (digest) digests.add(digest);
-  }
-  return digests.size === 1 ? [...digests][0] : undefined;
 }

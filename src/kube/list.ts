@@ -5,7 +5,8 @@ import { kubeError, withRetry } from './api-failures.ts';
 import { apiProxy } from './kubeconfig.ts';
 import { nestAt, valueAt, type CustomKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import type { WorkloadSource } from '../core/ports.ts';
-import { podSpecOf, qualifiedKind, type BuiltinKind, type ContainerStatusLike, type KubeObject, type OwnerReference, type WorkloadKind } from '../core/workloads.ts';
+import type { ContainerStatusLike } from '../core/pod-images.ts';
+import { podSpecOf, qualifiedKind, type BuiltinKind, type KubeObject, type OwnerReference, type WorkloadKind } from '../core/workloads.ts';
 
 interface ListParams {
   namespace?: string;
@@ -204,18 +205,21 @@ export function slimObject(kind: BuiltinKind, object: KubeObject): KubeObject {
     ...(spec.ephemeralContainers ? { ephemeralContainers: containers(spec.ephemeralContainers) } : {}),
     ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map(({ name }) => ({ name })) } : {}),
   };
-  const statuses = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, image, imageID }) => ({ name, image, imageID }));
-  const status = object.status as { containerStatuses?: ContainerStatusLike[]; initContainerStatuses?: ContainerStatusLike[] } | undefined;
-  // A pod a controller owns is no workload: it only tells discovery which digests its workload runs
-  // (its controller, its containers' images, the digests its statuses report). Pods are most of a
-  // large cluster's objects, so nothing else of them is kept: memory grows with workloads, not pods.
+  type Statuses = Partial<Record<'containerStatuses' | 'initContainerStatuses' | 'ephemeralContainerStatuses', ContainerStatusLike[]>>;
+  const status = object.status as Statuses | undefined;
+  const statusLists = (keep: (s: ContainerStatusLike) => ContainerStatusLike) => status && Object.fromEntries(
+    (['containerStatuses', 'initContainerStatuses', 'ephemeralContainerStatuses'] as const).filter((k) => status[k]).map((k) => [k, status[k]!.map(keep)]));
+  // A pod a controller owns is no workload: it only tells discovery what its workload runs (its
+  // controller, its name for the plan's reasons, its containers' images, the digests its statuses
+  // report). Pods are most of a large cluster's objects, so nothing else of them is kept: memory
+  // grows with workloads, not pods.
   const controller = kind === 'Pod' ? meta.ownerReferences?.find((r) => r.controller) : undefined;
-  if (controller && spec) {
-    const digests = (list: ContainerStatusLike[] | undefined) => list?.map(({ name, imageID }) => ({ name, imageID }));
+  if (controller && slimSpec) {
+    const { imagePullSecrets: _, ...lists } = slimSpec;
     return {
-      metadata: { namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name, uid: controller.uid, controller: true }] },
-      spec: { containers: containers(spec.containers), ...(spec.initContainers ? { initContainers: containers(spec.initContainers) } : {}) },
-      ...(status ? { status: { containerStatuses: digests(status.containerStatuses), initContainerStatuses: digests(status.initContainerStatuses) } } : {}),
+      metadata: { name: meta.name, namespace: meta.namespace, uid: meta.uid, ownerReferences: [{ apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name, uid: controller.uid, controller: true }] },
+      spec: lists,
+      ...(status ? { status: statusLists(({ name, imageID }) => ({ name, imageID })) } : {}),
     };
   }
   return {
@@ -225,7 +229,7 @@ export function slimObject(kind: BuiltinKind, object: KubeObject): KubeObject {
       ownerReferences: slimOwners(meta.ownerReferences),
     },
     spec: slimSpec && (kind === 'Pod' ? slimSpec : kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: slimSpec } } } } : { template: { spec: slimSpec } }),
-    ...(kind === 'Pod' && status ? { status: { containerStatuses: statuses(status.containerStatuses), initContainerStatuses: statuses(status.initContainerStatuses) } } : {}),
+    ...(kind === 'Pod' && status ? { status: statusLists(({ name, image, imageID }) => ({ name, image, imageID })) } : {}),
   };
 }
 

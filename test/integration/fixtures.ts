@@ -121,11 +121,12 @@ export async function createIn(objects: KubernetesObjectApi, namespace: string, 
 
 /**
  * Writes into a pod's status what a kubelet would after the pull: Running, its container `app`
- * running `image` as `imageID` (no kubelet runs in the harness, so the test says it).
+ * running `image` as `imageID` (no kubelet runs in the harness, so the test says it); `more`: other
+ * status fields (ephemeralContainerStatuses, ...).
  */
-export async function reportRunning(core: CoreV1Api, namespace: string, name: string, image: string, imageID: string): Promise<void> {
+export async function reportRunning(core: CoreV1Api, namespace: string, name: string, image: string, imageID: string, more: Doc = {}): Promise<void> {
   await core.patchNamespacedPodStatus({ name, namespace, body: {
-    status: { phase: 'Running', containerStatuses: [{ name: 'app', image, imageID, ready: true, restartCount: 0, started: true, state: { running: {} } }] },
+    status: { phase: 'Running', containerStatuses: [{ name: 'app', image, imageID, ready: true, restartCount: 0, started: true, state: { running: {} } }], ...more },
   } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 }
 

@@ -2,7 +2,7 @@
 // vocabulary: images, workloads and containers, each counted as what it is. schema/report.schema.json
 // describes them (and restore's and copy's); schemaVersion changes whenever a field changes meaning.
 import type { ExecutionResult, ImageResult, WorkloadResult } from '../../core/execute.ts';
-import type { ImageAction, Plan, PlannedContainer, PlannedImage, WorkloadAction } from '../../core/plan.ts';
+import { decidingRows, type ImageAction, type Plan, type PlannedContainer, type PlannedImage, type WorkloadAction } from '../../core/plan.ts';
 
 export const schemaVersion = 2;
 
@@ -110,10 +110,11 @@ function workloadRows(containers: ContainerRow[]): WorkloadRow[] {
   const groups = new Map<string, ContainerRow[]>();
   for (const c of containers) groups.set(workloadKey(c), [...(groups.get(workloadKey(c)) ?? []), c]);
   return [...groups.values()].map((own) => {
-    const action: WorkloadAction = own.some((c) => c.action === 'error') ? 'error'
-      : own.some((c) => c.action === 'patch') ? 'patch'
-        : own.every((c) => c.action === 'unchanged') ? 'unchanged' : 'skip';
-    const deciding = own.find((c) => c.action === action) ?? own[0]!;
+    const rows = decidingRows(own);
+    const action: WorkloadAction = rows.some((c) => c.action === 'error') ? 'error'
+      : rows.some((c) => c.action === 'patch') ? 'patch'
+        : rows.every((c) => c.action === 'unchanged') ? 'unchanged' : 'skip';
+    const deciding = rows.find((c) => c.action === action) ?? rows[0]!;
     return { kind: deciding.kind, namespace: deciding.namespace, name: deciding.name, action, reason: deciding.reason, containers: own.length };
   });
 }

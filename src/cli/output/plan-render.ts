@@ -36,8 +36,14 @@ export function planSummaryLines(plan: PlanDocument): string[] {
     `Images: ${i.total}: ${i.copy} to copy, ${i.tag ? `${i.tag} to tag, ` : ''}${i.present} already backed up, ${i.lost} lost, ${i.excluded} excluded, ${i.error} errors.`
       + (plan.summary.drifted ? ` ${plan.summary.drifted} run an older digest than their tag names upstream (the tag moved).` : ''),
     `Workloads: ${w.total}: ${changes(w)}.`,
-    `Containers: ${c.total}: ${changes(c)}.`,
+    `Containers: ${c.total}: ${changes(c)}.${podOnly(plan.containers) && ` ${podOnly(plan.containers)}.`}`,
   ];
+}
+
+/** The summary's note on container rows of images only pods run (pod-images.ts), when there are any. */
+export function podOnly(rows: Array<{ pod?: string }>): string {
+  const n = rows.filter((r) => r.pod !== undefined).length;
+  return n ? `${n} of them only pods run (an older revision, a change made on a pod, kubectl debug): backed up, not patched` : '';
 }
 
 /**
@@ -48,7 +54,8 @@ export function renderKustomize(plan: Plan): string {
   const entries = new Map<string, { name: string; newName: string; newTag?: string; digest?: string }>();
   const conflicts: string[] = [];
   for (const c of plan.workloads) {
-    if (!c.newImage || c.action === 'error') continue;
+    // An image only pods run is in no manifest: the owner has nothing to map.
+    if (!c.newImage || c.action === 'error' || c.pod !== undefined) continue;
     const entry = kustomizeEntry(c);
     const existing = entries.get(entry.name);
     if (existing && (existing.newName !== entry.newName || existing.newTag !== entry.newTag || existing.digest !== entry.digest)) {
