@@ -124,7 +124,7 @@ function groupRows(groups: Group[], icMs: number): string[][] {
     const reqs = (reg: string) => first?.requests[reg]?.total ?? 0;
     return [
       g.contender.label,
-      g.contender.tool.version.split(',')[0]!,
+      g.contender.tool.version.replace(/, built with .*$/, ''),
       Number.isFinite(ms) ? s2(ms) : 'no undisturbed run',
       runs.map((r) => `${s2(r.copy!.wallMs)}${r.otherCores > busyCores ? '*' : ''}`).join(', ') || '-',
       Number.isFinite(ms) && Number.isFinite(icMs) ? (ms / icMs).toFixed(2) : '-',

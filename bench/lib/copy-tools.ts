@@ -48,7 +48,7 @@ export const dockerAuth = (ctx: Pick<RunContext, 'dst' | 'user' | 'pass'>) =>
 
 /** A shell loop over the pairs file, one invocation per image, as the tools' docs show for `copy`. */
 function loop(body: string, display: string): Command {
-  const script = `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`;
+  const script = `rc=0; while read -r src dst; do ${body} || rc=1; done < "$PAIRS"; exit $rc`;
   return { cmd: 'bash', args: ['-c', script], display: `while read -r src dst; do ${display} || rc=1; done < pairs.txt` };
 }
 
