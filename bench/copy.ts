@@ -230,9 +230,7 @@ async function fleetRun(contender: Contender, options: RunOptions = {}): Promise
   }
 }
 
-
 // ---------------------------------------------------------------- peak RSS on one 1 GiB layer
-
 
 async function rssRun(): Promise<RssRun> {
   log(`peak RSS: starting a fresh harness, seeding one image with a single ${rssLayer.label} layer`);
@@ -271,7 +269,6 @@ async function rssRun(): Promise<RssRun> {
     await cleanup();
   }
 }
-
 
 // ---------------------------------------------------------------- main
 
@@ -403,7 +400,6 @@ async function secondRounds(contenders: Contender[], machine: Machine): Promise<
     log(`wrote the second round to ${resultsPath}`);
   }
 }
-
 
 main().catch((err) => {
   process.stderr.write(`bench:copy: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
