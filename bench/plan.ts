@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     }
 
     // ---- timed: kubectl and the plan, alternately, on a quiet machine
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) });
     log(`machine ${(quiet.busy * 100).toFixed(0)}% busy${quiet.waitedMs > 6000 ? ` after waiting ${s2(quiet.waitedMs)} s` : ''}; timing ${runs} pairs`);
     const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
       const listedPods = warm.byKind.Pod ?? 0;
       if (listedPods !== pods) throw new Error(`kubectl lists ${listedPods} pods, expected ${pods}`);
-      const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
+      const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) });
       log(`${label} at ${pods} pods (${warm.items} objects): machine ${(quiet.busy * 100).toFixed(0)}% busy; ${runs} pairs`);
       const pairs: TimedPair[] = [];
       for (let i = 0; i < runs; i++) {

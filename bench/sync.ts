@@ -54,7 +54,7 @@ const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
 const quietWaitMs = smoke ? 0 : numberOption('--quiet-wait', 20, 0) * 1000;
 /** --smoke: one short sample of the machine's load instead of waiting for it to be quiet. */
-const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) };
+const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) };
 /** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
 const coldRounds = smoke ? 1 : Math.round(numberOption('--cold-rounds', 2, 1));
 const scale = numberOption('--scale', 1);
