@@ -10,19 +10,21 @@
 // to RESULTS.md); --quiet-wait: seconds to wait for a quiet machine before timing (default 20);
 // --profile: the diagnostics even when every target is met; --smoke (test/integration/bench-smoke.test.ts):
 // every code path on the smallest shape (one workload of each kind, 2 images, one pair, the diagnostics
-// always), to keep the benchmark from rotting, not to measure: no wait for a quiet machine, kubectl
+// always, though only the profiled run and two single runs: the other knobs are the same code with
+// other flags), to keep the benchmark from rotting, not to measure: no wait for a quiet machine, kubectl
 // only when it is already there (nothing is built), RESULTS.md not written.
 import { join } from 'node:path';
 import { repoRoot, startHarness } from '../test/harness/harness.ts';
+import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
-import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig } from './lib/image-clone-runs.ts';
+import { runImageClone, syncArgs, syncDisplay, writeRegistryConfig } from './lib/image-clone-runs.ts';
 import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
 import { machineTable } from './lib/machine.ts';
-import { workDir } from './lib/processes.ts';
+import { isolatedEnv, workDir } from './lib/processes.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import { fmtKinds, registryRequests } from './lib/registry-trace.ts';
 import { ownSection, writeSection } from './lib/results-md.ts';
@@ -30,14 +32,10 @@ import { startUp } from './lib/start-up.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds } from './lib/workloads.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(name);
-const option = (name: string, fallback: number, min = Number.MIN_VALUE) => {
-  const i = argv.indexOf(name);
-  const v = i === -1 ? NaN : Number(argv[i + 1]);
-  return Number.isFinite(v) && v >= min ? v : fallback;
-};
+const { flag, numberOption: option } = benchArgs();
 const smoke = flag('--smoke');
+/** --smoke: the controllers count as done after 1 s without a write (3 s for a measurement). */
+const settleOptions = smoke ? { quietMs: 1000 } : {};
 const runs = smoke ? 1 : Math.round(option('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before the timed runs. */
 const quietWaitMs = smoke ? 0 : option('--quiet-wait', 20, 0) * 1000;
@@ -68,7 +66,7 @@ async function main(): Promise<void> {
     log(`seeded ${fleet.images} images into source in ${s2(seeded.source.ms)} s and into backup in ${s2(seeded.backup.ms)} s (in parallel); same digests: ${seeded.sameDigests}`);
     if (!seeded.sameDigests) throw new Error('the backup fleet does not have the source fleet\'s digests');
     const expected = expectedObjects(shape);
-    const settle = await waitForControllers(h, expected, log);
+    const settle = await waitForControllers(h, expected, log, settleOptions);
     const setupMs = performance.now() - setupStarted;
     log(`controllers settled ${s2(settle.ms)} s after the last create (${settle.controllerWrites} controller writes); set-up took ${s2(setupMs)} s`);
     if (!settle.reachedExpected) throw new Error(`the controllers did not make the expected objects in time: ${JSON.stringify(settle.counts)}`);
@@ -76,7 +74,7 @@ async function main(): Promise<void> {
 
     // ---- the confirming dry run (also warms the page cache): every image must plan as 'present'
     const registryConfig = await writeRegistryConfig(h, work.dir);
-    const env = await toolEnv(work.dir);
+    const env = await isolatedEnv(work.dir);
     const args = syncArgs({ h, backupPrefix, registryConfig, dryRun: true });
     const confirm = await runImageClone(h, args, { env });
     const summary = confirm.report?.summary;
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
     }
 
     // ---- timed: kubectl and the plan, alternately, on a quiet machine
-    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
+    const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) });
     log(`machine ${(quiet.busy * 100).toFixed(0)}% busy${quiet.waitedMs > 6000 ? ` after waiting ${s2(quiet.waitedMs)} s` : ''}; timing ${runs} pairs`);
     const pairs: TimedPair[] = [];
     for (let i = 0; i < runs; i++) {
@@ -123,7 +121,7 @@ async function main(): Promise<void> {
     const diagnostics: string[] = [];
     const findings: string[] = [];
     if ((!((ratioMet || !kubectl.bin) && requestsMet && rssMet) && !flag('--no-profile')) || flag('--profile') || smoke) {
-      const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: true });
+      const d = await diagnose(h, args, env, work.dir, log, { kubectl: kubectl.bin, dryRun: true, smoke });
       diagnostics.push(...d.lines);
       findings.push(...d.findings);
     }

@@ -30,12 +30,12 @@ import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { diagnose } from './lib/diagnostics.ts';
 import { mdTable, median, metMissed, s2, textTable } from './lib/format.ts';
-import { imageNodeFlags, runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { imageNodeFlags, runImageClone, syncArgs, syncDisplay, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
 import { kubectlDisplay, kubectlList } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
 import { memoryCgroup } from './lib/memory-cgroup.ts';
 import { machineTable } from './lib/machine.ts';
-import { workDir } from './lib/processes.ts';
+import { isolatedEnv, workDir } from './lib/processes.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import { registryRequests } from './lib/registry-trace.ts';
 import { ownSection, writeSection } from './lib/results-md.ts';
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const barePods = cluster.byKind.Pod;
 
     const registryConfig = await writeRegistryConfig(h, work.dir);
-    const env = await toolEnv(work.dir);
+    const env = await isolatedEnv(work.dir);
     const dryArgs = syncArgs({ h, backupPrefix, registryConfig, dryRun: true });
     const syncArgv = syncArgs({ h, backupPrefix, registryConfig, dryRun: false });
     const kubeHome = join(work.dir, 'kubectl-home');
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       if (warm.run.code !== 0) throw new Error(`kubectl failed: ${warm.run.stderr.slice(0, 300)}`);
       const listedPods = warm.byKind.Pod ?? 0;
       if (listedPods !== pods) throw new Error(`kubectl lists ${listedPods} pods, expected ${pods}`);
-      const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) });
+      const quiet = await waitForQuietMachine(log, { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) });
       log(`${label} at ${pods} pods (${warm.items} objects): machine ${(quiet.busy * 100).toFixed(0)}% busy; ${runs} pairs`);
       const pairs: TimedPair[] = [];
       for (let i = 0; i < runs; i++) {

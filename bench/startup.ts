@@ -18,27 +18,29 @@
 //
 // --smoke (test/integration/bench-smoke.test.ts): 1 round, only the peers already installed, nothing
 // installed or written.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureBuilt, repoRoot, startRegistries, type Harness, type HarnessEnv } from '../test/harness/harness.ts';
+import { ensureBuilt, repoRoot } from '../test/harness/harness.ts';
+import { benchArgs } from './lib/args.ts';
+import { dockerAuth } from './lib/copy-tools.ts';
 import { seedFleet, verifyPairs, type FleetShape } from './lib/fleets.ts';
 import { median, mdTable, textTable } from './lib/format.ts';
 import { machineInfo, machineTable } from './lib/machine.ts';
-import { ensureGnuTime, ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
+import { ensureGnuTime, findPeers, type Tool } from './lib/peers.ts';
 import { loadAverage } from './lib/proc.ts';
-import { firstLine, run, timed, type TimedResult } from './lib/processes.ts';
+import { firstLine, isolatedEnv, run, timed, type TimedResult } from './lib/processes.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import { imageCloneVersion } from './lib/image-clone-runs.ts';
+import { makeLog } from './lib/log.ts';
+import { registriesOnly } from './lib/registries.ts';
 import { ownSection, writeSection } from './lib/results-md.ts';
 
-const args = new Set(process.argv.slice(2));
-const smoke = args.has('--smoke');
+const { flag } = benchArgs();
+const smoke = flag('--smoke');
 const rounds = smoke ? 1 : Math.max(1, Number(process.env.BENCH_ROUNDS ?? 10) || 10);
-const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
 const cli = join(repoRoot, 'bin', 'image-clone.js');
 const started = Date.now();
-const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}\n`);
+const log = makeLog('startup');
 
 interface Contender {
   id: string;
@@ -68,21 +70,16 @@ async function main(): Promise<void> {
   ensureBuilt();
   const machine = await machineInfo();
   const icVersion = await imageCloneVersion();
-  const skopeo = await ensureSkopeo(log, { install: !smoke });
-  const crane = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
+  const { skopeo, crane } = await findPeers(['skopeo', 'crane'], log, { install: !smoke });
 
-  const dir = await mkdtemp(join(tmpdir(), 'bench-startup-'));
-  const registries = await startRegistries(join(dir, 'registry'));
-  const env = { registries: registries.registries, registryTrace: registries.trace } as HarnessEnv;
-  const envPath = join(dir, 'env.json');
-  await writeFile(envPath, JSON.stringify(env), { mode: 0o600 });
-  const h: Harness = { env, envPath, dir, stop: async () => { await registries.stop(); await rm(dir, { recursive: true, force: true }); } };
+  const h = await registriesOnly('startup');
+  const { env, dir } = h;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void h.stop().finally(() => process.exit(130)));
   try {
     const src = env.registries.source.host;
     const target = env.registries['backup-basic']!;
     const dst = target.host;
-    const auth = JSON.stringify({ auths: { [dst]: { auth: Buffer.from(`${target.username}:${target.password}`).toString('base64') } } });
+    const auth = dockerAuth({ dst, user: target.username!, pass: target.password! });
 
     const contenders: Contender[] = [{
       id: 'image-clone', label: 'image-clone', tool: { name: 'image-clone', bin: process.execPath, version: icVersion, note: 'this repository' },
@@ -129,15 +126,8 @@ async function main(): Promise<void> {
 
     for (const c of contenders) {
       c.work = join(dir, `tool-${c.id}`);
-      const home = join(c.work, 'home');
-      await mkdir(home, { recursive: true, mode: 0o700 });
       // A private HOME, config and cache per tool, kept across its runs (as a user's scripts would).
-      c.env = {
-        PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: home, NO_COLOR: '1', TMPDIR: tmpdir(),
-        DOCKER_CONFIG: join(c.work, 'docker'), XDG_CONFIG_HOME: join(home, '.config'), XDG_CACHE_HOME: join(home, '.cache'),
-        XDG_DATA_HOME: join(home, '.local', 'share'), XDG_RUNTIME_DIR: join(c.work, 'run'),
-      };
-      for (const d of [c.env.DOCKER_CONFIG!, c.env.XDG_RUNTIME_DIR!, c.env.XDG_CACHE_HOME!]) await mkdir(d, { recursive: true, mode: 0o700 });
+      c.env = await isolatedEnv(c.work);
       await c.login(c.work, c.env);
     }
 
@@ -178,7 +168,7 @@ async function main(): Promise<void> {
       ['registries', 'distribution v3 in `regharness serve`, plain HTTP on 127.0.0.1; target `backup-basic` (htpasswd basic auth)'],
     ]), fleetMs: fleet.ms });
     process.stdout.write(`${report.text}\nTotal benchmark time ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-    if (!smoke && !args.has('--no-write')) {
+    if (!smoke && !flag('--no-write')) {
       await writeSection(join(repoRoot, 'bench', 'RESULTS.md'), ownSection('startup'), report.markdown);
       log('wrote the bench:startup section of bench/RESULTS.md');
     }

@@ -19,38 +19,42 @@
 // smoke run covers those) on the smallest shapes (one workload of each kind, 2 images, one cold round,
 // one no-op pair), to keep the benchmark from rotting, not to measure: no wait for a quiet machine,
 // peers and kubectl only when already there (nothing is downloaded or built), RESULTS.md not written.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, startHarness, type Harness } from '../test/harness/harness.ts';
 import { benchArgs } from './lib/args.ts';
 import { bigCluster, bigFleet, scaled, seedBackedUpFleet, smallest } from './lib/big-cluster.ts';
 import { waitForControllers } from './lib/controllers.ts';
 import { diagnose } from './lib/diagnostics.ts';
-import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape, type SeededFleet, type VerifySummary } from './lib/fleets.ts';
-import { mdTable, median, metMissed, mib, s2, textTable } from './lib/format.ts';
-import { runImageClone, syncArgs, syncDisplay, toolEnv, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
-import { kubectlDisplay, kubectlList, type Kubectl } from './lib/kubectl.ts';
+import { nestedBackupPath, seedFleet, verifyPairs, type FleetShape } from './lib/fleets.ts';
+import { median, metMissed, mib, s2, textTable } from './lib/format.ts';
+import { runImageClone, syncArgs, writeRegistryConfig, type CliRun } from './lib/image-clone-runs.ts';
+import { kubectlList, type Kubectl } from './lib/kubectl.ts';
 import { makeLog } from './lib/log.ts';
-import { machineTable, type Machine } from './lib/machine.ts';
-import { ensureSkopeo, goInstall, type Tool } from './lib/peers.ts';
-import { firstLine, run, timed, workDir, type TimedResult } from './lib/processes.ts';
+import { findPeers } from './lib/peers.ts';
+import { peerCopy, type Command, type Contender, type PeerId, peerLabels } from './lib/copy-tools.ts';
+import { isolatedEnv, timed, workDir } from './lib/processes.ts';
 import { phaseText, profileRun } from './lib/profiling.ts';
 import { waitForQuietMachine } from './lib/quiet-machine.ts';
-import { fileSize, fmtKinds, readTraceFrom, registryRequests } from './lib/registry-trace.ts';
+import { fileSize, readTraceFrom, registryRequests } from './lib/registry-trace.ts';
 import { workloadImages } from './lib/readback.ts';
-import { copySection, ownSection, writeSection } from './lib/results-md.ts';
+import { bestPeerInCopySection, ownSection, writeSection } from './lib/results-md.ts';
 import { startUp } from './lib/start-up.ts';
+import { buildMarkdown, busyText, type ColdSync, type NoopResult, type PeerRun, type SyncSettings } from './lib/sync-report.ts';
 import { describeWan, startWan, wanProfile, type Wan } from './lib/wan.ts';
 import { timedPair, type TimedPair } from './lib/versus-kubectl.ts';
 import { createCluster, describeShape, expectedObjects, kinds, workloadsPerNamespace, type ClusterShape } from './lib/workloads.ts';
 
 const { flag, stringOption, numberOption } = benchArgs();
 const smoke = flag('--smoke');
+/** --smoke: the controllers count as done with the cold cluster after 1 s without a write (3 s for a
+ * measurement, and always after the no-op part's first sync, which the next runs must find done). */
+const settleOptions = smoke ? { quietMs: 1000 } : {};
 const runs = smoke ? 1 : Math.round(numberOption('--runs', 3));
 /** How long to wait for other processes on the machine to calm down before each timed part. */
 const quietWaitMs = smoke ? 0 : numberOption('--quiet-wait', 20, 0) * 1000;
 /** --smoke: one short sample of the machine's load instead of waiting for it to be quiet. */
-const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 1000 } : {}) };
+const quietOptions = { maxMs: quietWaitMs, ...(smoke ? { sampleMs: 100 } : {}) };
 /** Alternating cold rounds (image-clone sync, then each peer), each in a fresh harness. */
 const coldRounds = smoke ? 1 : Math.round(numberOption('--cold-rounds', 2, 1));
 const scale = numberOption('--scale', 1);
@@ -68,8 +72,6 @@ async function toolHosts(h: Harness): Promise<{ src: string; dst: string }> {
 const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 const log = makeLog('sync');
 const started = Date.now();
-const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
-const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
 
 // ---------------------------------------------------------------- (a) the cold sync
 
@@ -95,21 +97,6 @@ const coldBackupPrefix = 'mirror';
 /** Images checked with `regharness verify --full` (blobs downloaded and re-hashed); all get the plain verify. */
 const fullVerify = smoke ? [1] : [1, 20, 40];
 
-type Quiet = Awaited<ReturnType<typeof waitForQuietMachine>>;
-const busyText = (q: Quiet | undefined) => (q ? `${(q.busy * 100).toFixed(0)}%` : '-');
-
-interface ColdSync {
-  quiet: Quiet;
-  seed: SeededFleet;
-  created: number;
-  sync: CliRun;
-  verify: VerifySummary;
-  workloadsOnBackup: number;
-  workloadsExpectedOnBackup: number;
-  workloadProblems: string[];
-  requests: Record<string, ReturnType<typeof registryRequests>>;
-}
-
 /**
  * Fresh harness: the fleet in source, 200 workloads, then `image-clone sync` into an empty
  * backup-basic. With `profile`, the sync runs with the request timeline and CPU profile (slower;
@@ -126,11 +113,11 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
     const created = await createCluster(h.env.kubeconfig, coldCluster, images, log);
     const seed = await seeding;
     log(`cold sync: seeded ${mib(seed.uniqueBytes).toFixed(0)} MiB unique in ${s2(seed.ms)} s; ${created.workloads} workloads created; waiting for the controllers`);
-    const settle = await waitForControllers(h, expectedObjects(coldCluster), log);
+    const settle = await waitForControllers(h, expectedObjects(coldCluster), log, settleOptions);
     if (!settle.reachedExpected) throw new Error(`controllers did not settle: ${JSON.stringify(settle.counts)}`);
 
     const registryConfig = await writeRegistryConfig(h, work.dir, wanProxy ? { [dst]: 'backup-basic' } : {});
-    const env = await toolEnv(work.dir);
+    const env = await isolatedEnv(work.dir);
     // The same registry and auth (htpasswd basic) as the peers use: crane >= v0.21.4 refuses the
     // token registry's realm on another loopback port (test/harness/registry/README.md).
     const args = [...syncArgs({ h, backupPrefix: coldBackupPrefix, registryConfig, dryRun: false }).map((a) => (a === `${h.env.registries.backup.host}/${coldBackupPrefix}` ? `${dst}/${coldBackupPrefix}` : a)),
@@ -178,82 +165,10 @@ async function coldSync(profile?: string[]): Promise<ColdSync> {
 
 // ---------------------------------------------------------------- (a) the peers
 
-interface Peer {
-  id: 'crane' | 'regctl' | 'skopeo';
-  label: string;
-  tool: Tool;
-  setup: string;
-  display: string;
-}
-
-interface PeerRun {
-  peer: Peer;
-  round?: number;
-  quiet?: Quiet;
-  run?: TimedResult;
-  verify?: VerifySummary;
-  error?: string;
-  seed?: SeededFleet;
-  requests?: Record<string, ReturnType<typeof registryRequests>>;
-}
-
-const peerLabels: Record<Peer['id'], string> = { crane: 'crane copy', regctl: 'regctl image copy', skopeo: 'skopeo copy' };
-
-/** The best peer of the copy benchmark, from its section of RESULTS.md (verified runs of the three copy commands). */
-async function bestPeerFromCopyResults(): Promise<{ id: Peer['id']; seconds: number } | undefined> {
-  const text = await readFile(resultsPath, 'utf8').catch(() => '');
-  const begin = text.indexOf(copySection.beginPrefix!);
-  const end = text.indexOf(copySection.end);
-  if (begin === -1 || end < begin) return undefined;
-  let best: { id: Peer['id']; seconds: number } | undefined;
-  // Columns by their headers (the copy benchmark's table may gain columns): tool, time (s)..., verified.
-  let col: { tool: number; time: number; verified: number } | undefined;
-  for (const line of text.slice(begin, end).split('\n')) {
-    if (!line.startsWith('|')) {
-      col = undefined;
-      continue;
-    }
-    const cells = line.split('|').map((c) => c.trim());
-    if (!col) {
-      const at = (re: RegExp) => cells.findIndex((c) => re.test(c));
-      const c = { tool: at(/^tool$/i), time: at(/^time/i), verified: at(/^verified/i) };
-      if (c.tool > 0 && c.time > 0 && c.verified > 0) col = c;
-      continue;
-    }
-    const id = (Object.keys(peerLabels) as Array<Peer['id']>).find((k) => cells[col!.tool] === peerLabels[k]);
-    const seconds = Number(/\d+(\.\d+)?/.exec(cells[col.time] ?? '')?.[0]);
-    if (id && Number.isFinite(seconds) && /^yes/i.test(cells[col.verified] ?? '') && (!best || seconds < best.seconds)) best = { id, seconds };
-  }
-  return best;
-}
-
-async function peerTools(ids: Array<Peer['id']>): Promise<Peer[]> {
-  const peers: Peer[] = [];
-  for (const id of ids) {
-    let tool: Tool;
-    if (id === 'crane') tool = await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, { install: !smoke });
-    else if (id === 'regctl') tool = await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, { install: !smoke });
-    else tool = await ensureSkopeo(log, { install: !smoke });
-    if (!tool.bin) {
-      log(`${id}: not available: ${tool.note}`);
-      continue;
-    }
-    if (id !== 'skopeo') tool.version = `${id === 'regctl' ? /VCSTag:\s*(\S+)/.exec((await run(tool.bin, ['version'])).stdout)?.[1] ?? tool.version : firstLine((await run(tool.bin, ['version'])).stdout) || tool.version}`;
-    peers.push({
-      id, label: peerLabels[id], tool,
-      setup: id === 'crane' ? 'crane auth login DST -u admin --password-stdin (DOCKER_CONFIG in a temp dir)'
-        : id === 'regctl' ? 'regctl registry set --tls disabled SRC; regctl registry set --tls disabled DST; regctl registry login DST -u admin --pass-stdin (REGCTL_CONFIG in a temp dir)'
-          : 'auth.json {"auths":{"DST":{"auth":"<base64 admin:password>"}}}',
-      display: id === 'crane' ? 'while read -r src dst; do crane copy --insecure "$src" "$dst" || rc=1; done < pairs.txt'
-        : id === 'regctl' ? 'while read -r src dst; do regctl image copy "$src" "$dst" || rc=1; done < pairs.txt'
-          : 'while read -r src dst; do skopeo copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile auth.json "docker://$src" "docker://$dst" || rc=1; done < pairs.txt',
-    });
-  }
-  return peers;
-}
+const peerIds: PeerId[] = ['crane', 'regctl', 'skopeo'];
 
 /** Fresh harness, the same fleet seeded, the peer copies every image into the empty backup-basic under the names sync gives them. */
-async function peerRun(peer: Peer): Promise<PeerRun> {
+async function peerRun(peer: Contender): Promise<PeerRun> {
   log(`${peer.label}: fresh harness; seeding the same ${coldFleet.images} images`);
   const h = await startHarness({ stderr: 'ignore' });
   const work = await workDir(`sync-${peer.id}`);
@@ -267,43 +182,24 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
     }));
     const pairsFile = join(work.dir, 'pairs.txt');
     await writeFile(pairsFile, pairs.map((p) => `${p.src} ${p.dst}\n`).join(''));
-    const home = join(work.dir, 'home');
-    for (const d of [home, join(work.dir, 'docker'), join(work.dir, 'regctl')]) await mkdir(d, { recursive: true, mode: 0o700 });
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: home, DOCKER_CONFIG: join(work.dir, 'docker'), XDG_RUNTIME_DIR: work.dir,
-      XDG_CONFIG_HOME: join(home, '.config'), XDG_CACHE_HOME: join(home, '.cache'), REGCTL_CONFIG: join(work.dir, 'regctl', 'config.json'), TMPDIR: work.dir, PAIRS: pairsFile,
-    };
-    const bin = peer.tool.bin!;
-    let body: string;
-    if (peer.id === 'crane') {
-      const r = await run(bin, ['auth', 'login', dst, '-u', reg.username!, '--password-stdin'], { env, input: reg.password! });
-      if (r.code !== 0) return { peer, error: `crane auth login: ${firstLine(r.stderr)}` };
-      body = `"${bin}" copy --insecure "$src" "$dst"`;
-    } else if (peer.id === 'regctl') {
-      for (const step of [['registry', 'set', '--tls', 'disabled', src], ['registry', 'set', '--tls', 'disabled', dst], ['registry', 'login', dst, '-u', reg.username!, '--pass-stdin']]) {
-        // `registry set` pings the registry and exits non-zero when the ping fails (seen under load),
-        // though it saved the setting ("configuration still updated"): accept that, retry the rest.
-        let r = await run(bin, step, { env, input: reg.password! });
-        for (let attempt = 1; r.code !== 0 && !/configuration still updated/.test(r.stderr) && attempt < 3; attempt++) r = await run(bin, step, { env, input: reg.password! });
-        if (r.code !== 0 && !/configuration still updated/.test(r.stderr)) return { peer, error: `regctl ${step.slice(0, 2).join(' ')}: ${firstLine(r.stderr)}` };
-      }
-      body = `"${bin}" image copy "$src" "$dst"`;
-    } else {
-      const auth = join(work.dir, 'auth.json');
-      await writeFile(auth, JSON.stringify({ auths: { [dst]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }), { mode: 0o600 });
-      body = `"${bin}" copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false --dest-authfile "${auth}" "docker://$src" "docker://$dst"`;
+    const env = { ...(await isolatedEnv(work.dir)), PAIRS: pairsFile };
+    let command: Command;
+    try {
+      command = await peer.prepare({ src, dst, user: reg.username!, pass: reg.password!, work: work.dir, pairsFile, env });
+    } catch (err) {
+      return { peer, error: (err as Error).message };
     }
     const quiet = await waitForQuietMachine(log, quietOptions);
     log(`${peer.label}: machine ${(quiet.busy * 100).toFixed(0)}% busy; copying`);
     const offset = await fileSize(h.env.registryTrace);
-    const result = await timed('bash', ['-c', `rc=0; while read -r src dst; do ${body} >/dev/null || rc=1; done < "$PAIRS"; exit $rc`], { env });
+    const result = await timed(command.cmd, command.args, { env });
     const trace = await readTraceFrom(h.env.registryTrace, offset);
     log(`${peer.label}: exit ${result.code} in ${s2(result.wallMs)} s; verifying`);
     const direct = (ref: string) => ref.replace(src, h.env.registries.source.host).replace(dst, reg.host);
     const verify = await verifyPairs(h, pairs.map((p, i) => ({ src: direct(p.src), dst: direct(p.dst), full: fullVerify.includes(i + 1) })));
     log(`${peer.label}: verify ${verify.identical}/${verify.checked} identical`);
     return {
-      peer, run: result, verify, seed, quiet,
+      peer, run: result, display: command.display, verify, seed, quiet,
       requests: Object.fromEntries(['source', 'backup-basic'].map((r) => [r, registryRequests(trace, r)])),
       ...(result.code !== 0 ? { error: `exit ${result.code}: ${result.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}` } : {}),
     };
@@ -314,29 +210,6 @@ async function peerRun(peer: Peer): Promise<PeerRun> {
 }
 
 // ---------------------------------------------------------------- (b) the no-op sync
-
-interface NoopResult {
-  quiet: Quiet;
-  shape: ClusterShape;
-  fleet: FleetShape;
-  createMs: number;
-  createRate: number;
-  seedMs: number;
-  first: CliRun;
-  settleMs: number;
-  controllerWrites: number;
-  counts: Record<string, number>;
-  totalObjects: number;
-  confirm: CliRun;
-  pairs: TimedPair[];
-  syncMs: number;
-  kubectlMs: number;
-  ratio: number;
-  distinct: number;
-  diagnostics: string[];
-  findings: string[];
-  setupMs: number;
-}
 
 async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
   const { shape, fleet } = smoke ? smallest(bigCluster, bigFleet) : scaled(bigCluster, bigFleet, scale);
@@ -357,7 +230,7 @@ async function noopSync(kubectl: Kubectl): Promise<NoopResult> {
     // the deployment controller, rate limited, is still making the first ReplicaSets, so most
     // Deployments get one ReplicaSet (for the patched template), not two.
     const registryConfig = await writeRegistryConfig(h, work.dir);
-    const env = await toolEnv(work.dir);
+    const env = await isolatedEnv(work.dir);
     const args = syncArgs({ h, backupPrefix, registryConfig, dryRun: false });
     // --concurrency 32 (patches in flight) only here, to finish before the controller reaches most Deployments.
     log('no-op sync: the first sync (patches every workload; --concurrency 32; not the measurement)');
@@ -437,14 +310,15 @@ async function main(): Promise<void> {
     log(`--profile wan: ${describeWan(wanProfile)} (Toxiproxy, .harness/bin/wanproxy); the cold part only`);
   }
   if (only !== 'noop') {
-    const fromCopy = await bestPeerFromCopyResults();
-    const asked = stringOption('--peers')?.split(',').filter((p): p is Peer['id'] => p in peerLabels);
-    const ids: Array<Peer['id']> = asked?.length ? asked : fromCopy ? [fromCopy.id] : ['crane', 'regctl', 'skopeo'];
+    const fromCopy = await bestPeerInCopySection(resultsPath, peerLabels);
+    const asked = stringOption('--peers')?.split(',').filter((p): p is PeerId => p in peerLabels);
+    const ids: PeerId[] = asked?.length ? asked : fromCopy ? [fromCopy.id] : peerIds;
     peerChoice = asked?.length ? `--peers ${asked.join(',')}`
       : fromCopy ? `${peerLabels[fromCopy.id]}: the fastest verified peer in the copy benchmark's section of RESULTS.md (${fromCopy.seconds.toFixed(2)} s there)`
         : 'the copy benchmark has no results in RESULTS.md yet: every available peer was run, the fastest verified one counts';
     log(`peers: ${peerChoice}`);
-    const tools = await peerTools(ids);
+    const found = await findPeers(ids, log, { install: !smoke });
+    const tools = ids.filter((id) => found[id].bin).map((id) => peerCopy(id, found[id]));
     // Alternating rounds (sync, then each peer), each run in a fresh harness with an empty registry.
     for (let round = 1; round <= coldRounds; round++) {
       log(`cold round ${round}/${coldRounds}`);
@@ -530,7 +404,8 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`${text}\n`);
 
-  const markdown = buildMarkdown({ machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
+  const settings: SyncSettings = { wan, coldFleet, coldCluster, coldBackupPrefix, fullVerify, quietWaitMs };
+  const markdown = buildMarkdown({ settings, machine, icVersion, kubectl, cold, colds, coldProfile, peers, peerChoice, noop, lines, coldHead, coldRows, noopHead, noopRows, total });
   await wanProxy?.stop();
   if (!flag('--no-write') && scale === 1 && (!only || wan) && !smoke) {
     await writeSection(resultsPath, ownSection(wan ? 'sync-wan' : 'sync'), markdown);
@@ -538,101 +413,6 @@ async function main(): Promise<void> {
   } else {
     log('not writing RESULTS.md (--no-write, --scale, --only or --smoke)');
   }
-}
-
-interface MarkdownInput {
-  machine: Machine;
-  icVersion: string;
-  kubectl: Kubectl;
-  cold: ColdSync | undefined;
-  colds: ColdSync[];
-  coldProfile: string[];
-  peers: PeerRun[];
-  peerChoice: string;
-  noop: NoopResult | undefined;
-  lines: string[];
-  coldHead: string[];
-  coldRows: string[][];
-  noopHead: string[];
-  noopRows: string[][];
-  total: string;
-}
-
-function buildMarkdown(x: MarkdownInput): string {
-  const m = x.machine;
-  const out: string[] = [
-    wan ? `## Sync benchmark, WAN profile (\`npm run bench:sync -- --profile wan\`): results of ${m.date}` : `## Sync benchmark (issue 5): results of ${m.date}`,
-    '',
-    `Written by \`npm run bench:sync\` (bench/sync.ts, helpers in bench/lib/) in ${x.total} s. Rerunning replaces this section.`,
-    '',
-    '### Verdict',
-    '',
-    ...x.lines.map((l) => `- ${l}`),
-    '',
-  ];
-  if (x.cold) {
-    const c = x.cold;
-    const s = c.sync.report?.summary;
-    out.push(
-      `### (a) Cold sync: ${c.created} workloads over ${coldFleet.images} images, against the best peer`,
-      '',
-      mdTable(x.coldHead, x.coldRows),
-      '',
-      `- Images: the copy benchmark's fleet shape (bench/copy.ts) with the issue's ${coldFleet.images} images: \`regharness seed-fleet --images ${coldFleet.images} --group-size ${coldFleet.groupSize} --platforms ${coldFleet.platforms} --layers ${coldFleet.layers} --shared-layers ${coldFleet.sharedLayers} --layer-size ${coldFleet.layerSize} --format ${coldFleet.format}\`: ` +
-        `${c.seed.manifests} manifests, ${c.seed.blobs.size} distinct blobs, ${mib(c.seed.uniqueBytes).toFixed(0)} MiB unique. Not scaled down.`,
-      `- Cluster: ${describeShape(coldCluster)}; workload j runs image j mod ${coldFleet.images} (${c.created / coldFleet.images} each); replicas as in the plan benchmark. The controllers settled before the timed run.`,
-      `- Target: an empty \`backup-basic\` registry (htpasswd basic auth), for image-clone and the peer alike, each in a fresh harness (the token registry \`backup\` is not used here: crane >= v0.21.4 refuses its realm on another loopback port). ` +
-        'The peer copies the same images to the same names sync gives them, one invocation per image (as the copy benchmark runs it). ' +
-        'image-clone\'s time includes listing the workloads, planning, copying, verifying and patching them.',
-      `- Peer choice: ${x.peerChoice}.`,
-      `- ${x.colds.length} alternating round(s) (a cold run needs a fresh harness and an empty registry); medians. Before each timed run the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy (other benchmarks share this 2-core machine); "machine busy before" is the last 5 s sample.`,
-      `- The first round's sync report: images ${JSON.stringify(s?.images)}, blobs ${JSON.stringify(s?.blobs)}, workloads ${JSON.stringify(s?.workloads)}, ${mib(s?.bytesTransferred ?? 0).toFixed(0)} MiB transferred, durationMs ${s?.durationMs}.`,
-      `- Checks after each sync (first round shown): every workload read back from the API server (${c.workloadsOnBackup}/${c.workloadsExpectedOnBackup} non-Job workloads on \`BACKUP/${coldBackupPrefix}/<source host>/fleet/app-N:v1@<source digest>\`${c.workloadProblems.length ? `; problems: ${c.workloadProblems.join('; ')}` : ''}); ` +
-        `\`regharness verify\` on all ${c.verify.checked} images (manifests, digests, media types, every blob HEAD-checked in the target repository), \`--full\` (blobs re-hashed) on app-${fullVerify.join(', app-')}: ${c.verify.identical} identical${c.verify.problems.length ? `; ${c.verify.problems.slice(0, 3).join('; ')}` : ''}.`,
-      `- Requests of the first round's sync: ${['source', 'backup-basic'].map((r) => `${r}: ${fmtKinds(c.requests[r]!.byKind)}`).join('; ')}.`,
-      ...x.peers.filter((p) => p.requests && p.round === 1).map((p) => `- Requests of ${p.peer.label} (round 1): ${['source', 'backup-basic'].map((r) => `${r}: ${fmtKinds(p.requests![r]!.byKind)}`).join('; ')}.`),
-      '',
-      ...(x.coldProfile.length ? ['Where a cold sync\'s time goes (one more cold sync in a fresh harness, with bench/undici-trace.ts and node --cpu-prof; not part of the ratio):', '', '```', ...x.coldProfile, '```', ''] : []),
-      'Commands (SRC, DST: the fresh registries of that run):',
-      '',
-      `- image-clone: \`${syncDisplay({ backupPrefix: coldBackupPrefix, dryRun: false }).replace('BACKUP/', 'DST/')}\` (config.json: the admin credentials of DST)`,
-      ...x.peers.filter((p) => p.round === 1).map((p) => `- ${p.peer.label} (set-up, untimed: ${p.peer.setup}): \`${p.peer.display}\``),
-      '',
-    );
-  }
-  if (x.noop) {
-    const n = x.noop;
-    const fs = n.first.report?.summary;
-    out.push(
-      `### (b) No-op sync: ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads, already synced`,
-      '',
-      mdTable(x.noopHead, x.noopRows),
-      '',
-      `- Cluster: the plan benchmark's: ${describeShape(n.shape)}, ${n.fleet.images} images all already backed up in \`backup\` (token auth). Objects listed by both: ${n.totalObjects} (${Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(', ')}).`,
-      `- Getting there (untimed set-up, ${s2(n.setupMs)} s): ${n.shape.namespaces * workloadsPerNamespace(n.shape)} workloads created in ${s2(n.createMs)} s (${n.createRate.toFixed(0)}/s); images seeded in ${s2(n.seedMs)} s; ` +
-        `a first real sync right after, with \`--concurrency 32\` (${s2(n.first.run.wallMs)} s, exit ${n.first.run.code}: images ${JSON.stringify(fs?.images)}, workloads ${JSON.stringify(fs?.workloads)}), ` +
-        `then ${s2(n.settleMs)} s until the controllers were done (${n.controllerWrites} writes; the Deployments rolled out to the patched template). The first sync ran while the deployment controller was still busy, so its time is not a benchmark figure.`,
-      `- Before the timed runs the benchmark waited up to ${quietWaitMs / 1000} s for the machine to be under 30% busy: ${busyText(n.quiet)} busy after ${s2(n.quiet.waitedMs)} s${n.quiet.quiet ? '' : ' (other processes were running during the timed runs)'}.`,
-      `- Before the timed runs, a confirming sync: images ${JSON.stringify(n.confirm.report?.summary?.images)}, workloads ${JSON.stringify(n.confirm.report?.summary?.workloads)}, ${n.confirm.report?.summary?.bytesTransferred} bytes. Jobs are never patched (immutable pod template), so their images are still checked in the source and the backup.`,
-      ...n.pairs.map((p, i) => `- no-op run ${i + 1} requests: ${['backup', 'source', 'issuer'].map((r) => `${r}: ${fmtKinds(registryRequests(p.cli.trace, r).byKind)}`).join('; ')}`),
-      '',
-      `Commands: \`${kubectlDisplay}\` (private HOME, discovery cache warmed by an untimed first run) and \`${syncDisplay({ backupPrefix: 'mirror', dryRun: false })}\`.`,
-      '',
-      ...(n.diagnostics.length ? ['Diagnostics (single runs after the timed ones, not part of the verdict):', '', '```', ...n.diagnostics, '```', '', ...n.findings.map((f) => `- ${f}`), ''] : []),
-    );
-  }
-  out.push(
-    '### Machine and versions',
-    '',
-    machineTable(m, [
-      ['image-clone', x.icVersion],
-      ['kubectl', x.kubectl.bin ? `${x.kubectl.version} (${x.kubectl.note})` : `not run: ${x.kubectl.note}`],
-      ...x.peers.filter((p) => p.round === 1).map((p) => [p.peer.label, `${p.peer.tool.version} — ${p.peer.tool.note}`]),
-      ['Kubernetes (harness)', 'kube-apiserver + kube-controller-manager v1.36.3, audit log on (metadata level)'],
-      ['registries', 'distribution v3 (regharness serve), plain HTTP on 127.0.0.1'],
-    ]),
-  );
-  return out.join('\n');
 }
 
 main().catch((err) => {

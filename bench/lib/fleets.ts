@@ -77,13 +77,16 @@ export function nestedBackupPath(backupPrefix: string, sourceHost: string, path:
 export interface VerifySummary {
   checked: number;
   identical: number;
+  /** Of the identical ones, those checked with --full (blobs downloaded and re-hashed). */
+  fullChecked: number;
+  /** One line per image that differs, sorted. */
   problems: string[];
 }
 
 /** `regharness verify` on pairs (src ref, dst ref), four at a time; `full` downloads and re-hashes the blobs. */
 export async function verifyPairs(h: Harness, pairs: Array<{ src: string; dst: string; full?: boolean }>): Promise<VerifySummary> {
   const env = { ...process.env, REGHARNESS_REGISTRIES: h.envPath };
-  const out: VerifySummary = { checked: 0, identical: 0, problems: [] };
+  const out: VerifySummary = { checked: 0, identical: 0, fullChecked: 0, problems: [] };
   await pool(pairs, 4, async (p) => {
     const r = await run(regharness, ['verify', '--src', p.src, '--dst', p.dst, ...(p.full ? ['--full'] : [])], { env });
     out.checked++;
@@ -93,8 +96,11 @@ export async function verifyPairs(h: Harness, pairs: Array<{ src: string; dst: s
     } catch {
       // reported below
     }
-    if (r.code === 0 && parsed.identical) out.identical++;
-    else out.problems.push(`${p.dst}: ${parsed.differences ? JSON.stringify(parsed.differences).slice(0, 200) : firstLine(r.stderr) || `exit ${r.code}`}`);
+    if (r.code === 0 && parsed.identical) {
+      out.identical++;
+      if (p.full) out.fullChecked++;
+    } else out.problems.push(`${p.dst}: ${parsed.differences ? JSON.stringify(parsed.differences).slice(0, 200) : firstLine(r.stderr) || `exit ${r.code}`}`);
   });
+  out.problems.sort();
   return out;
 }

@@ -1,10 +1,9 @@
-// Running image-clone sync in the harness: its arguments and how RESULTS.md shows them, an isolated
-// environment, a run under GNU time with the registry requests it made, and its version.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// Running image-clone sync in the harness: its arguments and how RESULTS.md shows them,
+// a run under GNU time with the registry requests it made, and its version.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, type Harness } from '../../test/harness/harness.ts';
-import { dockerfileRuntimeConfig } from '../../test/node/image-clone-image.ts';
+import { dockerfileRuntimeConfig } from '../../test/harness/dockerfile.ts';
 import { timedWithVmHwm } from './peak-rss.ts';
 import { firstLine, run, type TimedResult } from './processes.ts';
 import { fileSize, readTraceFrom, type TraceLine } from './registry-trace.ts';
@@ -55,13 +54,6 @@ export function syncArgs(x: SyncInvocation): string[] {
 export function syncDisplay(x: { backupPrefix: string; dryRun: boolean; extra?: string[] }): string {
   return `node bin/image-clone.js sync --backup BACKUP/${x.backupPrefix} --kubeconfig KUBECONFIG --registry-config config.json ` +
     `--insecure-registry SOURCE --insecure-registry BACKUP --insecure-registry BACKUP_BASIC -o json${x.dryRun ? ' --dry-run' : ''}${x.extra?.length ? ` ${x.extra.join(' ')}` : ''}`;
-}
-
-/** An isolated environment for image-clone: no docker config or KUBECONFIG of the machine. */
-export async function toolEnv(work: string): Promise<NodeJS.ProcessEnv> {
-  const home = join(work, 'home');
-  await mkdir(home, { recursive: true, mode: 0o700 });
-  return { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', NO_COLOR: '1', TMPDIR: tmpdir(), DOCKER_CONFIG: join(home, '.docker') };
 }
 
 export interface CliRun {

@@ -77,3 +77,28 @@ export async function ensureGnuTime(log: (s: string) => void, options: InstallOp
   await run('apt-get', ['install', '-y', 'time'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   return existsSync(gnuTime);
 }
+
+/** The peer versions every benchmark measures (BENCH_CRANE_VERSION, BENCH_REGCTL_VERSION to try others). */
+export const craneVersion = process.env.BENCH_CRANE_VERSION ?? 'v0.22.1';
+export const regctlVersion = process.env.BENCH_REGCTL_VERSION ?? 'v0.11.7';
+
+/**
+ * The named peers (skopeo, crane, regctl), found or installed, each with the version it reports (and
+ * the Go that built crane and regctl); a peer that is missing has no `bin` and says why in `note`.
+ */
+export async function findPeers<Id extends 'skopeo' | 'crane' | 'regctl'>(ids: readonly Id[], log: (s: string) => void, options: InstallOptions = {}): Promise<Record<Id, Tool>> {
+  const out = {} as Record<Id, Tool>;
+  for (const id of ids) {
+    const t = id === 'skopeo' ? await ensureSkopeo(log, options)
+      : id === 'crane' ? await goInstall('crane', 'github.com/google/go-containerregistry/cmd/crane', craneVersion, log, options)
+        : await goInstall('regctl', 'github.com/regclient/regclient/cmd/regctl', regctlVersion, log, options);
+    if (t.bin && id !== 'skopeo') {
+      const v = await run(t.bin, ['version']);
+      const reported = id === 'regctl' ? /VCSTag:\s*(\S+)/.exec(v.stdout)?.[1] : firstLine(v.stdout);
+      t.version = `${reported || t.version}, ${firstLine((await run('go', ['version', t.bin])).stdout).replace(/^.*: /, 'built with ')}`;
+    }
+    log(`${t.name}: ${t.bin ? t.version : t.note}`);
+    out[id] = t;
+  }
+  return out;
+}

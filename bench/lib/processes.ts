@@ -1,7 +1,7 @@
 // Running programs: run (never throws for a non-zero exit), timed (under GNU time: CPU seconds and
-// peak RSS), looking a command up on PATH, and temporary work folders.
+// peak RSS), looking a command up on PATH, temporary work folders and a tool's isolated environment.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -84,4 +84,26 @@ export function lastLines(text: string, n: number): string {
 export async function workDir(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The environment of a tool under test: nothing of the machine's own registry configuration, caches or
+ * kubeconfig; a private HOME, DOCKER_CONFIG, XDG_* and REGCTL_CONFIG below `work` (kept as long as `work` is).
+ */
+export async function isolatedEnv(work: string): Promise<NodeJS.ProcessEnv> {
+  const home = join(work, 'home');
+  for (const d of [home, join(home, '.cache'), join(home, '.config'), join(work, 'docker'), join(work, 'run'), join(work, 'regctl')]) await mkdir(d, { recursive: true, mode: 0o700 });
+  return {
+    PATH: process.env.PATH,
+    LANG: 'C.UTF-8',
+    HOME: home,
+    DOCKER_CONFIG: join(work, 'docker'),
+    XDG_RUNTIME_DIR: join(work, 'run'),
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_DATA_HOME: join(home, '.local', 'share'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    REGCTL_CONFIG: join(work, 'regctl', 'config.json'),
+    TMPDIR: tmpdir(),
+    NO_COLOR: '1',
+  };
 }

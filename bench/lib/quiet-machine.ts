@@ -1,5 +1,5 @@
-// Waiting for the shared machine to calm down before a timed run (bench:plan and bench:sync;
-// bench:copy has its own, per-run check of the load in bench/copy.ts).
+// Waiting for the shared machine to calm down before a timed run (every benchmark; bench:copy also
+// measures the other load during each run and throws disturbed runs away).
 import { sleep } from './concurrency.ts';
 import { systemCpu } from './proc.ts';
 

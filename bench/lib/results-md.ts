@@ -35,3 +35,34 @@ export async function writeSection(path: string, markers: SectionMarkers, body: 
   await writeFile(tmp, text.endsWith('\n') ? text : `${text}\n`);
   await rename(tmp, path);
 }
+
+/**
+ * The fastest verified peer in bench:copy's section of RESULTS.md: of the rows whose tool is one of
+ * `labels` (by id), the one with the lowest time whose "verified" column says yes. Columns are found
+ * by their headers (the copy benchmark's table may gain columns).
+ */
+export async function bestPeerInCopySection<Id extends string>(path: string, labels: Record<Id, string>): Promise<{ id: Id; seconds: number } | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const begin = text.indexOf(copySection.beginPrefix!);
+  const end = text.indexOf(copySection.end);
+  if (begin === -1 || end < begin) return undefined;
+  let best: { id: Id; seconds: number } | undefined;
+  let col: { tool: number; time: number; verified: number } | undefined;
+  for (const line of text.slice(begin, end).split('\n')) {
+    if (!line.startsWith('|')) {
+      col = undefined;
+      continue;
+    }
+    const cells = line.split('|').map((c) => c.trim());
+    if (!col) {
+      const at = (re: RegExp) => cells.findIndex((c) => re.test(c));
+      const c = { tool: at(/^tool$/i), time: at(/^time/i), verified: at(/^verified/i) };
+      if (c.tool > 0 && c.time > 0 && c.verified > 0) col = c;
+      continue;
+    }
+    const id = (Object.keys(labels) as Id[]).find((k) => cells[col!.tool] === labels[k]);
+    const seconds = Number(/\d+(\.\d+)?/.exec(cells[col.time] ?? '')?.[0]);
+    if (id && Number.isFinite(seconds) && /^yes/i.test(cells[col.verified] ?? '') && (!best || seconds < best.seconds)) best = { id, seconds };
+  }
+  return best;
+}

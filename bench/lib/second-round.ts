@@ -10,19 +10,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Harness } from '../../test/harness/harness.ts';
-import type { RunContext } from '../copy.ts';
 import { startByteCounter } from './byte-counter.ts';
+import type { Contender, RunContext } from './copy-tools.ts';
 import { seedFleet, verifyPairs, type FleetShape } from './fleets.ts';
 import { mdTable, median, mib, s2, textTable } from './format.ts';
 import { loadAverage } from './proc.ts';
-import { firstLine, timed, workDir } from './processes.ts';
+import { firstLine, isolatedEnv, timed, workDir } from './processes.ts';
 
-/** A tool of bench/copy.ts: prepare() returns the command that copies each pair of the pairs file. */
-export interface RoundContender {
-  id: string;
-  label: string;
-  prepare(ctx: RunContext): Promise<{ cmd: string; args: string[]; display: string }>;
-}
+/** A tool of bench/lib/copy-tools.ts: prepare() returns the command that copies each pair of the pairs file. */
+type RoundContender = Pick<Contender, 'id' | 'label' | 'prepare'>;
 
 interface ImageRun {
   wallMs: number;
@@ -45,7 +41,6 @@ export interface RoundResult {
 export interface RoundDeps {
   shape: FleetShape;
   freshHarness(): Promise<Harness>;
-  isolatedEnv(work: string): Promise<NodeJS.ProcessEnv>;
   log(line: string): void;
 }
 
@@ -64,7 +59,7 @@ export async function secondRound(contender: RoundContender, deps: RoundDeps): P
     const src = h.env.registries.source.host;
     const seeded = await seedFleet(h, src, shape, sourcePrefix);
     result.imageBytes = median(seeded.imageBytes);
-    const env = await deps.isolatedEnv(work.dir);
+    const env = await isolatedEnv(work.dir);
     const ctx: RunContext = { src, dst: counter.host, user: basic.username!, pass: basic.password!, work: work.dir, pairsFile: join(work.dir, 'pairs.txt'), env };
     env.PAIRS = ctx.pairsFile;
     result.load = await loadAverage();
