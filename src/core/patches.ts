@@ -1,7 +1,8 @@
 // Patch bodies: only image fields and our annotation, with the resourceVersion planned against as a
 // precondition. Built-in kinds get a strategic merge patch (lists merge by name); custom kinds a
 // JSON merge patch (lists are replaced, so each is sent back whole, only images changed). Pure.
-import { originalImagesAnnotation, unnamedContainer, type ContainerType, type FullPodSpec, type Workload, type WorkloadKind } from './workloads.ts';
+import { originalImagesAnnotation, unnamedContainer, type FullPodSpec, type Workload, type WorkloadKind } from './workloads.ts';
+import type { ContainerType } from './kube-object.ts';
 
 export interface ImageChange {
   container: string;

@@ -6,7 +6,8 @@ import type { CustomKind, CustomKindSpec } from './custom-kinds.ts';
 import { buildPlan, imagesToResolve, type ImageRequest, type Plan, type PlanConfig, type Resolution } from './plan.ts';
 import type { ManifestLookup, WorkloadSource } from './ports.ts';
 import { resolveImages } from './resolve.ts';
-import { discoverWorkloads, workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
+import { discoverWorkloads, workloadKinds, type Workload, type WorkloadKind } from './workloads.ts';
+import type { KubeObject } from './kube-object.ts';
 
 export interface DiscoveryOptions {
   /** Only these namespaces (all when empty). */

@@ -5,7 +5,8 @@ import { backupReference, digestOfAnchorTag, humanTag, isUnderBackup, patchedRef
 import { readRecorded } from './patches.ts';
 import { runningOrigin, runningReason, type RunningContainer } from './pod-images.ts';
 import { selfReason, type SelfIdentity } from './self-recognition.ts';
-import type { Workload, WorkloadContainer, WorkloadKind } from './workloads.ts';
+import type { Workload, WorkloadKind } from './workloads.ts';
+import type { WorkloadContainer } from './kube-object.ts';
 
 export interface PlanConfig {
   backup: BackupLocation;

@@ -3,7 +3,7 @@
 // `kubectl set image` on the Pod or its ReplicaSet), an ephemeral container (`kubectl debug`) and
 // another digest of the template's tag all run, so all are backed up, though only the template is
 // ever patched. Everything here reads the pods discovery was given: no request of its own. Pure.
-import type { ContainerType, KubeObject, WorkloadContainer } from './workloads.ts';
+import type { ContainerType, KubeObject, WorkloadContainer } from './kube-object.ts';
 
 export interface ContainerStatusLike {
   name?: string;

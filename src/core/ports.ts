@@ -3,7 +3,8 @@
 // wires one to the other. Nothing here does I/O.
 import type { ImageReference } from '../reference.ts';
 import type { CustomKind, CustomKindSpec } from './custom-kinds.ts';
-import type { KubeObject, WorkloadKind } from './workloads.ts';
+import type { WorkloadKind } from './workloads.ts';
+import type { KubeObject } from './kube-object.ts';
 
 /** Lists the objects of one kind (kube/list.ts). */
 export interface WorkloadSource {

@@ -3,7 +3,8 @@
 // where it lives: a team that installs it in its one namespace wants every other workload there
 // protected. Two signs: the label its manifests put on everything they install (and that its Jobs
 // and Pods inherit), and, in a cluster, the chain of controllers above the pod the run is.
-import { workloadKinds, type KubeObject, type Workload, type WorkloadKind } from './workloads.ts';
+import { workloadKinds, type Workload, type WorkloadKind } from './workloads.ts';
+import type { KubeObject } from './kube-object.ts';
 
 /** The label manifests/ sets on every object it installs, the CronJob's Job and Pod templates included. */
 export const selfLabel = { key: 'app.kubernetes.io/name', value: 'image-clone' } as const;

@@ -1,5 +1,6 @@
 // Discovery, from the objects the API server lists: which workloads exist, which containers they
 // run, which of them we may patch, and which digests their pods report. Pure: no I/O.
+import type { ContainerType, KubeObject, OwnerReference, WorkloadContainer } from './kube-object.ts';
 import { agreedDigest, runningImages, type PodOfWorkload, type RunningContainer } from './pod-images.ts';
 
 export const workloadKinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'ReplicationController', 'ReplicaSet', 'Job', 'Pod'] as const;
@@ -17,46 +18,11 @@ export const builtinGroup: Record<BuiltinKind, string> = {
 
 const isBuiltin = (kind: string): kind is BuiltinKind => (workloadKinds as readonly string[]).includes(kind);
 
-/** The fields of a listed object that discovery reads (a subset of any workload or Pod). */
-export interface KubeObject {
-  /** Set on custom objects (their list items carry it); built-in list items may omit it. */
-  apiVersion?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-  };
-  spec?: unknown;
-  status?: unknown;
-}
-
-export interface OwnerReference {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  uid?: string;
-  controller?: boolean;
-}
-
 interface PodSpecLike {
   imagePullSecrets?: Array<{ name?: string }>;
   containers?: Array<{ name?: string; image?: string }>;
   initContainers?: Array<{ name?: string; image?: string }>;
   ephemeralContainers?: Array<{ name?: string; image?: string }>;
-}
-
-export type ContainerType = 'container' | 'initContainer' | 'ephemeralContainer';
-
-export interface WorkloadContainer {
-  name: string;
-  image: string;
-  type: ContainerType;
-  /** The digest every pod of the workload reports running for this container, when they all agree. */
-  runningDigest?: string;
 }
 
 export interface Workload {

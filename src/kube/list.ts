@@ -6,7 +6,8 @@ import { apiProxy } from './kubeconfig.ts';
 import { nestAt, valueAt, type CustomKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import type { WorkloadSource } from '../core/ports.ts';
 import type { ContainerStatusLike } from '../core/pod-images.ts';
-import { podSpecOf, qualifiedKind, type BuiltinKind, type KubeObject, type OwnerReference, type WorkloadKind } from '../core/workloads.ts';
+import { podSpecOf, qualifiedKind, type BuiltinKind, type WorkloadKind } from '../core/workloads.ts';
+import type { KubeObject, OwnerReference } from '../core/kube-object.ts';
 
 interface ListParams {
   namespace?: string;

@@ -3,7 +3,7 @@
 // it already has there (a Role in that namespace is enough), and no `get`.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { findSelf, type SelfIdentity } from '../core/self-recognition.ts';
-import type { KubeObject } from '../core/workloads.ts';
+import type { KubeObject } from '../core/kube-object.ts';
 import { apiProxy } from './kubeconfig.ts';
 import { WorkloadLister } from './list.ts';
 import { kubeError, withRetry } from './api-failures.ts';

@@ -8,7 +8,8 @@ import {
 } from '@kubernetes/client-node';
 import { nestAt, type CustomKind } from '../core/custom-kinds.ts';
 import type { PatchOutcome, Patcher } from '../core/ports.ts';
-import type { BuiltinKind, KubeObject, WorkloadKind } from '../core/workloads.ts';
+import type { BuiltinKind, WorkloadKind } from '../core/workloads.ts';
+import type { KubeObject } from '../core/kube-object.ts';
 import { apiProxy } from './kubeconfig.ts';
 import { WorkloadLister } from './list.ts';
 import { kubeError, withRetry } from './api-failures.ts';

@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { customKindSpecs, knownCustomKinds, nestAt, parseWorkloadKind, valueAt } from '../../../src/core/custom-kinds.ts';
 import { imagePatch, restorePatch } from '../../../src/core/patches.ts';
 import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
-import { discoverWorkloads, originalImagesAnnotation, type KubeObject, type OwnerReference } from '../../../src/core/workloads.ts';
+import { discoverWorkloads, originalImagesAnnotation } from '../../../src/core/workloads.ts';
+import type { KubeObject, OwnerReference } from '../../../src/core/kube-object.ts';
 import { slimCustom } from '../../../src/kube/list.ts';
 import { InvalidSettingError } from '../../../src/core/errors.ts';
 

@@ -7,7 +7,8 @@ import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patche
 import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { executeRestore, planRestore } from '../../../src/core/restore-plan.ts';
 import { renderRestoreTable, restoreDocument } from '../../../src/cli/output/restore-report.ts';
-import { originalImagesAnnotation, type KubeObject, type Workload } from '../../../src/core/workloads.ts';
+import { originalImagesAnnotation, type Workload } from '../../../src/core/workloads.ts';
+import type { KubeObject } from '../../../src/core/kube-object.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };

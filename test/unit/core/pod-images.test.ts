@@ -11,7 +11,8 @@ import { executePlan } from '../../../src/core/execute.ts';
 import { imagePatch } from '../../../src/core/patches.ts';
 import { buildPlan, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import type { ImageCopier, ManifestLookup, Patcher } from '../../../src/core/ports.ts';
-import { discoverWorkloads, type KubeObject, type OwnerReference, type Workload } from '../../../src/core/workloads.ts';
+import { discoverWorkloads, type Workload } from '../../../src/core/workloads.ts';
+import type { KubeObject, OwnerReference } from '../../../src/core/kube-object.ts';
 import { slimObject } from '../../../src/kube/list.ts';
 import { validate } from '../../schema.ts';
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
 import { findSelf, selfLabel, selfReason, type ObjectLookup } from '../../../src/core/self-recognition.ts';
-import type { KubeObject, Workload, WorkloadKind } from '../../../src/core/workloads.ts';
+import type { Workload, WorkloadKind } from '../../../src/core/workloads.ts';
+import type { KubeObject } from '../../../src/core/kube-object.ts';
 
 type Owner = { kind: string; name: string; uid: string };
 const object = (uid: string, owner?: Owner): KubeObject => ({ metadata: { uid, ...(owner ? { ownerReferences: [{ ...owner, controller: true }] } : {}) } });

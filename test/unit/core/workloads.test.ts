@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { discoverWorkloads, managedBy, type KubeObject } from '../../../src/core/workloads.ts';
+import { discoverWorkloads, managedBy } from '../../../src/core/workloads.ts';
+import type { KubeObject } from '../../../src/core/kube-object.ts';
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const meta = (name: string, uid: string, owner?: { kind: string; uid: string }) => ({
