@@ -9,13 +9,21 @@ import { test } from 'node:test';
 
 const script = new URL('../harness/prerequisites.ts', import.meta.url).pathname;
 
+const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+// A clone in a directory only root may enter (`mktemp -d` makes 0700 ones, and Node itself may live
+// there) cannot be run by nobody. Then the check runs as root with process.getuid answering 65534: a
+// stand-in for the one thing the root check reads, used only where the real unprivileged user cannot run.
+const nobodyCanRun = process.getuid?.() === 0 &&
+  spawnSync('setpriv', [...nobody, process.execPath, '-e', `require('node:fs').accessSync(${JSON.stringify(script)})`]).status === 0;
+const pretendUnprivileged = 'data:text/javascript,process.getuid=()=>65534';
+
 function check(args: string[], options: { path?: string; asNobody?: boolean } = {}) {
   const env = { ...process.env, PATH: options.path ?? process.env.PATH };
   // As root, become nobody for the root check; a test run that is not root already is unprivileged.
   const asNobody = options.asNobody && process.getuid?.() === 0;
-  const [cmd, argv] = asNobody
-    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, ...args]]
-    : [process.execPath, [script, ...args]];
+  const [cmd, argv] = !asNobody ? [process.execPath, [script, ...args]]
+    : nobodyCanRun ? ['setpriv', [...nobody, process.execPath, script, ...args]]
+    : [process.execPath, ['--import', pretendUnprivileged, script, ...args]];
   const started = performance.now();
   const result = spawnSync(cmd, argv, { encoding: 'utf8', env });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr, ms: performance.now() - started };
