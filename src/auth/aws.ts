@@ -6,6 +6,8 @@
 // the resource; no credential or token is ever part of one.
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import { AuthError, RegistryError } from '../errors.ts';
+import type { ProxyEnvironment } from '../util/proxy-for-url.ts';
+import { tunnellingAgents } from '../util/proxy-tunnel.ts';
 import { errorLine } from './credential.ts';
 
 export type EcrSdk = typeof import('@aws-sdk/client-ecr');
@@ -20,15 +22,25 @@ export function loadEcrSdk(): Promise<EcrSdk> {
 /**
  * One ECR client per region (undefined: the SDK's default region), shared by the token source and
  * repository creation. Its idle connections do not keep the process alive, so nothing closes it.
+ * Through HTTPS_PROXY / NO_PROXY when the environment names a proxy: the SDK's STS client (IRSA's
+ * web identity exchange) inherits the ECR client's request handler, so it goes the same way.
  */
 export class EcrClients {
   readonly #clients = new Map<string, Promise<ECRClient>>();
+  readonly #agents: ReturnType<typeof tunnellingAgents>;
+
+  constructor(proxies?: ProxyEnvironment) {
+    this.#agents = tunnellingAgents(proxies);
+  }
 
   client(region: string | undefined): Promise<ECRClient> {
     const key = region ?? '';
     let client = this.#clients.get(key);
     if (client === undefined) {
-      client = loadEcrSdk().then(({ ECRClient }) => new ECRClient(region === undefined ? {} : { region }));
+      client = loadEcrSdk().then(({ ECRClient }) => new ECRClient({
+        ...(region === undefined ? {} : { region }),
+        ...(this.#agents ? { requestHandler: this.#agents } : {}),
+      }));
       this.#clients.set(key, client);
     }
     return client;

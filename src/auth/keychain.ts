@@ -8,6 +8,7 @@ import { EcrClients } from './aws.ts';
 import type { Credential, CredentialSource, ExchangeChannel } from './credential.ts';
 import { EcrCredentials } from './ecr.ts';
 import { type RegistryProvider, RegistryProviders } from './provider.ts';
+import type { ProxyEnvironment } from '../util/proxy-for-url.ts';
 
 export interface Keychain {
   credentials: CredentialSource;
@@ -19,12 +20,14 @@ export interface Keychain {
 /** What the cloud identities need: the environment they are read from, and the registry client's form POSTs (ACR's exchange). */
 export interface CloudAccess {
   env: Record<string, string | undefined>;
+  /** HTTPS_PROXY and NO_PROXY as read once (util/proxy-for-url.ts), for the AWS SDK's calls. */
+  proxies?: ProxyEnvironment;
   channel: ExchangeChannel;
 }
 
 export function createKeychain(files: CredentialSource, overrides: ReadonlyMap<string, RegistryProvider>, cloud: CloudAccess): Keychain {
   const providers = new RegistryProviders(overrides);
-  const ecr = new EcrClients();
+  const ecr = new EcrClients(cloud.proxies);
   return {
     credentials: firstOf([files, new EcrCredentials(providers, ecr), googleCredentials(providers, cloud.env), azureCredentials(providers, cloud)]),
     providers,

@@ -71,7 +71,7 @@ export async function openRegistry(settings: RegistrySettings, context: CliConte
     postForm: (registry: string, target: string, form: URLSearchParams) => transport!.postForm(registry, target, form),
     isInsecure: (host: string) => transport!.isInsecure(host),
   };
-  const keychain = createKeychain(files, settings.providers, { env: context.env, channel });
+  const keychain = createKeychain(files, settings.providers, { env: context.env, channel, proxies });
   const { credentials } = keychain;
   transport = new Transport({
     credentials,

@@ -16,9 +16,10 @@ import type { HarnessEnv } from '../harness/harness.ts';
 import { deployment, createIn, harnessFixtures, type Namespaces } from './fixtures.ts';
 import { runCli, uniqueRepo, type CliRun, type KubeClients } from './helpers.ts';
 import {
-  ip, regharness, runIn, setUpNetwork, selfSignedCertificate, startDockerRegistry, startRedirector, startRegharness, startTinyproxy, stopChildren,
+  ip, regharness, runIn, setUpNetwork, spawnIn, selfSignedCertificate, startDockerRegistry, startRedirector, startRegharness, startTinyproxy, stopChildren,
   tearDownNetwork, waitForPort, type RegistriesJson, type Tinyproxy,
 } from './proxy-net.ts';
+import { awsEnv, motoAccount, motoServer, startEcrDataPlane, type EcrDataPlane } from './ecr-stand-in.ts';
 
 const proxyUser = 'alice';
 const proxyPassword = 'pr0xy-s3cret';
@@ -33,6 +34,7 @@ let refusing: Tinyproxy;
 let behind: RegistriesJson['registries'];
 let registryConfig: string;
 let tlsCert: string;
+let tlsKey: string;
 const tlsRegistry = `${ip.behind}:5443`;
 const directRegistry = `${ip.direct}:5000`;
 /** In front of the source registry behind the proxy; sends blob GETs to the direct-only registry (a CDN). */
@@ -51,6 +53,7 @@ before(async () => {
   behind = (await startRegharness(join(dir, 'regharness'))).registries;
   const tls = selfSignedCertificate(dir, ip.behind);
   tlsCert = tls.cert;
+  tlsKey = tls.key;
   await startDockerRegistry('behind', dir, tlsRegistry, tls);
   await startDockerRegistry('direct', dir, directRegistry);
   await waitForPort(ip.direct, 5000);
@@ -215,6 +218,54 @@ describe('through an HTTP proxy', () => {
     // A usage error: its line, then the CLI's pointer to --help.
     assert.deepEqual(errorLines(malformed), ['image-clone: HTTPS_PROXY names a socks5 proxy; only http:// and https:// proxies are supported', "Run 'image-clone --help' for usage."]);
     assert.doesNotMatch(malformed.stderr, new RegExp(proxyPassword));
+  });
+
+  test("the AWS SDK's calls (STS for IRSA, ECR's API) go through HTTPS_PROXY: an ECR backup from a network whose only way out is the proxy", async (t) => {
+    // moto (the AWS emulator) serves ECR's and STS's API over https behind the proxy, with the test's
+    // certificate; the ECR data plane (distribution, accepting moto's token) is on loopback, never proxied.
+    const motoPort = 5500;
+    spawnIn('behind', motoServer, ['-H', ip.behind, '-p', String(motoPort), '-c', tlsCert, '-k', tlsKey]);
+    await runIn('proxy', 'timeout', ['30', 'bash', '-c', `until (: </dev/tcp/${ip.behind}/${motoPort}) 2>/dev/null; do sleep 0.1; done`]);
+    const ecr: EcrDataPlane = await startEcrDataPlane();
+    t.after(() => ecr.stop());
+    const home = join(dir, 'aws-home');
+    const tokenFile = join(dir, 'web-identity-token');
+    // moto does not check the JWT (ecr.test.ts and the node test cover the token's issuer).
+    await writeFile(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6aW1hZ2UtY2xvbmU6aW1hZ2UtY2xvbmUifQ.c2ln');
+    const irsa = awsEnv({ endpoint: `https://${ip.behind}:${motoPort}`, stop: async () => {} }, home,
+      { AWS_ROLE_ARN: `arn:aws:iam::${motoAccount}:role/image-clone`, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_MAX_ATTEMPTS: '1' });
+    const repo = uniqueRepo('proxy-ecr');
+    const digest = await seedBehind(`${behind.source!.host}/${repo}:1`, 6);
+    const toEcr = (variables: Record<string, string>) => runCli(['copy', `${behind.source!.host}/${repo}:1`, `${ecr.host}/mirror/${repo}:1`,
+      '--registry-config', registryConfig, ...insecure(), '--insecure-registry', ecr.host, '--registry-provider', `${ecr.host}=aws`],
+    { NODE_EXTRA_CA_CERTS: tlsCert, ...irsa, ...variables });
+
+    // Without the proxy, moto is out of reach: STS's exchange fails, and nothing is created.
+    const direct = await toEcr({ HTTP_PROXY: plain.url });
+    // Exit 5: the backup registry's control plane cannot be reached (docs/sync.md, exit codes).
+    assert.equal(direct.code, 5, direct.stderr);
+    assert.match(errorLines(direct).at(-1)!, new RegExp(`ecr:\\w+ on mirror/${repo} failed: connect (EHOSTUNREACH|ENETUNREACH) ${ip.behind}:${motoPort}`));
+
+    await plain.requests();
+    const run = await toEcr(viaPlain());
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`created ECR repository .*mirror/${repo}`));
+    const requests = await plain.requests();
+    // STS (the web identity exchange), then GetAuthorizationToken and CreateRepository: all tunnelled to moto.
+    assert.ok(requests.filter((r) => r === `CONNECT ${ip.behind}:${motoPort}`).length >= 1, requests.join('\n'));
+    assert.ok(!requests.some((r) => r.includes(ecr.host)), 'the loopback data plane is reached directly');
+    // The data plane holds the source's image under its digest.
+    const pulled = await fetch(`http://${ecr.host}/v2/mirror/${repo}/manifests/1`, {
+      headers: { authorization: `Basic ${Buffer.from(`${ecr.username}:${ecr.password}`).toString('base64')}`, accept: 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' },
+    });
+    assert.equal(pulled.status, 200);
+    assert.equal(pulled.headers.get('docker-content-digest'), digest);
+
+    // NO_PROXY naming moto (host:port; the source registry, same address, other port, still proxied)
+    // sends the SDK direct, where moto is out of reach.
+    const excluded = await toEcr({ ...viaPlain(), NO_PROXY: `${ip.behind}:${motoPort}` });
+    assert.equal(excluded.code, 5, excluded.stderr);
+    assert.ok(!(await plain.requests()).includes(`CONNECT ${ip.behind}:${motoPort}`), 'NO_PROXY kept the SDK off the proxy');
   });
 
   test('a sync through the proxy: registries behind it, the API server on loopback direct (never proxied)', async (t) => {
