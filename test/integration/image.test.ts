@@ -211,7 +211,7 @@ describe('the Dockerfile', () => {
 
 describe('the image, built as a script in a clean folder', () => {
   test('holds the files `npm pack` publishes (but the deployment manifests), the lockfile and node_modules', async () => {
-    const [packed] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json'], { cwd: repoRoot, encoding: 'utf8', env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] }));
+    const [packed] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8', env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] }));
     const published: string[] = packed.files.map((f: { path: string }) => f.path).sort();
     const inImage = (await filesBelow(installDir)).filter((p) => !p.startsWith('node_modules/') && p !== 'package-lock.json');
     const notPublished = inImage.filter((p) => !published.includes(p));

@@ -14,7 +14,8 @@ let tarball: string;
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'image-clone-pack-'));
-  const [packed] = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', workDir], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  // npm test has built dist/; prepack's rebuild (rm -rf dist) would pull it from under the other shard (split-suite.ts).
+  const [packed] = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   tarball = join(workDir, packed.filename);
 });
 
@@ -23,7 +24,7 @@ after(async () => {
 });
 
 test('npm pack ships only the launcher, the compiled CLI, the manifests, the JSON schema and the package docs (README.md, docs/)', () => {
-  const [packed] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const [packed] = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const paths: string[] = packed.files.map((f: { path: string }) => f.path);
   assert.ok(paths.includes('bin/image-clone.js'));
   assert.ok(paths.includes('dist/cli/main.js'));
