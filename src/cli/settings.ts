@@ -5,6 +5,7 @@ import { KubeError, UsageError } from '../errors.ts';
 import { customKindSpecs, knownCustomKinds, parseWorkloadKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import { qualifiedKind, workloadKinds, type WorkloadKind } from '../core/workloads.ts';
 import type { PlanConfig } from '../core/plan.ts';
+import type { SettingNames } from '../core/setting-names.ts';
 import { resolveOption, type OptionSource } from './config-layers.ts';
 import { syncOptions } from './options.ts';
 import { loadYaml } from '@kubernetes/client-node';
@@ -49,6 +50,11 @@ function fromOption<T>(option: string, value: string, parse: (value: string) => 
   }
 }
 
+/** The flags that plan reasons point to (core spells none). */
+export const flagNames: SettingNames = {
+  includeImages: '--include-image', excludeImages: '--exclude-image', patchManaged: '--patch-managed', kustomizeOutput: '-o kustomize', workloadKind: '--workload-kind',
+};
+
 /** Loads the kubeconfig and turns a selection into discovery options (kube-system skipped by default). */
 export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
   const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
@@ -61,6 +67,7 @@ export async function kubeSelection(selection: Selection, env: Record<string, st
     ...(selection.selector ? { labelSelector: selection.selector } : {}),
     kinds: selection.kinds,
     customKinds: selection.customKinds,
+    workloadKindSetting: flagNames.workloadKind,
   };
   return { kube, discovery, ownNamespace };
 }
@@ -154,6 +161,7 @@ export async function syncSettings(argv: Record<string, unknown>, env: Record<st
       patchManaged: resolveOption(source, option('patch-managed'), 'boolean', false),
       includeImages: resolveOption(source, option('include-image'), 'list', []),
       excludeImages: resolveOption(source, option('exclude-image'), 'list', []),
+      names: flagNames,
     },
     dryRun: resolveOption(source, option('dry-run'), 'boolean', false),
     exitCode: resolveOption(source, option('exit-code'), 'boolean', false),

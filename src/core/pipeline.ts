@@ -18,6 +18,8 @@ export interface DiscoveryOptions {
   kinds: WorkloadKind[];
   /** Custom kinds to look for (custom-kinds.ts): listed and patched where the cluster serves them. */
   customKinds?: CustomKindSpec[];
+  /** How an unpatched custom owner's hint names the setting for its pod template (the CLI: --workload-kind). */
+  workloadKindSetting?: string;
 }
 
 /** Kinds that own others, so their objects are listed whole even when a selector narrows the rest. */
@@ -60,7 +62,7 @@ export async function discover(source: WorkloadSource, options: DiscoveryOptions
   ]);
   const excluded = new Set(options.excludeNamespaces);
   // Every served custom kind counts as listed: an owner of a kind --kinds leaves out is not selected, as a Deployment would not be.
-  const workloads = discoverWorkloads({ objects, customKinds: served, unlisted }).filter((w) =>
+  const workloads = discoverWorkloads({ objects, customKinds: served, unlisted, ...(options.workloadKindSetting ? { workloadKindSetting: options.workloadKindSetting } : {}) }).filter((w) =>
     !excluded.has(w.namespace)
     && (w.members && !objects[w.kind]
       // An owner found through what it owns (not listed itself): shown with pods, as selected pods are.

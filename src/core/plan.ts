@@ -7,6 +7,7 @@ import { runningOrigin, runningReason, type RunningContainer } from './pod-image
 import { selfReason, type SelfIdentity } from './self-recognition.ts';
 import type { Workload, WorkloadKind } from './workloads.ts';
 import type { WorkloadContainer } from './kube-object.ts';
+import type { SettingNames } from './setting-names.ts';
 
 export interface PlanConfig {
   backup: BackupLocation;
@@ -18,6 +19,8 @@ export interface PlanConfig {
   /** Glob patterns on canonical references: only matching images (all when empty). */
   includeImages: string[];
   excludeImages: string[];
+  /** How reasons name the settings they point to (the CLI's flags). */
+  names: SettingNames;
   /**
    * image-clone itself, when a run in a cluster found its pod and the controllers above it: backed
    * up, never patched (so is anything labelled as image-clone; see self.ts).
@@ -128,10 +131,10 @@ function classify(container: WorkloadContainer, workload: Workload, config: Plan
   if (isUnderBackup(source, config.backup)) return ourBackup(source, container, workload);
   const canonical = formatReference(source);
   if (config.includeImages.length && !config.includeImages.some((g) => globMatch(g, canonical))) {
-    return { kind: 'excluded', reason: 'not matched by --include-image' };
+    return { kind: 'excluded', reason: `not matched by ${config.names.includeImages}` };
   }
   const excludedBy = config.excludeImages.find((g) => globMatch(g, canonical));
-  if (excludedBy) return { kind: 'excluded', reason: `matched by --exclude-image ${excludedBy}` };
+  if (excludedBy) return { kind: 'excluded', reason: `matched by ${config.names.excludeImages} ${excludedBy}` };
   let backup: ImageReference;
   try {
     backup = backupReference(source, config.backup, config.naming);
@@ -272,7 +275,7 @@ function containerAction(workload: Workload, type: string, resolution: Resolutio
   }
   if (workload.kind === 'Job') return { action: 'skip', code: 'job-immutable', reason: "a Job's pod template is immutable; the image is backed up" };
   if (workload.managedBy && !config.patchManaged) {
-    return { action: 'skip', code: 'managed', reason: `managed by ${workload.managedBy}, which would revert a patch; use -o kustomize, or --patch-managed` };
+    return { action: 'skip', code: 'managed', reason: `managed by ${workload.managedBy}, which would revert a patch; use ${config.names.kustomizeOutput}, or ${config.names.patchManaged}` };
   }
   const when = { copy: 'after the image is copied and verified', tag: 'after its anchor tag is added and verified', present: 'the backup already holds this digest' };
   return { action: 'patch', code: 'patch', reason: when[resolution.state] };

@@ -109,6 +109,8 @@ export interface DiscoveryInput {
   customKinds?: Array<{ group: string; kind: string }>;
   /** Kinds that could not be listed (`group/Kind` -> why): what they own is reported with why. */
   unlisted?: Record<string, string>;
+  /** How the hint for an unpatched custom owner names the setting that would patch it; no hint without it. */
+  workloadKindSetting?: string;
 }
 
 const groupOf = (apiVersion: string | undefined) => (apiVersion?.includes('/') ? apiVersion.split('/')[0]! : '');
@@ -263,7 +265,7 @@ export function discoverWorkloads(input: DiscoveryInput): Workload[] {
     const why = input.unlisted?.[`${group}/${kind}`];
     const notPatched = why
       ? `owned by ${what}, which image-clone could not list (${why}): its image is backed up, the ${what} is not patched`
-      : `owned by ${what}, which image-clone does not patch: its image is backed up${group ? `; if its pod template sits at a fixed place, name it with --workload-kind ${group}/${kind}=PATH` : ''}`;
+      : `owned by ${what}, which image-clone does not patch: its image is backed up${group && input.workloadKindSetting ? `; if its pod template sits at a fixed place, name it with ${input.workloadKindSetting} ${group}/${kind}=PATH` : ''}`;
     workloads.push({
       kind: qualifiedKind(group, kind), namespace: found.namespace, name: found.ref.name ?? uid, uid, resourceVersion: '', labels: {}, annotations: {},
       ...ran(found.containers.values(), podsByOwner.get(uid) ?? []), pullSecrets: [], members: found.members, notPatched,

@@ -8,12 +8,13 @@ import { renderRunSummary } from '../../src/cli/output/report.ts';
 import { executePlan } from '../../src/core/execute.ts';
 import type { ImageCopier, ManifestLookup, Patcher } from '../../src/core/ports.ts';
 import { imagePatch } from '../../src/core/patches.ts';
-import { buildPlan, imagesToResolve, type PlanConfig, type Resolution } from '../../src/core/plan.ts';
+import { buildPlan, imagesToResolve, type Resolution } from '../../src/core/plan.ts';
 import type { Workload } from '../../src/core/workloads.ts';
 import { reportSchema, validate } from '../schema.ts';
+import { planConfig } from './core/plan-config.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+const config = planConfig;
 const backupName = 'backup.example.com/mirror/docker.io/library/web';
 
 function workload(name: string, images: string[], extra: Partial<Workload> = {}): Workload {

@@ -5,11 +5,12 @@ import { describe, test } from 'node:test';
 import { planDocument, runReport } from '../../src/cli/output/document.ts';
 import { renderPlanTable } from '../../src/cli/output/plan-render.ts';
 import { renderRunSummary } from '../../src/cli/output/report.ts';
-import { buildPlan, imagesToResolve, type PlanConfig, type Resolution } from '../../src/core/plan.ts';
+import { buildPlan, imagesToResolve, type Resolution } from '../../src/core/plan.ts';
 import type { Workload } from '../../src/core/workloads.ts';
+import { planConfig } from './core/plan-config.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+const config = planConfig;
 const workload = (name: string, images: string[], extra: Partial<Workload> = {}): Workload => ({
   kind: 'Deployment', namespace: 'demo-shop', name, uid: name, resourceVersion: '1', labels: {}, annotations: {}, pullSecrets: [],
   containers: images.map((image, i) => ({ name: `c${i}`, image, type: 'container' as const })), ...extra,

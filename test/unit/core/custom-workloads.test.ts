@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { customKindSpecs, knownCustomKinds, nestAt, parseWorkloadKind, valueAt } from '../../../src/core/custom-kinds.ts';
 import { imagePatch, restorePatch } from '../../../src/core/patches.ts';
-import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { buildPlan, type Resolution } from '../../../src/core/plan.ts';
 import { discoverWorkloads, originalImagesAnnotation } from '../../../src/core/workloads.ts';
 import type { KubeObject, OwnerReference } from '../../../src/core/kube-object.ts';
 import { slimCustom } from '../../../src/kube/list.ts';
 import { InvalidSettingError } from '../../../src/core/errors.ts';
+import { planConfig } from './plan-config.ts';
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const owner = (apiVersion: string, kind: string, name: string, uid: string): OwnerReference => ({ apiVersion, kind, name, uid, controller: true });
@@ -32,7 +33,7 @@ const underRollout = {
 
 describe('owners image-clone does not patch', () => {
   test('a Rollout it does not list: one row for the Rollout, with the image its pods run and their digest, never the ReplicaSet', () => {
-    const workloads = discoverWorkloads({ objects: underRollout });
+    const workloads = discoverWorkloads({ objects: underRollout, workloadKindSetting: '--workload-kind' });
     assert.deepEqual(workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`), ['Rollout.argoproj.io/ro/web']);
     const [rollout] = workloads;
     assert.deepEqual(rollout!.containers, [{ name: 'app', image: 'app:1.0', type: 'container', runningDigest: digest(1) }]);
@@ -64,7 +65,7 @@ describe('owners image-clone does not patch', () => {
 
   test('the plan: the image is resolved and copied, the row is a skip with code not-patched, counted in the summary', () => {
     const workloads = discoverWorkloads({ objects: underRollout });
-    const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+    const config = planConfig;
     const resolutions = new Map<string, Resolution>([[`docker.io/library/app:1.0@${digest(1)}`, { state: 'copy', digest: digest(1), reason: 'copy' }]]);
     const plan = buildPlan(workloads, resolutions, config);
     assert.deepEqual(plan.images.map((i) => [i.source, i.action, i.digest]), [['docker.io/library/app:1.0', 'copy', digest(1)]]);

@@ -4,14 +4,15 @@ import { executePlan } from '../../../src/core/execute.ts';
 import type { ImageCopier, Patcher } from '../../../src/core/ports.ts';
 import { anchorTag, sealTag } from '../../../src/core/naming.ts';
 import { imagePatch, readRecorded, restorePatch } from '../../../src/core/patches.ts';
-import { imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { imagesToResolve, type Resolution } from '../../../src/core/plan.ts';
 import { executeRestore, planRestore } from '../../../src/core/restore-plan.ts';
 import { renderRestoreTable, restoreDocument } from '../../../src/cli/output/restore-report.ts';
 import { originalImagesAnnotation, type Workload } from '../../../src/core/workloads.ts';
 import type { KubeObject } from '../../../src/core/kube-object.ts';
+import { planConfig } from './plan-config.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+const config = planConfig;
 const backupOf = (name: string, tag: string, digest: string) => `backup.example.com/mirror/docker.io/library/${name}:${tag}@${digest}`;
 const anchor = (n: number) => anchorTag(d(n));
 

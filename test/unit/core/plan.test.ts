@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { anchorTag } from '../../../src/core/naming.ts';
-import { buildPlan, globMatch, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { buildPlan, globMatch, imagesToResolve, type Resolution } from '../../../src/core/plan.ts';
 import type { Holding, ManifestLookup } from '../../../src/core/ports.ts';
 import { resolveImages } from '../../../src/core/resolve.ts';
 import type { Workload } from '../../../src/core/workloads.ts';
 import { AuthError } from '../../../src/errors.ts';
+import { planConfig } from './plan-config.ts';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+const config = planConfig;
 
 function workload(name: string, images: string[], extra: Partial<Workload> = {}): Workload {
   return {
@@ -77,6 +78,9 @@ describe('buildPlan', () => {
       ['patch', `backup.example.com/mirror/docker.io/library/alpine:ic-sha256-${d(3).slice(7)}`],
     ]);
     assert.equal(plan.images.find((i) => i.action === 'excluded')!.reason, 'matched by --exclude-image docker.io/library/redis:*');
+    // Core spells no flag: the reason names the setting as the caller does (a config file's key, say).
+    const keyed = buildPlan(workloads, resolutions, { ...config, excludeImages: ['docker.io/library/redis:*'], names: { ...config.names, excludeImages: 'sync.excludeImages' } });
+    assert.equal(keyed.images.find((i) => i.action === 'excluded')!.reason, 'matched by sync.excludeImages docker.io/library/redis:*');
     const only = buildPlan(workloads, resolutions, { ...config, includeImages: ['*nginx*'] });
     assert.deepEqual(only.workloads.map((w) => w.action), ['patch', 'skip', 'skip']);
   });

@@ -9,15 +9,16 @@ import { planDocument, runReport } from '../../../src/cli/output/document.ts';
 import { renderKustomize, renderPlanTable } from '../../../src/cli/output/plan-render.ts';
 import { executePlan } from '../../../src/core/execute.ts';
 import { imagePatch } from '../../../src/core/patches.ts';
-import { buildPlan, imagesToResolve, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { buildPlan, imagesToResolve, type Resolution } from '../../../src/core/plan.ts';
 import type { ImageCopier, ManifestLookup, Patcher } from '../../../src/core/ports.ts';
 import { discoverWorkloads, type Workload } from '../../../src/core/workloads.ts';
 import type { KubeObject, OwnerReference } from '../../../src/core/kube-object.ts';
 import { slimObject } from '../../../src/kube/list.ts';
 import { validate } from '../../schema.ts';
+import { planConfig } from './plan-config.ts';
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+const config = planConfig;
 const owner = (kind: string, name: string, uid: string): OwnerReference => ({ apiVersion: kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : 'apps/v1', kind, name, uid, controller: true });
 const obj = (name: string, uid: string, ref: OwnerReference | undefined, spec: unknown, annotations?: Record<string, string>): KubeObject => ({
   metadata: { name, namespace: 'shop', uid, resourceVersion: '3', ...(ref ? { ownerReferences: [ref] } : {}), ...(annotations ? { annotations } : {}) }, spec,

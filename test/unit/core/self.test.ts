@@ -3,10 +3,11 @@
 // chain-following logic; test/node/team.test.ts runs it against a real API server and pod).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildPlan, type PlanConfig, type Resolution } from '../../../src/core/plan.ts';
+import { buildPlan, type Resolution } from '../../../src/core/plan.ts';
 import { findSelf, selfLabel, selfReason, type ObjectLookup } from '../../../src/core/self-recognition.ts';
 import type { Workload, WorkloadKind } from '../../../src/core/workloads.ts';
 import type { KubeObject } from '../../../src/core/kube-object.ts';
+import { planConfig } from './plan-config.ts';
 
 type Owner = { kind: string; name: string; uid: string };
 const object = (uid: string, owner?: Owner): KubeObject => ({ metadata: { uid, ...(owner ? { ownerReferences: [{ ...owner, controller: true }] } : {}) } });
@@ -86,7 +87,7 @@ describe('selfReason', () => {
 });
 
 describe('the plan in a shared namespace', () => {
-  const config: PlanConfig = { backup: { registry: 'backup.example.com', prefix: 'mirror' }, naming: 'nested', pin: true, patchManaged: false, includeImages: [], excludeImages: [] };
+  const config = planConfig;
   const digest = `sha256:${'a'.repeat(64)}`;
   const workload = (kind: Workload['kind'], name: string, uid: string, image: string, labels: Record<string, string> = {}): Workload => ({
     kind, namespace: 'team', name, uid, resourceVersion: '1', labels, annotations: {}, pullSecrets: [],
