@@ -52,8 +52,9 @@ export async function buildImageCloneImage(): Promise<BuiltImage & { config: Ret
   const work = await mkdtemp(join(tmpdir(), 'image-clone-image-'));
   try {
     const npmOpts = { cwd: repoRoot, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
-    // 1. The package as `npm publish` would pack it (prepack builds the TypeScript).
-    const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], npmOpts).trim().split('\n').pop()!;
+    // 1. The package as `npm publish` would pack it, from the dist/ that npm test built: prepack's
+    // rebuild (rm -rf dist) would pull the CLI from under the integration shards running beside.
+    const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], npmOpts).trim().split('\n').pop()!;
     execFileSync('tar', ['-xzf', join(work, tarball), '-C', work]);
     const pkg = join(work, 'package');
     // 2. Production dependencies at the lockfile's versions; no declarations or source maps.
