@@ -75,10 +75,10 @@ describe('CronJob', () => {
     assert.equal(podSpec.restartPolicy, 'Never');
   });
 
-  test("configuration and lock errors fail the Job at once; the exit codes are the CLI's", () => {
+  test("configuration and lock errors, and bugs, fail the Job at once; the exit codes are the CLI's", () => {
     const failJob = jobSpec.podFailurePolicy.rules.find((r: Doc) => r.action === 'FailJob');
     assert.equal(failJob.onExitCodes.containerName, container.name);
-    assert.deepEqual(failJob.onExitCodes.values, [ExitCode.usage, ExitCode.locked]);
+    assert.deepEqual(failJob.onExitCodes.values, [ExitCode.usage, ExitCode.locked, ExitCode.internal]);
   });
 
   test('restricted pod security: non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp, no escalation', () => {
