@@ -21,14 +21,14 @@ const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const measuredSeconds: Record<string, number> = {
   'nothing-lost.test.ts': 165, 'rbac.test.ts': 60, 'bench-smoke.test.ts': 57, 'proxy.test.ts': 35, 'bad-day.test.ts': 30,
   'image.test.ts': 35, 'copy.test.ts': 28, 'moving-tags.test.ts': 27, 'sync.test.ts': 25, 'exit-codes.test.ts': 25,
-  'secrets.test.ts': 23, 'sync-plan.test.ts': 22, 'harness.test.ts': 33, 'gc-distribution2.test.ts': 18, 'token-expiry.test.ts': 30,
+  'secrets.test.ts': 23, 'sync-plan.test.ts': 22, 'gc-distribution2.test.ts': 18, 'token-expiry.test.ts': 30,
   'package.test.ts': 18, 'referrers.test.ts': 15, 'interrupt.test.ts': 13,
 };
 const typicalSeconds = 6;
 
 /**
- * Integration files that start a node of their own: they wait for the node lock (harness/node.ts)
- * while the node shard holds it, so each goes last in its shard, by when the node shard is done.
+ * Integration files that start a node of their own (and wait for the node lock, harness/node.ts,
+ * while another harness holds it): with --node they run after the node files, on the node shard.
  */
 const startsANode = new Set(['harness.test.ts']);
 
@@ -45,29 +45,42 @@ async function filesOf(globPattern: string): Promise<string[]> {
   return found.sort();
 }
 
+/** A shard runs its steps one after the other, each on a harness of its own (with the node or not). */
+interface Step { node: boolean; files: string[] }
+
 const baseName = (file: string) => file.replace(/^.*\//, '');
 const weight = (file: string) => measuredSeconds[baseName(file)] ?? typicalSeconds;
-const files = await filesOf(pattern);
-const groups = Array.from({ length: Math.min(shards, files.length) }, () => ({ files: [] as string[], seconds: 0, node: false }));
+const all = await filesOf(pattern);
+const afterNode = nodePattern ? all.filter((f) => startsANode.has(baseName(f))) : [];
+const files = all.filter((f) => !afterNode.includes(f));
+const dealt = Array.from({ length: Math.min(shards, files.length) }, () => ({ files: [] as string[], seconds: 0 }));
 for (const file of files.sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
-  const lightest = groups.reduce((min, g) => (g.seconds < min.seconds ? g : min));
+  const lightest = dealt.reduce((min, g) => (g.seconds < min.seconds ? g : min));
   lightest.files.push(file);
   lightest.seconds += weight(file);
 }
-for (const group of groups) group.files.sort((a, b) => Number(startsANode.has(baseName(a))) - Number(startsANode.has(baseName(b))));
-if (nodePattern) groups.push({ files: await filesOf(nodePattern), seconds: 0, node: true });
+const groups: Step[][] = dealt.map((g) => [{ node: false, files: g.files }]);
+if (nodePattern) groups.push([{ node: true, files: await filesOf(nodePattern) }, ...(afterNode.length ? [{ node: false, files: afterNode }] : [])]);
 
-const runs = groups.map((group, index) => {
-  process.stderr.write(`split-suite: shard ${index + 1}/${groups.length}: ${group.files.length} ${group.node ? 'node files, on the node' : `files, about ${group.seconds} s in CI`}\n`);
-  const child = spawn(process.execPath, ['test/harness/with-harness.ts', ...(group.node ? ['--node'] : []), process.execPath, '--test', '--test-concurrency=1', ...group.files], {
-    cwd: repoRoot, stdio: ['ignore', index === 0 ? 'inherit' : 'pipe', index === 0 ? 'inherit' : 'pipe'],
+function runStep(step: Step, stream: boolean, output: Buffer[]): Promise<number> {
+  const child = spawn(process.execPath, ['test/harness/with-harness.ts', ...(step.node ? ['--node'] : []), process.execPath, '--test', '--test-concurrency=1', ...step.files], {
+    cwd: repoRoot, stdio: ['ignore', stream ? 'inherit' : 'pipe', stream ? 'inherit' : 'pipe'],
   });
-  const output: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
-  return new Promise<{ code: number; output: Buffer }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output: Buffer.concat(output) }));
-  });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+}
+
+const describeStep = (step: Step) => `${step.files.length} ${step.node ? 'node' : 'integration'} files${step.node ? ', on the node' : ''}`;
+const runs = groups.map(async (steps, index) => {
+  process.stderr.write(`split-suite: shard ${index + 1}/${groups.length}: ${steps.map(describeStep).join(', then ')}\n`);
+  const output: Buffer[] = [];
+  let code = 0;
+  for (const step of steps) {
+    const stepCode = await runStep(step, index === 0, output);
+    code ||= stepCode;
+  }
+  return { code, output: Buffer.concat(output) };
 });
 // Ctrl-C reaches every shard through the process group; nothing to forward.
 
@@ -75,7 +88,7 @@ let exitCode = 0;
 for (const [index, run] of runs.entries()) {
   const { code, output } = await run;
   if (index > 0) {
-    process.stdout.write(`\nsplit-suite: shard ${index + 1}/${groups.length} (${groups[index]!.files.length} files):\n`);
+    process.stdout.write(`\nsplit-suite: shard ${index + 1}/${groups.length} (${groups[index]!.map(describeStep).join(', then ')}):\n`);
     process.stdout.write(output);
   }
   process.stderr.write(`split-suite: shard ${index + 1}/${groups.length} exited ${code}\n`);
