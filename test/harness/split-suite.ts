@@ -19,16 +19,19 @@ const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 
 /** Seconds per file in a warm CI run (December 2026); only the slow ones matter for the balance. */
 const measuredSeconds: Record<string, number> = {
-  'nothing-lost.test.ts': 165, 'rbac.test.ts': 60, 'bench-smoke.test.ts': 57, 'proxy.test.ts': 35, 'bad-day.test.ts': 30,
+  'nothing-lost.test.ts': 165, 'rbac.test.ts': 55, 'bench-smoke.test.ts': 57, 'proxy.test.ts': 46, 'bad-day.test.ts': 30,
   'image.test.ts': 35, 'copy.test.ts': 28, 'moving-tags.test.ts': 27, 'sync.test.ts': 25, 'exit-codes.test.ts': 25,
   'secrets.test.ts': 23, 'sync-plan.test.ts': 22, 'gc-distribution2.test.ts': 18, 'token-expiry.test.ts': 30,
-  'package.test.ts': 18, 'referrers.test.ts': 15, 'interrupt.test.ts': 13,
+  'package.test.ts': 18, 'referrers.test.ts': 15, 'interrupt.test.ts': 13, 'harness.test.ts': 33,
 };
 const typicalSeconds = 6;
+/** The node files, one after the other (CI, December 2026): the node shard's head start. */
+const nodeSuiteSeconds = 230;
 
 /**
  * Integration files that start a node of their own (and wait for the node lock, harness/node.ts,
- * while another harness holds it): with --node they run after the node files, on the node shard.
+ * while another harness holds it): with --node they run after the node files, on the node shard,
+ * with whatever integration files are dealt to that shard.
  */
 const startsANode = new Set(['harness.test.ts']);
 
@@ -54,13 +57,17 @@ const all = await filesOf(pattern);
 const afterNode = nodePattern ? all.filter((f) => startsANode.has(baseName(f))) : [];
 const files = all.filter((f) => !afterNode.includes(f));
 const dealt = Array.from({ length: Math.min(shards, files.length) }, () => ({ files: [] as string[], seconds: 0 }));
+const nodeShard = { files: [...afterNode], seconds: nodeSuiteSeconds + afterNode.reduce((sum, f) => sum + weight(f), 0) };
+if (nodePattern) dealt.push(nodeShard);
 for (const file of files.sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
   const lightest = dealt.reduce((min, g) => (g.seconds < min.seconds ? g : min));
   lightest.files.push(file);
   lightest.seconds += weight(file);
 }
-const groups: Step[][] = dealt.map((g) => [{ node: false, files: g.files }]);
-if (nodePattern) groups.push([{ node: true, files: await filesOf(nodePattern) }, ...(afterNode.length ? [{ node: false, files: afterNode }] : [])]);
+const nodeFiles = nodePattern ? await filesOf(nodePattern) : [];
+const groups: Step[][] = dealt.map((g) => (g === nodeShard
+  ? [{ node: true, files: nodeFiles }, ...(g.files.length ? [{ node: false, files: g.files }] : [])]
+  : [{ node: false, files: g.files }]));
 
 function runStep(step: Step, stream: boolean, output: Buffer[]): Promise<number> {
   const child = spawn(process.execPath, ['test/harness/with-harness.ts', ...(step.node ? ['--node'] : []), process.execPath, '--test', '--test-concurrency=1', ...step.files], {
@@ -73,7 +80,7 @@ function runStep(step: Step, stream: boolean, output: Buffer[]): Promise<number>
 
 const describeStep = (step: Step) => `${step.files.length} ${step.node ? 'node' : 'integration'} files${step.node ? ', on the node' : ''}`;
 const runs = groups.map(async (steps, index) => {
-  process.stderr.write(`split-suite: shard ${index + 1}/${groups.length}: ${steps.map(describeStep).join(', then ')}\n`);
+  process.stderr.write(`split-suite: shard ${index + 1}/${groups.length}: ${steps.map(describeStep).join(', then ')} (about ${dealt[index]!.seconds} s, run alone)\n`);
   const output: Buffer[] = [];
   let code = 0;
   for (const step of steps) {
