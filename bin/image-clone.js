@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build` (and before `npm pack`).
+// Thin launcher: the CLI is bundled into dist/cli/ by `npm run build` (scripts/bundle.ts; and before `npm pack`).
 import { enableCompileCacheWhereWritable } from './compile-cache.js';
 
 // Before the CLI's modules load, so that they come from the cache (a dynamic import for that reason).
