@@ -14,15 +14,17 @@ await runScript(async () => {
 process.stdout.write(`READY ${harness.envPath}\n`);
 
 let stopping = false;
-async function shutdown(): Promise<void> {
+async function shutdown(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  // Said on stderr so that a stop that went wrong shows whether this handler ran, and on what.
+  process.stderr.write(`harness: stopping (${reason})\n`);
   const ok = await harness.stop().then(() => true, (err: Error) => {
     process.stderr.write(`harness: ${err.message}\n`);
     return false;
   });
   process.exit(ok ? 0 : 1);
 }
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
-process.stdin.on('end', shutdown).on('close', shutdown).resume();
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.stdin.on('end', () => shutdown('stdin ended')).on('close', () => shutdown('stdin closed')).resume();
