@@ -1,17 +1,16 @@
 // Settings from flags > IMAGE_CLONE_* > --config file > defaults, resolved in one place for sync and
 // restore (see config.ts for the precedence), and the workload selection they make.
 import { readFile } from 'node:fs/promises';
-import { KubeError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import { customKindSpecs, knownCustomKinds, parseWorkloadKind, type CustomKindSpec } from '../core/custom-kinds.ts';
 import { qualifiedKind, workloadKinds, type WorkloadKind } from '../core/workloads.ts';
 import type { PlanConfig } from '../core/plan.ts';
 import type { SettingNames } from '../core/setting-names.ts';
 import { resolveOption, type OptionSource } from './config-layers.ts';
 import { syncOptions } from './options.ts';
-import { loadYaml } from '@kubernetes/client-node';
+import { load as loadYaml } from 'js-yaml';
 import { InvalidSettingError } from '../core/errors.ts';
 import { parseBackupLocation } from '../core/naming.ts';
-import { loadKubeConfig, type LoadedKubeConfig } from '../kube/kubeconfig.ts';
 
 export interface Selection {
   ownNamespace: string | undefined;
@@ -54,36 +53,6 @@ function fromOption<T>(option: string, value: string, parse: (value: string) => 
 export const flagNames: SettingNames = {
   includeImages: '--include-image', excludeImages: '--exclude-image', patchManaged: '--patch-managed', kustomizeOutput: '-o kustomize', workloadKind: '--workload-kind',
 };
-
-/** Loads the kubeconfig and turns a selection into discovery options (kube-system skipped by default). */
-export async function kubeSelection(selection: Selection, env: Record<string, string | undefined>) {
-  const kube = loadKubeConfig({ env, ...(selection.kubeconfig ? { kubeconfig: selection.kubeconfig } : {}), ...(selection.context ? { context: selection.context } : {}) });
-  const ownNamespace = selection.ownNamespace ?? kube.ownNamespace ?? 'image-clone';
-  const discovery = {
-    namespaces: selection.namespaces,
-    // The own namespace is listed like any other: its workloads are protected, image-clone itself
-    // is backed up but never patched (core/self-recognition.ts).
-    excludeNamespaces: selection.excludeNamespaces ?? ['kube-system'],
-    ...(selection.selector ? { labelSelector: selection.selector } : {}),
-    kinds: selection.kinds,
-    customKinds: selection.customKinds,
-    workloadKindSetting: flagNames.workloadKind,
-  };
-  return { kube, discovery, ownNamespace };
-}
-
-/**
- * A list refused in all namespaces (no -n) is a cluster-scope permission missing: with a Role in
- * some namespaces only, the fix is -n; the error line says so, and names the other way out.
- */
-export function clusterScopeHint(err: unknown, cluster: { kube: LoadedKubeConfig; discovery: { namespaces: string[] } }): unknown {
-  if (!(err instanceof KubeError) || err.status !== 403 || cluster.discovery.namespaces.length) return err;
-  // The pod's namespace in a cluster, else the kubeconfig context's: the likeliest one the user may list.
-  const { kc, ownNamespace } = cluster.kube;
-  const example = ownNamespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'NAMESPACE';
-  return new KubeError(`${err.message}; with permissions in some namespaces only (a Role), pass -n with the namespaces you may list `
-    + `(-n ${example}, or IMAGE_CLONE_NAMESPACE), or bind a ClusterRole that may list them all (manifests/base/clusterrole.yaml)`, err.status, err.reason);
-}
 
 type SyncOptionName = keyof typeof syncOptions;
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { clusterScopeHint } from '../../src/cli/settings.ts';
+import { clusterScopeHint } from '../../src/cli/kube-selection.ts';
 import { KubeError } from '../../src/errors.ts';
 
 const refused = new KubeError('cannot list deployments in all namespaces (HTTP 403): deployments.apps is forbidden: User "system:serviceaccount:team:image-clone" cannot list resource "deployments" in API group "apps" at the cluster scope', 403, 'Forbidden');

@@ -12,7 +12,8 @@ import { unlessInterrupted } from '../interrupt.ts';
 import { tableWidth } from '../output/format.ts';
 import { renderRestoreTable, restoreDocument } from '../output/restore-report.ts';
 import { withRunLock } from '../run-lock.ts';
-import { clusterScopeHint, kubeSelection, oneOf, selectionSettings, type Selection } from '../settings.ts';
+import { clusterScopeHint, kubeSelection } from '../kube-selection.ts';
+import { oneOf, selectionSettings, type Selection } from '../settings.ts';
 
 interface RestoreOptions {
   selection: Selection;

@@ -27,7 +27,8 @@ import { writeDocument } from '../output/write-document.ts';
 import { openRegistry, registrySettings, type OpenRegistry, type RegistrySettings } from '../registry-wiring.ts';
 import { prepareRepositories } from '../repositories.ts';
 import { withRunLock } from '../run-lock.ts';
-import { clusterScopeHint, kubeSelection, syncSettings, validateSyncSettings, type SyncSettings } from '../settings.ts';
+import { clusterScopeHint, kubeSelection } from '../kube-selection.ts';
+import { syncSettings, validateSyncSettings, type SyncSettings } from '../settings.ts';
 import { recordWorkloadEvents, workloadEvents } from '../workload-events.ts';
 
 interface SyncOptions {

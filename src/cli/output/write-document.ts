@@ -1,6 +1,6 @@
 // A command's product on stdout, in the format asked for: JSON, YAML, a Kustomize images: block, or
 // the table.
-import { dumpYaml } from '@kubernetes/client-node';
+import { dump as dumpYaml } from 'js-yaml';
 import type { Plan } from '../../core/plan.ts';
 import type { CliContext } from '../context.ts';
 import { tableWidth } from './format.ts';
